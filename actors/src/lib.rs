@@ -1,0 +1,4 @@
+//! The MAVFS engine.
+pub mod error;
+pub mod path;
+pub mod store;

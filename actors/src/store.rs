@@ -1,0 +1,201 @@
+//! The store contract: what every backend (memory, disk, Redis) must do, and the rules it must keep.
+//!
+//! A [`Store`] is owned by exactly one backend actor ([`crate::backend`]), which calls it with
+//! `&mut self` one message at a time. Paths given to a store are store-local [`VPath`]s: `/` is the
+//! store's own root. Operations split in two kinds:
+//!
+//! - metadata operations (`stat`, `list`, `mkdir`, ...) run inside the actor and must be quick;
+//! - data operations hand work out: [`Store::open_read`] returns a [`FileReader`] stream and
+//!   [`Store::open_write`] a [`FileWriter`] that the caller pumps outside the actor, then commits
+//!   back through it with [`Store::commit`]. [`Store::copy_file`] returns a future that the actor
+//!   runs off its mailbox. A large transfer therefore never stalls `ls` or `stat` on the same mount.
+//!
+//! Writes are atomic per file: a writer stages its data (a temp file, buffered chunks, chunk keys
+//! under a new id) and [`Store::commit`] makes it visible in one step, replacing any old file. A
+//! writer dropped without commit leaves nothing behind.
+//!
+//! The conformance suite (`actors/tests/conformance.rs`) checks every rule written here against
+//! every store.
+
+use std::future::Future;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+
+use crate::error::Result;
+use crate::path::VPath;
+
+pub mod disk;
+pub mod memory;
+
+/// Default size of the chunks a store streams, and of a transfer's pipeline slots.
+pub const DEFAULT_CHUNK_SIZE: usize = 1 << 20;
+
+/// What an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Dir,
+    /// A symlink whose target could not be followed (disk only; e.g. it leads outside the root).
+    Symlink,
+    /// A FIFO, socket or device (disk only): listed, never opened.
+    Special,
+}
+
+/// Metadata of one entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meta {
+    pub kind: EntryKind,
+    /// Length in bytes for files; 0 for directories.
+    pub size: u64,
+    pub modified: SystemTime,
+}
+
+impl Meta {
+    pub fn is_dir(&self) -> bool {
+        self.kind == EntryKind::Dir
+    }
+
+    pub fn is_file(&self) -> bool {
+        self.kind == EntryKind::File
+    }
+}
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    pub name: String,
+    pub meta: Meta,
+}
+
+/// Totals for `stats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub files: u64,
+    pub dirs: u64,
+    pub bytes: u64,
+    /// The configured or known limit in bytes, if any.
+    pub capacity: Option<u64>,
+}
+
+/// How [`Store::open_write`] treats an existing file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// The committed file holds exactly the bytes written (`>`, `cp`).
+    Replace,
+    /// The committed file holds the old bytes followed by the bytes written (`>>`).
+    Append,
+}
+
+/// Optional abilities, so that callers and tests branch on what a store can do, never on its name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capability {
+    /// `copy_file` is cheaper than streaming (shared buffers, copy_file_range, server-side copy).
+    pub fast_copy: bool,
+    /// The store enforces a byte capacity and reports `NoSpace` before exceeding it.
+    pub capacity: bool,
+}
+
+/// A file opened for reading: its size at open time and its contents as a stream of chunks.
+///
+/// The stream is `'static` and owns what it reads from, so it runs outside the store's actor. It
+/// yields exactly `size` bytes or an error; it never ends early without one.
+pub struct FileReader {
+    pub size: u64,
+    pub chunks: BoxStream<'static, Result<Bytes>>,
+}
+
+/// The data side of a write, pumped by the caller outside the store's actor.
+///
+/// Rules: `write` appends a chunk to the staged file (errors: `NoSpace` when a capacity or the
+/// device is full); `finish` seals the staged file for [`Store::commit`]. Dropping a writer, or its
+/// staged file, without commit removes everything it staged.
+pub trait FileWriter: Send + 'static {
+    /// The sealed, not yet visible file.
+    type Staged: Send + 'static;
+
+    fn write(&mut self, chunk: Bytes) -> impl Future<Output = Result<()>> + Send;
+
+    fn finish(self) -> impl Future<Output = Result<Self::Staged>> + Send;
+}
+
+/// A storage backend. See the module docs for the rules shared by every operation.
+pub trait Store: Send + 'static {
+    type Writer: FileWriter;
+
+    /// What this store can do besides the contract.
+    fn capability(&self) -> Capability;
+
+    /// Metadata of `path`. Errors: `NotFound`; `NotADirectory` when a parent is a file.
+    fn stat(&mut self, path: &VPath) -> impl Future<Output = Result<Meta>> + Send;
+
+    /// The direct children of directory `path`, in any order. Errors: `NotFound` if missing,
+    /// `NotADirectory` if a file.
+    fn list(&mut self, path: &VPath) -> impl Future<Output = Result<Vec<DirEntry>>> + Send;
+
+    /// Creates directory `path`. Without `parents` the parent must exist (`NotFound`) and `path` must
+    /// not (`AlreadyExists`). With `parents`, missing ancestors are created and an existing directory
+    /// is success. Errors: `NotADirectory` when an ancestor is a file; `AlreadyExists` when `path`
+    /// is a file (with or without `parents`).
+    fn mkdir(&mut self, path: &VPath, parents: bool) -> impl Future<Output = Result<()>> + Send;
+
+    /// Creates an empty file, or updates the modification time of an existing file or directory.
+    /// Errors: `NotFound` when the parent is missing, `NotADirectory` when it is a file.
+    fn touch(&mut self, path: &VPath) -> impl Future<Output = Result<()>> + Send;
+
+    /// Removes a file. Errors: `NotFound`; `IsADirectory` for a directory. On disk a symlink is
+    /// removed itself, never its target.
+    fn remove_file(&mut self, path: &VPath) -> impl Future<Output = Result<()>> + Send;
+
+    /// Removes an empty directory. Errors: `NotFound`; `NotADirectory` for a file;
+    /// `DirectoryNotEmpty`; `Busy` for the store's root.
+    fn remove_dir(&mut self, path: &VPath) -> impl Future<Output = Result<()>> + Send;
+
+    /// Removes a directory and everything below it (symlinks are removed, never followed).
+    /// Errors: `NotFound`; `NotADirectory` for a file; `Busy` for the store's root.
+    fn remove_all(&mut self, path: &VPath) -> impl Future<Output = Result<()>> + Send;
+
+    /// Renames `from` to `to` atomically, as rename(2): a file replaces a file, a directory replaces
+    /// an empty directory. Errors: `NotFound` when `from` or `to`'s parent is missing;
+    /// `IsADirectory` for a file onto a directory; `NotADirectory` for a directory onto a file;
+    /// `DirectoryNotEmpty` onto a non-empty directory; `InvalidInput` for a directory into its own
+    /// subtree; `Busy` when either is the store's root. Renaming a path onto itself is success.
+    fn rename(&mut self, from: &VPath, to: &VPath) -> impl Future<Output = Result<()>> + Send;
+
+    /// Opens file `path` for streaming. Errors: `NotFound`; `IsADirectory`; `Unsupported` for a
+    /// FIFO, socket or device (refused without blocking).
+    fn open_read(&mut self, path: &VPath) -> impl Future<Output = Result<FileReader>> + Send;
+
+    /// Starts a write of `path`. Checked now, before any data moves: the parent must be a directory
+    /// (`NotFound`, `NotADirectory`) and `path` must not be a directory (`IsADirectory`) or a
+    /// special file (`Unsupported`).
+    fn open_write(
+        &mut self,
+        path: &VPath,
+        mode: WriteMode,
+    ) -> impl Future<Output = Result<Self::Writer>> + Send;
+
+    /// Makes a staged file visible at `path` in one atomic step, replacing any file there.
+    /// Errors: as `open_write`, checked again, since the tree may have changed meanwhile; on error
+    /// the staged data is discarded and the old file, if any, is untouched.
+    fn commit(
+        &mut self,
+        path: &VPath,
+        staged: <Self::Writer as FileWriter>::Staged,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Prepares a copy of file `from` into a staged file for `to`, with the same checks as
+    /// `open_read(from)` and `open_write(to)`. The returned future does the copying; it owns what it
+    /// needs and runs outside the actor. The caller commits its result with [`Store::commit`].
+    fn copy_file(
+        &mut self,
+        from: &VPath,
+        to: &VPath,
+    ) -> impl Future<Output = Result<BoxFuture<'static, Result<<Self::Writer as FileWriter>::Staged>>>>
+    + Send;
+
+    /// Totals of files, directories and bytes, and the capacity if known.
+    fn usage(&mut self) -> impl Future<Output = Result<Usage>> + Send;
+}

@@ -1,0 +1,1 @@
+//! `DiskStore`: the sandboxed host-directory tier (being written).

@@ -1,0 +1,550 @@
+//! `MemoryStore`: the in-process hot tier.
+//!
+//! The tree is owned by the store's actor, so it needs no locks: directories are `BTreeMap`s of
+//! nodes, files are shared, immutable lists of `Bytes` chunks. Reads hand out clones of the chunk
+//! list (zero-copy); writes build a new chunk list outside the actor and swap it in at commit, so a
+//! reader holding the old list keeps reading the old file whole. Copies inside the store share the
+//! same buffers.
+//!
+//! Capacity is a byte ledger shared with the writers, so that a write is refused with `NoSpace`
+//! before the chunk that would exceed it is kept. Bytes count by logical file size: a file copied
+//! inside the store counts twice, although its buffers are shared, so the ledger never depends on
+//! which copy is freed first.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::path::VPath;
+use crate::store::{
+    Capability, DirEntry, EntryKind, FileReader, FileWriter, Meta, Store, Usage, WriteMode,
+};
+
+/// The in-memory store. Create it with [`MemoryStore::new`] and give it to a backend actor.
+pub struct MemoryStore {
+    root: DirNode,
+    ledger: Arc<Ledger>,
+}
+
+/// Bytes in use against an optional capacity, shared by the store and its open writers.
+#[derive(Debug)]
+struct Ledger {
+    used: AtomicU64,
+    capacity: Option<u64>,
+}
+
+impl Ledger {
+    /// Reserves `n` bytes. Errors: `NoSpace` when the capacity would be exceeded.
+    fn reserve(&self, n: u64) -> Result<()> {
+        let Some(cap) = self.capacity else {
+            self.used.fetch_add(n, Ordering::Relaxed);
+            return Ok(());
+        };
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(n).filter(|total| *total <= cap)
+            })
+            .map(|_| ())
+            .map_err(|_| {
+                Error::new(ErrorKind::NoSpace, "write")
+                    .with_detail(format!("memory capacity of {cap} bytes reached"))
+            })
+    }
+
+    fn release(&self, n: u64) {
+        self.used.fetch_sub(n, Ordering::AcqRel);
+    }
+}
+
+enum Node {
+    File(FileNode),
+    Dir(DirNode),
+}
+
+#[derive(Clone)]
+struct FileNode {
+    chunks: Arc<[Bytes]>,
+    size: u64,
+    modified: SystemTime,
+}
+
+#[derive(Default)]
+struct DirNode {
+    entries: BTreeMap<String, Node>,
+    modified: Option<SystemTime>,
+}
+
+impl Node {
+    fn meta(&self) -> Meta {
+        match self {
+            Node::File(f) => Meta {
+                kind: EntryKind::File,
+                size: f.size,
+                modified: f.modified,
+            },
+            Node::Dir(d) => Meta {
+                kind: EntryKind::Dir,
+                size: 0,
+                modified: d.modified.unwrap_or(SystemTime::UNIX_EPOCH),
+            },
+        }
+    }
+
+    /// Bytes held by this node and everything below it.
+    fn bytes(&self) -> u64 {
+        match self {
+            Node::File(f) => f.size,
+            Node::Dir(d) => d.entries.values().map(Node::bytes).sum(),
+        }
+    }
+}
+
+fn not_found(op: &'static str, path: &VPath) -> Error {
+    Error::new(ErrorKind::NotFound, op).with_path(path)
+}
+
+impl MemoryStore {
+    /// An empty store; `capacity` limits the bytes of file data it holds.
+    pub fn new(capacity: Option<u64>) -> Self {
+        MemoryStore {
+            root: DirNode {
+                entries: BTreeMap::new(),
+                modified: Some(SystemTime::now()),
+            },
+            ledger: Arc::new(Ledger {
+                used: AtomicU64::new(0),
+                capacity,
+            }),
+        }
+    }
+
+    /// The directory at `path`. Errors: `NotFound`, `NotADirectory`.
+    fn dir(&self, op: &'static str, path: &VPath) -> Result<&DirNode> {
+        let mut dir = &self.root;
+        for name in path.components() {
+            match dir.entries.get(name) {
+                Some(Node::Dir(d)) => dir = d,
+                Some(Node::File(_)) => {
+                    return Err(Error::new(ErrorKind::NotADirectory, op).with_path(path));
+                }
+                None => return Err(not_found(op, path)),
+            }
+        }
+        Ok(dir)
+    }
+
+    fn dir_mut(&mut self, op: &'static str, path: &VPath) -> Result<&mut DirNode> {
+        let mut dir = &mut self.root;
+        for name in path.components() {
+            match dir.entries.get_mut(name) {
+                Some(Node::Dir(d)) => dir = d,
+                Some(Node::File(_)) => {
+                    return Err(Error::new(ErrorKind::NotADirectory, op).with_path(path));
+                }
+                None => return Err(not_found(op, path)),
+            }
+        }
+        Ok(dir)
+    }
+
+    /// The parent directory of `path` and its last name. Errors: `Busy` for the root, and as `dir`.
+    fn parent_mut<'a>(
+        &mut self,
+        op: &'static str,
+        path: &'a VPath,
+    ) -> Result<(&mut DirNode, &'a str)> {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(Error::new(ErrorKind::Busy, op).with_path(path));
+        };
+        let dir = self.dir_mut(op, &parent).map_err(|e| match e.kind() {
+            ErrorKind::NotADirectory => e,
+            _ => not_found(op, path),
+        })?;
+        Ok((dir, name))
+    }
+
+    /// The node at `path`, which callers guarantee is not the root (the root is a `DirNode`
+    /// held directly; `stat` and `file` answer for it themselves).
+    fn node(&self, op: &'static str, path: &VPath) -> Result<&Node> {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(Error::new(ErrorKind::Busy, op).with_path(path));
+        };
+        let dir = self.dir(op, &parent).map_err(|e| match e.kind() {
+            ErrorKind::NotADirectory => e.or_path(path),
+            _ => not_found(op, path),
+        })?;
+        dir.entries.get(name).ok_or_else(|| not_found(op, path))
+    }
+
+    /// Checks that `path` can receive a file: its parent is a directory and it is not one itself.
+    fn check_writable(&self, op: &'static str, path: &VPath) -> Result<Option<&FileNode>> {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(Error::new(ErrorKind::IsADirectory, op).with_path(path));
+        };
+        let dir = self.dir(op, &parent).map_err(|e| match e.kind() {
+            ErrorKind::NotADirectory => e.or_path(path),
+            _ => not_found(op, path),
+        })?;
+        match dir.entries.get(name) {
+            Some(Node::Dir(_)) => Err(Error::new(ErrorKind::IsADirectory, op).with_path(path)),
+            Some(Node::File(f)) => Ok(Some(f)),
+            None => Ok(None),
+        }
+    }
+
+    fn file(&self, op: &'static str, path: &VPath) -> Result<&FileNode> {
+        if path.is_root() {
+            return Err(Error::new(ErrorKind::IsADirectory, op).with_path(path));
+        }
+        match self.node(op, path)? {
+            Node::File(f) => Ok(f),
+            Node::Dir(_) => Err(Error::new(ErrorKind::IsADirectory, op).with_path(path)),
+        }
+    }
+}
+
+/// A write in progress: chunks kept in order, bytes reserved against the capacity.
+pub struct MemoryWriter {
+    staged: MemoryStaged,
+}
+
+/// A sealed write. Dropping it returns its reservation.
+pub struct MemoryStaged {
+    chunks: Vec<Bytes>,
+    size: u64,
+    /// Bytes this write reserved in the ledger (excludes chunks carried over by an append).
+    reserved: u64,
+    ledger: Arc<Ledger>,
+}
+
+impl Drop for MemoryStaged {
+    fn drop(&mut self) {
+        self.ledger.release(self.reserved);
+    }
+}
+
+impl FileWriter for MemoryWriter {
+    type Staged = MemoryStaged;
+
+    async fn write(&mut self, chunk: Bytes) -> Result<()> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let n = chunk.len() as u64;
+        self.staged.ledger.reserve(n)?;
+        self.staged.reserved += n;
+        self.staged.size += n;
+        self.staged.chunks.push(chunk);
+        Ok(())
+    }
+
+    async fn finish(self) -> Result<MemoryStaged> {
+        Ok(self.staged)
+    }
+}
+
+impl Store for MemoryStore {
+    type Writer = MemoryWriter;
+
+    fn capability(&self) -> Capability {
+        Capability {
+            fast_copy: true,
+            capacity: self.ledger.capacity.is_some(),
+        }
+    }
+
+    async fn stat(&mut self, path: &VPath) -> Result<Meta> {
+        if path.is_root() {
+            return Ok(Meta {
+                kind: EntryKind::Dir,
+                size: 0,
+                modified: self.root.modified.unwrap_or(SystemTime::UNIX_EPOCH),
+            });
+        }
+        Ok(self.node("stat", path)?.meta())
+    }
+
+    async fn list(&mut self, path: &VPath) -> Result<Vec<DirEntry>> {
+        let dir = self.dir("list", path)?;
+        Ok(dir
+            .entries
+            .iter()
+            .map(|(name, node)| DirEntry {
+                name: name.clone(),
+                meta: node.meta(),
+            })
+            .collect())
+    }
+
+    async fn mkdir(&mut self, path: &VPath, parents: bool) -> Result<()> {
+        const OP: &str = "mkdir";
+        if path.is_root() {
+            return if parents {
+                Ok(())
+            } else {
+                Err(Error::new(ErrorKind::AlreadyExists, OP).with_path(path))
+            };
+        }
+        let now = SystemTime::now();
+        if parents {
+            let mut dir = &mut self.root;
+            for name in path.components() {
+                let entry = dir.entries.entry(name.to_string()).or_insert_with(|| {
+                    Node::Dir(DirNode {
+                        entries: BTreeMap::new(),
+                        modified: Some(now),
+                    })
+                });
+                match entry {
+                    Node::Dir(d) => dir = d,
+                    Node::File(_) => {
+                        let kind = if name == path.file_name().unwrap_or_default() {
+                            ErrorKind::AlreadyExists
+                        } else {
+                            ErrorKind::NotADirectory
+                        };
+                        return Err(Error::new(kind, OP).with_path(path));
+                    }
+                }
+            }
+            return Ok(());
+        }
+        let (dir, name) = self.parent_mut(OP, path)?;
+        if dir.entries.contains_key(name) {
+            return Err(Error::new(ErrorKind::AlreadyExists, OP).with_path(path));
+        }
+        dir.entries.insert(
+            name.to_string(),
+            Node::Dir(DirNode {
+                entries: BTreeMap::new(),
+                modified: Some(now),
+            }),
+        );
+        dir.modified = Some(now);
+        Ok(())
+    }
+
+    async fn touch(&mut self, path: &VPath) -> Result<()> {
+        let now = SystemTime::now();
+        if path.is_root() {
+            self.root.modified = Some(now);
+            return Ok(());
+        }
+        let (dir, name) = self.parent_mut("touch", path)?;
+        match dir.entries.get_mut(name) {
+            Some(Node::File(f)) => f.modified = now,
+            Some(Node::Dir(d)) => d.modified = Some(now),
+            None => {
+                dir.entries.insert(
+                    name.to_string(),
+                    Node::File(FileNode {
+                        chunks: Arc::from(Vec::new()),
+                        size: 0,
+                        modified: now,
+                    }),
+                );
+                dir.modified = Some(now);
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove_file(&mut self, path: &VPath) -> Result<()> {
+        const OP: &str = "rm";
+        if path.is_root() {
+            return Err(Error::new(ErrorKind::IsADirectory, OP).with_path(path));
+        }
+        let (dir, name) = self.parent_mut(OP, path)?;
+        match dir.entries.get(name) {
+            None => Err(not_found(OP, path)),
+            Some(Node::Dir(_)) => Err(Error::new(ErrorKind::IsADirectory, OP).with_path(path)),
+            Some(Node::File(f)) => {
+                let size = f.size;
+                dir.entries.remove(name);
+                dir.modified = Some(SystemTime::now());
+                self.ledger.release(size);
+                Ok(())
+            }
+        }
+    }
+
+    async fn remove_dir(&mut self, path: &VPath) -> Result<()> {
+        const OP: &str = "rmdir";
+        let (dir, name) = self.parent_mut(OP, path)?;
+        match dir.entries.get(name) {
+            None => Err(not_found(OP, path)),
+            Some(Node::File(_)) => Err(Error::new(ErrorKind::NotADirectory, OP).with_path(path)),
+            Some(Node::Dir(d)) if !d.entries.is_empty() => {
+                Err(Error::new(ErrorKind::DirectoryNotEmpty, OP).with_path(path))
+            }
+            Some(Node::Dir(_)) => {
+                dir.entries.remove(name);
+                dir.modified = Some(SystemTime::now());
+                Ok(())
+            }
+        }
+    }
+
+    async fn remove_all(&mut self, path: &VPath) -> Result<()> {
+        const OP: &str = "rm";
+        let (dir, name) = self.parent_mut(OP, path)?;
+        match dir.entries.get(name) {
+            None => Err(not_found(OP, path)),
+            Some(Node::File(_)) => Err(Error::new(ErrorKind::NotADirectory, OP).with_path(path)),
+            Some(Node::Dir(_)) => {
+                let removed = dir.entries.remove(name).map_or(0, |n| n.bytes());
+                dir.modified = Some(SystemTime::now());
+                self.ledger.release(removed);
+                Ok(())
+            }
+        }
+    }
+
+    async fn rename(&mut self, from: &VPath, to: &VPath) -> Result<()> {
+        const OP: &str = "mv";
+        if from.is_root() || to.is_root() {
+            let busy = if from.is_root() { from } else { to };
+            return Err(Error::new(ErrorKind::Busy, OP).with_path(busy));
+        }
+        let from_is_dir = self.node(OP, from)?.meta().is_dir();
+        if from == to {
+            return Ok(());
+        }
+        if from_is_dir && to.starts_with(from) {
+            return Err(Error::new(ErrorKind::InvalidInput, OP)
+                .with_path(to)
+                .with_detail(format!("cannot move {from} into itself")));
+        }
+        let to_parent = to.parent().unwrap_or_else(VPath::root);
+        let to_name = to.file_name().unwrap_or_default().to_string();
+        let replaced_bytes = {
+            let dir = self.dir(OP, &to_parent).map_err(|e| match e.kind() {
+                ErrorKind::NotADirectory => e.or_path(to),
+                _ => not_found(OP, to),
+            })?;
+            match (dir.entries.get(&to_name), from_is_dir) {
+                (None, _) => 0,
+                (Some(Node::File(f)), false) => f.size,
+                (Some(Node::Dir(_)), false) => {
+                    return Err(Error::new(ErrorKind::IsADirectory, OP).with_path(to));
+                }
+                (Some(Node::File(_)), true) => {
+                    return Err(Error::new(ErrorKind::NotADirectory, OP).with_path(to));
+                }
+                (Some(Node::Dir(d)), true) if !d.entries.is_empty() => {
+                    return Err(Error::new(ErrorKind::DirectoryNotEmpty, OP).with_path(to));
+                }
+                (Some(Node::Dir(_)), true) => 0,
+            }
+        };
+        let now = SystemTime::now();
+        let (from_dir, from_name) = self.parent_mut(OP, from)?;
+        let node = from_dir
+            .entries
+            .remove(from_name)
+            .ok_or_else(|| not_found(OP, from))?;
+        from_dir.modified = Some(now);
+        // Checked above: the destination's parent exists and is a directory.
+        let to_dir = self.dir_mut(OP, &to_parent)?;
+        to_dir.entries.insert(to_name, node);
+        to_dir.modified = Some(now);
+        self.ledger.release(replaced_bytes);
+        Ok(())
+    }
+
+    async fn open_read(&mut self, path: &VPath) -> Result<FileReader> {
+        let file = self.file("read", path)?.clone();
+        let chunks = file.chunks;
+        let stream = futures::stream::iter((0..chunks.len()).map(move |i| Ok(chunks[i].clone())));
+        Ok(FileReader {
+            size: file.size,
+            chunks: stream.boxed(),
+        })
+    }
+
+    async fn open_write(&mut self, path: &VPath, mode: WriteMode) -> Result<MemoryWriter> {
+        let existing = self.check_writable("write", path)?;
+        let (chunks, size) = match (mode, existing) {
+            (WriteMode::Append, Some(f)) => (f.chunks.to_vec(), f.size),
+            _ => (Vec::new(), 0),
+        };
+        Ok(MemoryWriter {
+            staged: MemoryStaged {
+                chunks,
+                size,
+                reserved: 0,
+                ledger: self.ledger.clone(),
+            },
+        })
+    }
+
+    async fn commit(&mut self, path: &VPath, mut staged: MemoryStaged) -> Result<()> {
+        const OP: &str = "write";
+        let old_size = self.check_writable(OP, path)?.map_or(0, |f| f.size);
+        let now = SystemTime::now();
+        let (dir, name) = self.parent_mut(OP, path)?;
+        let chunks = std::mem::take(&mut staged.chunks);
+        dir.entries.insert(
+            name.to_string(),
+            Node::File(FileNode {
+                chunks: Arc::from(chunks),
+                size: staged.size,
+                modified: now,
+            }),
+        );
+        dir.modified = Some(now);
+        // The new file's bytes are now owned by the tree: the reservation becomes its usage, the
+        // old file's usage goes, and bytes carried over by an append are counted again.
+        let carried = staged.size - staged.reserved;
+        staged.reserved = 0;
+        self.ledger.release(old_size);
+        self.ledger.used.fetch_add(carried, Ordering::AcqRel);
+        Ok(())
+    }
+
+    async fn copy_file(
+        &mut self,
+        from: &VPath,
+        to: &VPath,
+    ) -> Result<BoxFuture<'static, Result<MemoryStaged>>> {
+        let file = self.file("cp", from)?.clone();
+        self.check_writable("cp", to)?;
+        self.ledger.reserve(file.size).map_err(|e| e.with_path(to))?;
+        let staged = MemoryStaged {
+            chunks: file.chunks.to_vec(),
+            size: file.size,
+            reserved: file.size,
+            ledger: self.ledger.clone(),
+        };
+        Ok(futures::future::ready(Ok(staged)).boxed())
+    }
+
+    async fn usage(&mut self) -> Result<Usage> {
+        fn walk(dir: &DirNode, usage: &mut Usage) {
+            for node in dir.entries.values() {
+                match node {
+                    Node::File(f) => {
+                        usage.files += 1;
+                        usage.bytes += f.size;
+                    }
+                    Node::Dir(d) => {
+                        usage.dirs += 1;
+                        walk(d, usage);
+                    }
+                }
+            }
+        }
+        let mut usage = Usage {
+            capacity: self.ledger.capacity,
+            ..Usage::default()
+        };
+        walk(&self.root, &mut usage);
+        Ok(usage)
+    }
+}
