@@ -108,7 +108,9 @@ impl Error {
         let kind = kind_of_io(&err);
         let detail = match kind {
             // A cap-std sandbox escape arrives as PermissionDenied with this text; say it plainly.
-            ErrorKind::PermissionDenied if err.to_string().contains("outside of the filesystem") => {
+            ErrorKind::PermissionDenied
+                if err.to_string().contains("outside of the filesystem") =>
+            {
                 Some("the path leads outside the disk root".to_string())
             }
             ErrorKind::Io => Some(err.to_string()),
@@ -134,6 +136,12 @@ impl Error {
         if self.path.is_none() {
             self.path = Some(path.clone());
         }
+        self
+    }
+
+    /// Rewrites the path, if any (a store's local path into the full virtual path).
+    pub fn map_path(mut self, f: impl FnOnce(&VPath) -> VPath) -> Self {
+        self.path = self.path.as_ref().map(f);
         self
     }
 

@@ -55,7 +55,11 @@ impl VPath {
     /// `base`. `..` never climbs above a path for which `is_mount_root` is true, nor above `/`.
     /// Errors: `InvalidInput` for NUL bytes or an empty input; `NameTooLong` for a component over
     /// 255 bytes or a result over 4096 bytes.
-    pub fn resolve(base: &VPath, input: &str, is_mount_root: impl Fn(&VPath) -> bool) -> Result<Self> {
+    pub fn resolve(
+        base: &VPath,
+        input: &str,
+        is_mount_root: impl Fn(&VPath) -> bool,
+    ) -> Result<Self> {
         if input.is_empty() {
             return Err(Error::new(ErrorKind::NotFound, "path"));
         }
@@ -66,7 +70,11 @@ impl VPath {
         if input.len() > MAX_PATH_BYTES {
             return Err(Error::new(ErrorKind::NameTooLong, "path"));
         }
-        let mut current = if input.starts_with('/') { VPath::root() } else { base.clone() };
+        let mut current = if input.starts_with('/') {
+            VPath::root()
+        } else {
+            base.clone()
+        };
         for part in input.split('/') {
             match part {
                 "" | "." => {}
@@ -124,7 +132,11 @@ impl VPath {
             return None;
         }
         let cut = self.0.rfind('/').unwrap_or(0);
-        Some(if cut == 0 { VPath::root() } else { VPath(self.0[..cut].to_string()) })
+        Some(if cut == 0 {
+            VPath::root()
+        } else {
+            VPath(self.0[..cut].to_string())
+        })
     }
 
     /// The last component, or `None` for `/`.
@@ -160,7 +172,11 @@ impl VPath {
             return Some(self.clone());
         }
         let rest = &self.0[prefix.0.len()..];
-        Some(if rest.is_empty() { VPath::root() } else { VPath(rest.to_string()) })
+        Some(if rest.is_empty() {
+            VPath::root()
+        } else {
+            VPath(rest.to_string())
+        })
     }
 
     /// `prefix` followed by this path's components (the inverse of [`VPath::strip_prefix`]).
@@ -232,17 +248,32 @@ mod tests {
         let e = VPath::parse(&format!("/{long}")).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NameTooLong);
         let deep = format!("/{}", vec!["abcdefg"; 600].join("/"));
-        assert_eq!(VPath::parse(&deep).unwrap_err().kind(), ErrorKind::NameTooLong);
-        assert_eq!(VPath::parse("/a\0b").unwrap_err().kind(), ErrorKind::InvalidInput);
-        assert_eq!(p("/a").join("..").unwrap_err().kind(), ErrorKind::InvalidInput);
-        assert_eq!(p("/a").join(&long).unwrap_err().kind(), ErrorKind::NameTooLong);
+        assert_eq!(
+            VPath::parse(&deep).unwrap_err().kind(),
+            ErrorKind::NameTooLong
+        );
+        assert_eq!(
+            VPath::parse("/a\0b").unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            p("/a").join("..").unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            p("/a").join(&long).unwrap_err().kind(),
+            ErrorKind::NameTooLong
+        );
     }
 
     #[test]
     fn prefixes_are_component_wise() {
         assert!(p("/vram/a").starts_with(&p("/vram")));
         assert!(!p("/vram2/a").starts_with(&p("/vram")));
-        assert_eq!(p("/vram/a/b").strip_prefix(&p("/vram")).unwrap().as_str(), "/a/b");
+        assert_eq!(
+            p("/vram/a/b").strip_prefix(&p("/vram")).unwrap().as_str(),
+            "/a/b"
+        );
         assert_eq!(p("/vram").strip_prefix(&p("/vram")).unwrap().as_str(), "/");
         assert_eq!(p("/a/b").rebase(&p("/vram")).as_str(), "/vram/a/b");
         assert_eq!(VPath::root().rebase(&p("/vram")).as_str(), "/vram");

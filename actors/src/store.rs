@@ -193,8 +193,9 @@ pub trait Store: Send + 'static {
         &mut self,
         from: &VPath,
         to: &VPath,
-    ) -> impl Future<Output = Result<BoxFuture<'static, Result<<Self::Writer as FileWriter>::Staged>>>>
-    + Send;
+    ) -> impl Future<
+        Output = Result<BoxFuture<'static, Result<<Self::Writer as FileWriter>::Staged>>>,
+    > + Send;
 
     /// Totals of files, directories and bytes, and the capacity if known.
     fn usage(&mut self) -> impl Future<Output = Result<Usage>> + Send;

@@ -515,7 +515,9 @@ impl Store for MemoryStore {
     ) -> Result<BoxFuture<'static, Result<MemoryStaged>>> {
         let file = self.file("cp", from)?.clone();
         self.check_writable("cp", to)?;
-        self.ledger.reserve(file.size).map_err(|e| e.with_path(to))?;
+        self.ledger
+            .reserve(file.size)
+            .map_err(|e| e.with_path(to))?;
         let staged = MemoryStaged {
             chunks: file.chunks.to_vec(),
             size: file.size,
