@@ -44,8 +44,12 @@ impl Actor for Router {
     }
 }
 
-/// Runs a transfer to completion in a task of its own and replies with its summary.
-pub struct RunTransfer(pub TransferRequest);
+/// Runs a transfer to completion in a task of its own and replies with its summary. `cancel`
+/// stops it: dropped writers discard their staged data, committed files stay.
+pub struct RunTransfer {
+    pub request: TransferRequest,
+    pub cancel: CancellationToken,
+}
 
 impl Message<RunTransfer> for Router {
     type Reply = DelegatedReply<Result<TransferSummary>>;
@@ -56,17 +60,24 @@ impl Message<RunTransfer> for Router {
         ctx: &mut Context<Self, Self::Reply>,
     ) -> Self::Reply {
         let table = self.table.clone();
-        let cancel = self.shutdown.child_token();
-        let op = msg.0.kind.command();
+        let RunTransfer { request, cancel } = msg;
+        // Either the requester or shutdown stops the transfer.
+        let cancel = {
+            let shutdown = self.shutdown.clone();
+            async move {
+                tokio::select! {
+                    () = cancel.cancelled() => {}
+                    () = shutdown.cancelled() => {}
+                }
+            }
+        };
+        let op = request.kind.command();
         // Cancel safety: dropping the transfer future drops its open writers, which discard their
         // staged data; committed files stay.
         let task = async move {
-            match cancel
-                .run_until_cancelled(transfer::run(&table, &msg.0))
-                .await
-            {
-                Some(result) => result,
-                None => Err(Error::new(ErrorKind::Cancelled, op)),
+            tokio::select! {
+                result = transfer::run(&table, &request) => result,
+                () = cancel => Err(Error::new(ErrorKind::Cancelled, op)),
             }
         };
         ctx.spawn(self.tasks.track_future(task))
@@ -212,11 +223,14 @@ impl RouterHandle {
         mount.backend.open_write(path, mode).await
     }
 
-    /// Runs a copy or move (see [`crate::transfer`]) and waits for it.
+    /// Runs a copy or move (see [`crate::transfer`]) and waits for it. Dropping the returned
+    /// future cancels the transfer (Ctrl-C in the shell).
     pub async fn transfer(&self, request: TransferRequest) -> Result<TransferSummary> {
         let op = request.kind.command();
+        let cancel = CancellationToken::new();
+        let _cancel_on_drop = cancel.clone().drop_guard();
         self.actor
-            .ask(RunTransfer(request))
+            .ask(RunTransfer { request, cancel })
             .await
             .map_err(|e| match e {
                 SendError::HandlerError(e) => e,

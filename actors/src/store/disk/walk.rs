@@ -1,0 +1,105 @@
+//! Directory walks that may take long (`list` of a large directory, `usage` of the whole tree).
+//! They are plain blocking functions; the store runs them on the blocking pool.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use cap_fs_ext::DirExt;
+use cap_std::fs::Dir;
+
+use crate::store::{DirEntry, Usage};
+
+use super::{STAGING, child, file_id, meta_of};
+
+/// Errors that make a walk skip an entry rather than fail: it vanished meanwhile, or the host
+/// will not let us in.
+fn skippable(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+    )
+}
+
+/// The entries of directory `rel`.
+///
+/// A symlink is resolved through the store's root, never through the listed directory alone, so
+/// that a relative link to a sibling directory (`../b`) resolves as the kernel would; a link that
+/// cannot be followed (it leads outside or dangles) is reported as a symlink. Entries that vanish
+/// during the listing are left out. The staging directory is hidden when the listed directory is
+/// the root, whichever path reached it.
+pub(super) fn list(root: &Dir, rel: &Path, root_id: (u64, u64)) -> io::Result<Vec<DirEntry>> {
+    let dir = root.open_dir(rel)?;
+    let at_root = rel == Path::new(".") || file_id(&dir.dir_metadata()?) == root_id;
+    let mut out = Vec::new();
+    for entry in dir.entries()? {
+        let entry = entry?;
+        let os_name = entry.file_name();
+        let Some(name) = os_name.to_str() else {
+            // A virtual path is UTF-8: such an entry could never be named in a later command.
+            tracing::warn!(dir = %rel.display(), name = ?os_name, "skipping a non-UTF-8 file name");
+            continue;
+        };
+        if at_root && name == STAGING {
+            continue;
+        }
+        let own = match entry.metadata() {
+            Ok(md) => md,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let meta = if own.is_symlink() {
+            match root.metadata(child(rel, name)) {
+                Ok(target) => meta_of(&target),
+                Err(_) => meta_of(&own),
+            }
+        } else {
+            meta_of(&own)
+        };
+        out.push(DirEntry {
+            name: name.to_string(),
+            meta,
+        });
+    }
+    Ok(out)
+}
+
+/// Totals of the tree below the root, without following symlinks and without the staging
+/// directory. Only regular files and directories count; unreadable directories are skipped.
+pub(super) fn usage(root: &Dir) -> io::Result<Usage> {
+    let mut usage = Usage::default();
+    // Paths, not open handles, on the stack: a wide tree must not hold one descriptor per
+    // directory waiting its turn.
+    let mut stack = vec![PathBuf::from(".")];
+    while let Some(rel) = stack.pop() {
+        let dir = match root.open_dir_nofollow(&rel) {
+            Ok(dir) => dir,
+            Err(e) if skippable(&e) => continue,
+            Err(e) => return Err(e),
+        };
+        let at_root = rel == Path::new(".");
+        for entry in dir.entries()? {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) if skippable(&e) => continue,
+                Err(e) => return Err(e),
+            };
+            let name = entry.file_name();
+            if at_root && name == STAGING {
+                continue;
+            }
+            let file_type = match entry.file_type() {
+                Ok(t) => t,
+                Err(e) if skippable(&e) => continue,
+                Err(e) => return Err(e),
+            };
+            if file_type.is_dir() {
+                usage.dirs += 1;
+                stack.push(child(&rel, &name));
+            } else if file_type.is_file() {
+                usage.files += 1;
+                usage.bytes += entry.metadata().map_or(0, |md| md.len());
+            }
+        }
+    }
+    Ok(usage)
+}

@@ -1,0 +1,448 @@
+//! The store conformance suite: one set of cases, run against every store.
+//!
+//! Each case is an async function over a [`Fixture`]: a fresh store behind its backend actor,
+//! mounted at `/m` so that the suite also checks that errors name full virtual paths. The
+//! `conformance!` macro instantiates every case for one store; adding a store is one line at the
+//! bottom. Cases branch on [`Capability`] flags, never on a store's name.
+
+use std::any::Any;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use mavfs_actors::backend::BackendHandle;
+use mavfs_actors::store::disk::{DiskOptions, DiskStore};
+use mavfs_actors::store::memory::MemoryStore;
+use mavfs_actors::store::{EntryKind, WriteMode};
+use mavfs_actors::{ErrorKind, VPath};
+
+/// A store under test and whatever must live as long as it (a temp dir).
+pub struct Fixture {
+    pub backend: BackendHandle,
+    _keep: Box<dyn Any + Send>,
+}
+
+fn memory() -> Fixture {
+    Fixture {
+        backend: BackendHandle::spawn(p("/m"), "memory", MemoryStore::new(None)),
+        _keep: Box::new(()),
+    }
+}
+
+fn disk() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    // Small chunks, so that multi-chunk streaming is exercised with small files.
+    let options = DiskOptions {
+        chunk_size: CHUNK,
+        ..DiskOptions::default()
+    };
+    let store = DiskStore::open(dir.path(), options).unwrap();
+    Fixture {
+        backend: BackendHandle::spawn(p("/m"), "disk", store),
+        _keep: Box::new(dir),
+    }
+}
+
+const CHUNK: usize = 4096;
+
+fn p(s: &str) -> VPath {
+    VPath::parse(s).unwrap()
+}
+
+async fn write(b: &BackendHandle, path: &str, data: &[u8]) {
+    let mut w = b.open_write(&p(path), WriteMode::Replace).await.unwrap();
+    for chunk in data.chunks(1000) {
+        w.write(Bytes::copy_from_slice(chunk)).await.unwrap();
+    }
+    w.commit().await.unwrap();
+}
+
+async fn read(b: &BackendHandle, path: &str) -> Vec<u8> {
+    let mut r = b.open_read(&p(path)).await.unwrap();
+    let mut out = Vec::new();
+    while let Some(chunk) = r.chunks.next().await {
+        out.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(out.len() as u64, r.size, "a reader yields exactly its size");
+    out
+}
+
+async fn names(b: &BackendHandle, path: &str) -> Vec<String> {
+    let mut names: Vec<String> = b
+        .list(&p(path))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    names.sort();
+    names
+}
+
+/// Asserts that `result` failed with `kind`.
+macro_rules! assert_kind {
+    ($result:expr, $kind:expr) => {
+        match $result {
+            Ok(_) => panic!("expected {:?}, got success", $kind),
+            Err(e) => assert_eq!(e.kind(), $kind, "{e}"),
+        }
+    };
+}
+
+/// One pattern of bytes per size, so that misplaced chunks show.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+pub mod cases {
+    use super::*;
+
+    pub async fn root_is_an_empty_directory(f: Fixture) {
+        let b = &f.backend;
+        assert!(b.stat(&p("/m")).await.unwrap().is_dir());
+        assert!(names(b, "/m").await.is_empty());
+    }
+
+    pub async fn stat_reports_kind_and_size(f: Fixture) {
+        let b = &f.backend;
+        write(b, "/m/f", b"hello").await;
+        b.mkdir(&p("/m/d"), false).await.unwrap();
+        let file = b.stat(&p("/m/f")).await.unwrap();
+        assert_eq!((file.kind, file.size), (EntryKind::File, 5));
+        assert_eq!(b.stat(&p("/m/d")).await.unwrap().kind, EntryKind::Dir);
+        assert_kind!(b.stat(&p("/m/missing")).await, ErrorKind::NotFound);
+        assert_kind!(b.stat(&p("/m/f/below")).await, ErrorKind::NotADirectory);
+    }
+
+    pub async fn errors_name_the_full_path(f: Fixture) {
+        let err = f.backend.stat(&p("/m/nope/x")).await.unwrap_err();
+        assert_eq!(err.path().map(VPath::as_str), Some("/m/nope/x"));
+        assert_eq!(err.to_string(), "/m/nope/x: No such file or directory");
+    }
+
+    pub async fn mkdir_rules(f: Fixture) {
+        let b = &f.backend;
+        b.mkdir(&p("/m/a"), false).await.unwrap();
+        assert_kind!(b.mkdir(&p("/m/a"), false).await, ErrorKind::AlreadyExists);
+        assert_kind!(b.mkdir(&p("/m/x/y"), false).await, ErrorKind::NotFound);
+        b.mkdir(&p("/m/x/y/z"), true).await.unwrap();
+        b.mkdir(&p("/m/x/y/z"), true).await.unwrap();
+        assert!(b.stat(&p("/m/x/y")).await.unwrap().is_dir());
+        write(b, "/m/file", b"x").await;
+        assert_kind!(
+            b.mkdir(&p("/m/file"), false).await,
+            ErrorKind::AlreadyExists
+        );
+        assert_kind!(b.mkdir(&p("/m/file"), true).await, ErrorKind::AlreadyExists);
+        assert_kind!(
+            b.mkdir(&p("/m/file/sub"), true).await,
+            ErrorKind::NotADirectory
+        );
+        assert_kind!(
+            b.mkdir(&p("/m/file/sub"), false).await,
+            ErrorKind::NotADirectory
+        );
+    }
+
+    pub async fn list_rules(f: Fixture) {
+        let b = &f.backend;
+        b.mkdir(&p("/m/d"), false).await.unwrap();
+        write(b, "/m/d/one", b"1").await;
+        write(b, "/m/d/two", b"22").await;
+        b.mkdir(&p("/m/d/sub"), false).await.unwrap();
+        let mut entries = b.list(&p("/m/d")).await.unwrap();
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        let seen: Vec<(&str, EntryKind, u64)> = entries
+            .iter()
+            .map(|e| (e.name.as_str(), e.meta.kind, e.meta.size))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("one", EntryKind::File, 1),
+                ("sub", EntryKind::Dir, 0),
+                ("two", EntryKind::File, 2)
+            ]
+        );
+        assert_kind!(b.list(&p("/m/d/one")).await, ErrorKind::NotADirectory);
+        assert_kind!(b.list(&p("/m/none")).await, ErrorKind::NotFound);
+    }
+
+    pub async fn files_round_trip_at_chunk_boundaries(f: Fixture) {
+        let b = &f.backend;
+        for len in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 1] {
+            let data = pattern(len);
+            let path = format!("/m/f{len}");
+            write(b, &path, &data).await;
+            assert_eq!(read(b, &path).await, data, "{len} bytes");
+            assert_eq!(b.stat(&p(&path)).await.unwrap().size, len as u64);
+        }
+    }
+
+    pub async fn replace_and_append(f: Fixture) {
+        let b = &f.backend;
+        write(b, "/m/f", b"old contents").await;
+        write(b, "/m/f", b"new").await;
+        assert_eq!(read(b, "/m/f").await, b"new");
+        let mut w = b.open_write(&p("/m/f"), WriteMode::Append).await.unwrap();
+        w.write(Bytes::from_static(b" and more")).await.unwrap();
+        w.commit().await.unwrap();
+        assert_eq!(read(b, "/m/f").await, b"new and more");
+        let mut w = b
+            .open_write(&p("/m/fresh"), WriteMode::Append)
+            .await
+            .unwrap();
+        w.write(Bytes::from_static(b"first")).await.unwrap();
+        w.commit().await.unwrap();
+        assert_eq!(read(b, "/m/fresh").await, b"first");
+    }
+
+    pub async fn writes_are_invisible_until_commit(f: Fixture) {
+        let b = &f.backend;
+        write(b, "/m/f", b"old").await;
+        let mut w = b.open_write(&p("/m/f"), WriteMode::Replace).await.unwrap();
+        w.write(Bytes::from_static(b"new bytes")).await.unwrap();
+        assert_eq!(read(b, "/m/f").await, b"old");
+        let mut fresh = b.open_write(&p("/m/g"), WriteMode::Replace).await.unwrap();
+        fresh.write(Bytes::from_static(b"g")).await.unwrap();
+        assert_eq!(names(b, "/m").await, ["f"]);
+        w.commit().await.unwrap();
+        assert_eq!(read(b, "/m/f").await, b"new bytes");
+        drop(fresh);
+        assert_eq!(
+            names(b, "/m").await,
+            ["f"],
+            "a dropped writer leaves nothing"
+        );
+    }
+
+    pub async fn a_reader_keeps_the_version_it_opened(f: Fixture) {
+        let b = &f.backend;
+        let old = pattern(3 * CHUNK + 5);
+        write(b, "/m/f", &old).await;
+        let mut r = b.open_read(&p("/m/f")).await.unwrap();
+        let first = r.chunks.next().await.unwrap().unwrap();
+        write(b, "/m/f", b"replacement").await;
+        let mut got = first.to_vec();
+        while let Some(chunk) = r.chunks.next().await {
+            got.extend_from_slice(&chunk.unwrap());
+        }
+        assert_eq!(got, old, "old or new, never a mix");
+        assert_eq!(read(b, "/m/f").await, b"replacement");
+    }
+
+    pub async fn open_rules(f: Fixture) {
+        let b = &f.backend;
+        b.mkdir(&p("/m/d"), false).await.unwrap();
+        write(b, "/m/file", b"x").await;
+        assert_kind!(b.open_read(&p("/m/d")).await, ErrorKind::IsADirectory);
+        assert_kind!(b.open_read(&p("/m")).await, ErrorKind::IsADirectory);
+        assert_kind!(b.open_read(&p("/m/none")).await, ErrorKind::NotFound);
+        let replace = WriteMode::Replace;
+        assert_kind!(
+            b.open_write(&p("/m/d"), replace).await,
+            ErrorKind::IsADirectory
+        );
+        assert_kind!(
+            b.open_write(&p("/m/no/f"), replace).await,
+            ErrorKind::NotFound
+        );
+        assert_kind!(
+            b.open_write(&p("/m/file/f"), replace).await,
+            ErrorKind::NotADirectory
+        );
+    }
+
+    pub async fn commit_rechecks_the_destination(f: Fixture) {
+        let b = &f.backend;
+        b.mkdir(&p("/m/d"), false).await.unwrap();
+        let mut w = b
+            .open_write(&p("/m/d/f"), WriteMode::Replace)
+            .await
+            .unwrap();
+        w.write(Bytes::from_static(b"data")).await.unwrap();
+        b.remove_dir(&p("/m/d")).await.unwrap();
+        assert_kind!(w.commit().await, ErrorKind::NotFound);
+        assert!(
+            names(b, "/m").await.is_empty(),
+            "nothing staged stays behind"
+        );
+    }
+
+    pub async fn touch_rules(f: Fixture) {
+        let b = &f.backend;
+        b.touch(&p("/m/t")).await.unwrap();
+        assert_eq!(b.stat(&p("/m/t")).await.unwrap().size, 0);
+        write(b, "/m/f", b"keep").await;
+        let before = b.stat(&p("/m/f")).await.unwrap().modified;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        b.touch(&p("/m/f")).await.unwrap();
+        let after = b.stat(&p("/m/f")).await.unwrap();
+        assert!(after.modified > before, "touch updates the time");
+        assert_eq!(read(b, "/m/f").await, b"keep", "and keeps the contents");
+        assert_kind!(b.touch(&p("/m/no/t")).await, ErrorKind::NotFound);
+        assert_kind!(b.touch(&p("/m/f/t")).await, ErrorKind::NotADirectory);
+    }
+
+    pub async fn remove_rules(f: Fixture) {
+        let b = &f.backend;
+        write(b, "/m/f", b"x").await;
+        b.mkdir(&p("/m/d/e"), true).await.unwrap();
+        write(b, "/m/d/e/g", b"y").await;
+        assert_kind!(b.remove_file(&p("/m/d")).await, ErrorKind::IsADirectory);
+        assert_kind!(b.remove_file(&p("/m/none")).await, ErrorKind::NotFound);
+        assert_kind!(b.remove_dir(&p("/m/f")).await, ErrorKind::NotADirectory);
+        assert_kind!(b.remove_dir(&p("/m/d")).await, ErrorKind::DirectoryNotEmpty);
+        assert_kind!(b.remove_dir(&p("/m")).await, ErrorKind::Busy);
+        assert_kind!(b.remove_all(&p("/m")).await, ErrorKind::Busy);
+        assert_kind!(b.remove_all(&p("/m/f")).await, ErrorKind::NotADirectory);
+        assert_kind!(b.remove_all(&p("/m/none")).await, ErrorKind::NotFound);
+        b.remove_file(&p("/m/f")).await.unwrap();
+        b.remove_all(&p("/m/d")).await.unwrap();
+        assert!(names(b, "/m").await.is_empty());
+        b.mkdir(&p("/m/empty"), false).await.unwrap();
+        b.remove_dir(&p("/m/empty")).await.unwrap();
+        assert!(names(b, "/m").await.is_empty());
+    }
+
+    pub async fn rename_rules(f: Fixture) {
+        let b = &f.backend;
+        write(b, "/m/a", b"A").await;
+        write(b, "/m/b", b"B").await;
+        b.rename(&p("/m/a"), &p("/m/b")).await.unwrap();
+        assert_eq!(read(b, "/m/b").await, b"A", "a file replaces a file");
+        assert_eq!(names(b, "/m").await, ["b"]);
+        b.rename(&p("/m/b"), &p("/m/b")).await.unwrap();
+        b.mkdir(&p("/m/d/sub"), true).await.unwrap();
+        write(b, "/m/d/sub/f", b"deep").await;
+        b.rename(&p("/m/d"), &p("/m/e")).await.unwrap();
+        assert_eq!(
+            read(b, "/m/e/sub/f").await,
+            b"deep",
+            "a directory moves whole"
+        );
+        assert_kind!(
+            b.rename(&p("/m/e"), &p("/m/e/sub/x")).await,
+            ErrorKind::InvalidInput
+        );
+        b.mkdir(&p("/m/empty"), false).await.unwrap();
+        assert_kind!(
+            b.rename(&p("/m/b"), &p("/m/empty")).await,
+            ErrorKind::IsADirectory
+        );
+        assert_kind!(
+            b.rename(&p("/m/e"), &p("/m/b")).await,
+            ErrorKind::NotADirectory
+        );
+        b.mkdir(&p("/m/full/x"), true).await.unwrap();
+        assert_kind!(
+            b.rename(&p("/m/e"), &p("/m/full")).await,
+            ErrorKind::DirectoryNotEmpty
+        );
+        b.rename(&p("/m/e"), &p("/m/empty")).await.unwrap();
+        assert_eq!(
+            read(b, "/m/empty/sub/f").await,
+            b"deep",
+            "onto an empty directory"
+        );
+        assert_kind!(
+            b.rename(&p("/m/none"), &p("/m/z")).await,
+            ErrorKind::NotFound
+        );
+        assert_kind!(
+            b.rename(&p("/m/b"), &p("/m/no/z")).await,
+            ErrorKind::NotFound
+        );
+        assert_kind!(b.rename(&p("/m"), &p("/m/z")).await, ErrorKind::Busy);
+    }
+
+    pub async fn copy_file_rules(f: Fixture) {
+        let b = &f.backend;
+        let data = pattern(2 * CHUNK + 3);
+        write(b, "/m/src", &data).await;
+        b.copy_file(&p("/m/src"), &p("/m/dst")).await.unwrap();
+        assert_eq!(read(b, "/m/dst").await, data);
+        write(b, "/m/dst", b"changed").await;
+        assert_eq!(read(b, "/m/src").await, data, "the copy is independent");
+        b.mkdir(&p("/m/d"), false).await.unwrap();
+        assert_kind!(
+            b.copy_file(&p("/m/src"), &p("/m/d")).await,
+            ErrorKind::IsADirectory
+        );
+        assert_kind!(
+            b.copy_file(&p("/m/d"), &p("/m/x")).await,
+            ErrorKind::IsADirectory
+        );
+        assert_kind!(
+            b.copy_file(&p("/m/none"), &p("/m/x")).await,
+            ErrorKind::NotFound
+        );
+        assert_kind!(
+            b.copy_file(&p("/m/src"), &p("/m/no/x")).await,
+            ErrorKind::NotFound
+        );
+    }
+
+    pub async fn usage_counts_files_dirs_and_bytes(f: Fixture) {
+        let b = &f.backend;
+        b.mkdir(&p("/m/a/b"), true).await.unwrap();
+        write(b, "/m/a/f", &pattern(100)).await;
+        write(b, "/m/a/b/g", &pattern(23)).await;
+        let usage = b.usage().await.unwrap();
+        assert_eq!((usage.files, usage.dirs, usage.bytes), (2, 2, 123));
+        b.remove_all(&p("/m/a")).await.unwrap();
+        let usage = b.usage().await.unwrap();
+        assert_eq!((usage.files, usage.dirs, usage.bytes), (0, 0, 0));
+    }
+
+    pub async fn hostile_names_behave_alike(f: Fixture) {
+        let b = &f.backend;
+        let long = "n".repeat(255);
+        let hostile = [
+            "a b",
+            "line\nbreak",
+            "*",
+            "?",
+            "ünïcødé ✓",
+            "-dash",
+            " lead",
+            long.as_str(),
+        ];
+        for name in hostile {
+            let path = p("/m").join(name).unwrap();
+            write(b, path.as_str(), name.as_bytes()).await;
+            assert_eq!(read(b, path.as_str()).await, name.as_bytes());
+        }
+        let mut expected: Vec<String> = hostile.iter().map(|s| s.to_string()).collect();
+        expected.sort();
+        assert_eq!(names(b, "/m").await, expected);
+        let too_long = "n".repeat(256);
+        assert_kind!(p("/m").join(&too_long), ErrorKind::NameTooLong);
+    }
+}
+
+/// Instantiates every case of [`cases`] as a test for one store.
+macro_rules! conformance {
+    ($store:ident, $fixture:expr) => {
+        mod $store {
+            use super::*;
+            conformance!(@cases $fixture;
+                root_is_an_empty_directory, stat_reports_kind_and_size, errors_name_the_full_path,
+                mkdir_rules, list_rules, files_round_trip_at_chunk_boundaries, replace_and_append,
+                writes_are_invisible_until_commit, a_reader_keeps_the_version_it_opened, open_rules,
+                commit_rechecks_the_destination, touch_rules, remove_rules, rename_rules,
+                copy_file_rules, usage_counts_files_dirs_and_bytes, hostile_names_behave_alike);
+        }
+    };
+    (@cases $fixture:expr; $($case:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                cases::$case($fixture).await;
+            }
+        )*
+    };
+}
+
+conformance!(memory_store, memory());
+conformance!(disk_store, disk());

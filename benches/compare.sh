@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Compares MAVFS transfers with `cp -r` (and `rclone copy`, when installed) on the same data, in the
+# same run, and prints each as a ratio. Absolute times drift on shared machines; ratios hold.
+#
+# Workloads, created in tmpfs (/dev/shm):
+#   large: 8 files of 128 MiB      small: 20,000 files of 4 KiB in 100 directories
+# For each workload:
+#   push  /vram -> /vdisk   vs  cp -r tmpfs -> disk        (hot to cold)
+#   pull  /vdisk -> /vram   vs  cp -r disk -> tmpfs        (cold to hot)
+# MAVFS first loads the tree into /vram from a tmpfs-backed disk mount (untimed), then times its
+# own transfer from the summary line each transfer prints.
+#
+# Usage: benches/compare.sh [large|small]...   (default: both)
+#   DEST_DIR=/path   where the disk-side copies go (default: target/compare, on the repo's disk)
+#   MAVFS=/path      the binary (default: target/release/mavfs, built if missing)
+#   RUNS=N           repetitions; the best of N is reported for each tool (default 3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+workloads=("$@")
+[ ${#workloads[@]} -gt 0 ] || workloads=(large small)
+runs=${RUNS:-3}
+mavfs=${MAVFS:-target/release/mavfs}
+if [ ! -x "$mavfs" ] || [ -z "${MAVFS:-}" ]; then
+  cargo build --release --quiet --bin mavfs
+fi
+dest_root=${DEST_DIR:-$PWD/target/compare}
+mkdir -p "$dest_root"
+shm=$(mktemp -d /dev/shm/mavfs-compare.XXXXXX)
+dest=$(mktemp -d "$dest_root/run.XXXXXX")
+trap 'rm -rf "$shm" "$dest"' EXIT
+
+make_large() {
+  mkdir -p "$1"
+  for i in $(seq 1 8); do head -c $((128 << 20)) /dev/urandom > "$1/file$i"; done
+}
+make_small() {
+  mkdir -p "$1"
+  local block; block=$(head -c 4096 /dev/urandom | base64 -w0 | head -c 4096)
+  for d in $(seq 1 100); do
+    mkdir -p "$1/dir$d"
+    for f in $(seq 1 200); do printf '%s' "$block" > "$1/dir$d/f$f"; done
+  done
+}
+
+now() { date +%s.%N; }
+# Runs "$@" and prints its wall time in seconds.
+timed() { local t0 t1; sync; t0=$(now); "$@" >/dev/null 2>&1; t1=$(now); echo "$t1 - $t0" | bc -l; }
+best() { printf '%s\n' "$@" | sort -g | head -n1; }
+
+config="$shm/mavfs.toml"
+cat > "$config" <<TOML
+[[mount]]
+path = "/vram"
+backend = "memory"
+
+[[mount]]
+path = "/src"
+backend = "disk"
+root = "$shm/data"
+tier = "cold"
+
+[[mount]]
+path = "/vdisk"
+backend = "disk"
+root = "$dest"
+tier = "cold"
+TOML
+
+# Seconds a MAVFS transfer took, read from its summary line ("push: ... in 0.41 s (...)").
+mavfs_seconds() {
+  local out
+  out=$("$mavfs" -c "$config" exec "$@" 2>&1 >/dev/null) || { echo "mavfs failed: $out" >&2; exit 1; }
+  printf '%s\n' "$out" | grep -E '^(push|pull|cp|mv): ' | tail -n1 | sed -E 's/.* in ([0-9.]+) s .*/\1/'
+}
+
+ratio() { echo "scale=2; $1 / $2" | bc -l; }
+
+printf '%-6s %-5s %-14s %10s %10s\n' WORK DIR TOOL SECONDS "VS CP -R"
+for w in "${workloads[@]}"; do
+  mkdir -p "$shm/data"
+  "make_$w" "$shm/data/$w"
+  bytes=$(du -sb "$shm/data/$w" | cut -f1)
+  cp_push=(); cp_pull=(); rc_push=(); mv_push=(); mv_pull=()
+  for r in $(seq 1 "$runs"); do
+    rm -rf "$dest/cp" "$shm/back"
+    cp_push+=("$(timed cp -r "$shm/data/$w" "$dest/cp")")
+    cp_pull+=("$(timed cp -r "$dest/cp" "$shm/back")")
+    rm -rf "$dest/cp" "$shm/back"
+    if command -v rclone >/dev/null 2>&1; then
+      rc_push+=("$(timed rclone copy --transfers 4 "$shm/data/$w" "$dest/rclone")")
+      rm -rf "$dest/rclone"
+    fi
+    sync
+    mv_push+=("$(mavfs_seconds "pull /src/$w /vram/$w" "push /vram/$w /vdisk/mavfs")")
+    sync
+    mv_pull+=("$(mavfs_seconds "pull /vdisk/mavfs /vram/back")")
+    rm -rf "$dest/mavfs"
+  done
+  c=$(best "${cp_push[@]}"); m=$(best "${mv_push[@]}")
+  printf '%-6s %-5s %-14s %10.3f %10s\n' "$w" push "cp -r" "$c" 1.00
+  if [ ${#rc_push[@]} -gt 0 ]; then
+    rc=$(best "${rc_push[@]}")
+    printf '%-6s %-5s %-14s %10.3f %10s\n' "$w" push "rclone copy" "$rc" "$(ratio "$c" "$rc")"
+  fi
+  printf '%-6s %-5s %-14s %10.3f %10s\n' "$w" push "mavfs push" "$m" "$(ratio "$c" "$m")"
+  c=$(best "${cp_pull[@]}"); m=$(best "${mv_pull[@]}")
+  printf '%-6s %-5s %-14s %10.3f %10s\n' "$w" pull "cp -r" "$c" 1.00
+  printf '%-6s %-5s %-14s %10.3f %10s\n' "$w" pull "mavfs pull" "$m" "$(ratio "$c" "$m")"
+  echo "($w: $bytes bytes; 'vs cp -r' is cp's time over the tool's: above 1.00 is faster than cp)"
+  rm -rf "$shm/data"
+done

@@ -1,0 +1,154 @@
+//! `mavfs bench`: read and write latency and throughput per mount, through the whole engine.
+//!
+//! For each mount it writes `iters` files of `size` bytes into a scratch directory, reads them all
+//! back, and reports p50 and p99 latency per operation and the throughput over all of them; the
+//! scratch directory is removed afterwards. Each write is open + write + atomic commit; each read
+//! is open + every chunk. The loop runs in a spawned task, since an `ask` from the runtime's main
+//! task pays cross-thread wake-ups that no real front end pays.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use mavfs_actors::store::WriteMode;
+use mavfs_actors::{RouterHandle, VPath};
+
+use crate::cli::Cli;
+use crate::config::parse_size;
+use crate::shell::format;
+
+/// What to measure.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub size: usize,
+    pub iters: usize,
+}
+
+impl Settings {
+    /// From `--bench-size` (default 64 KiB) and `--bench-iters` (default 1000).
+    pub fn from_cli(cli: &Cli) -> Result<Settings, String> {
+        let size = match &cli.bench_size {
+            None => 64 * 1024,
+            Some(s) => parse_size(s)
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|n| (1..=1 << 30).contains(n))
+                .ok_or_else(|| format!("--bench-size {s}: expected a size from 1 B to 1 GiB"))?,
+        };
+        let iters = cli.bench_iters.unwrap_or(1000);
+        if iters == 0 {
+            return Err("--bench-iters must be at least 1".into());
+        }
+        Ok(Settings { size, iters })
+    }
+}
+
+/// Latencies of one operation on one mount.
+struct Sample {
+    latencies: Vec<Duration>,
+    total: Duration,
+}
+
+impl Sample {
+    fn percentile(&mut self, p: f64) -> Duration {
+        self.latencies.sort_unstable();
+        let i = ((self.latencies.len() - 1) as f64 * p).round() as usize;
+        self.latencies[i]
+    }
+}
+
+/// Runs the benchmark on every mount and prints a table; returns the exit code.
+pub async fn run(router: &RouterHandle, settings: Settings) -> i32 {
+    println!(
+        "{:<10} {:<8} {:<5} {:>10} {:>7} {:>10} {:>10} {:>12}",
+        "MOUNT", "BACKEND", "OP", "SIZE", "ITERS", "P50", "P99", "THROUGHPUT"
+    );
+    let mut code = 0;
+    for mount in router.mounts() {
+        let scratch = match mount
+            .path
+            .join(&format!(".mavfs-bench-{}", std::process::id()))
+        {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("mavfs: bench: {e}");
+                return 1;
+            }
+        };
+        let task = tokio::spawn(measure(router.clone(), scratch.clone(), settings));
+        let result = task
+            .await
+            .unwrap_or_else(|e| Err(format!("benchmark task failed: {e}")));
+        // Clean up whatever was written, even after a failure.
+        let _ = router.remove(&scratch, true, true).await;
+        match result {
+            Ok(mut samples) => {
+                for (op, sample) in [("write", &mut samples.0), ("read", &mut samples.1)] {
+                    let bytes = (settings.size * settings.iters) as u64;
+                    println!(
+                        "{:<10} {:<8} {:<5} {:>10} {:>7} {:>10} {:>10} {:>12}",
+                        mount.path.as_str(),
+                        mount.backend.kind(),
+                        op,
+                        format::size(settings.size as u64),
+                        settings.iters,
+                        format::duration(sample.percentile(0.5)),
+                        format::duration(sample.percentile(0.99)),
+                        format::rate(bytes, sample.total)
+                    );
+                }
+            }
+            Err(e) => {
+                eprintln!("mavfs: bench: {}: {e}", mount.path);
+                code = 1;
+            }
+        }
+    }
+    code
+}
+
+async fn measure(
+    router: RouterHandle,
+    dir: VPath,
+    settings: Settings,
+) -> Result<(Sample, Sample), String> {
+    router.mkdir(&dir, false).await.map_err(|e| e.to_string())?;
+    let data = Bytes::from(vec![0xA5u8; settings.size]);
+    let paths: Vec<VPath> = (0..settings.iters)
+        .map(|i| dir.join(&format!("f{i}")).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    let mut writes = Sample {
+        latencies: Vec::with_capacity(settings.iters),
+        total: Duration::ZERO,
+    };
+    let started = Instant::now();
+    for path in &paths {
+        let t = Instant::now();
+        let mut w = router
+            .write(path, WriteMode::Replace)
+            .await
+            .map_err(|e| e.to_string())?;
+        w.write(data.clone()).await.map_err(|e| e.to_string())?;
+        w.commit().await.map_err(|e| e.to_string())?;
+        writes.latencies.push(t.elapsed());
+    }
+    writes.total = started.elapsed();
+    let mut reads = Sample {
+        latencies: Vec::with_capacity(settings.iters),
+        total: Duration::ZERO,
+    };
+    let started = Instant::now();
+    for path in &paths {
+        let t = Instant::now();
+        let mut r = router.read(path).await.map_err(|e| e.to_string())?;
+        let mut n = 0;
+        while let Some(chunk) = r.chunks.next().await {
+            n += chunk.map_err(|e| e.to_string())?.len();
+        }
+        reads.latencies.push(t.elapsed());
+        if n != settings.size {
+            return Err(format!("{path}: read {n} bytes, wrote {}", settings.size));
+        }
+    }
+    reads.total = started.elapsed();
+    Ok((writes, reads))
+}

@@ -1,0 +1,81 @@
+//! The command line, declared with clap.
+//!
+//! Global options are accepted before or after the command, so the seed's
+//! `mavfs shell --ram dict --disk-dir block_dir` works as written. With no command, `mavfs` runs
+//! the shell.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mavfs",
+    version,
+    about = "A storage hypervisor: one shell over memory and disk tiers"
+)]
+pub struct Cli {
+    /// Config file (default: ./mavfs.toml, else $XDG_CONFIG_HOME/mavfs/config.toml, else built-in).
+    #[arg(short = 'c', long = "config", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Backend of /vram: memory (`dict` is the seed's name for it) or redis.
+    #[arg(long, global = true, value_enum)]
+    pub ram: Option<RamBackend>,
+
+    /// Redis URL for `--ram redis` (redis://[user:password@]host:port/db).
+    #[arg(long, global = true, value_name = "URL")]
+    pub redis_url: Option<String>,
+
+    /// Redis host for `--ram redis` when no URL is given.
+    #[arg(long, global = true, value_name = "HOST")]
+    pub redis_host: Option<String>,
+
+    /// Redis port for `--ram redis` when no URL is given.
+    #[arg(long, global = true, value_name = "PORT")]
+    pub redis_port: Option<u16>,
+
+    /// Redis database number for `--ram redis` when no URL is given.
+    #[arg(long, global = true, value_name = "N")]
+    pub redis_db: Option<u32>,
+
+    /// Host directory of /vdisk (created if missing).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub disk_dir: Option<PathBuf>,
+
+    /// `bench`: bytes per file (a size such as 64KiB).
+    #[arg(long, global = true, value_name = "SIZE")]
+    pub bench_size: Option<String>,
+
+    /// `bench`: files written and read per mount.
+    #[arg(long, global = true, value_name = "N")]
+    pub bench_iters: Option<usize>,
+
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RamBackend {
+    Memory,
+    Dict,
+    Redis,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Interactive shell; when stdin is not a terminal, runs it as a script.
+    Shell,
+    /// Runs each argument as one shell line in one session; stops at the first failure.
+    Exec {
+        /// Shell lines, e.g. 'mkdir -p /vram/a' 'ls /vram'.
+        #[arg(required = true, value_name = "LINE")]
+        lines: Vec<String>,
+    },
+    /// Read and write latency and throughput per mount, through the whole engine.
+    Bench,
+}

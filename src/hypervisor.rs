@@ -1,0 +1,159 @@
+//! Wiring: from the command line and config to a running engine.
+//!
+//! [`load_config`] picks the config (`-c`, `./mavfs.toml`, the XDG file or the built-in defaults)
+//! and applies the seed's flags on top: `--ram` and the `--redis-*` flags choose `/vram`'s backend,
+//! `--disk-dir` the root of `/vdisk`. [`start`] opens every store, spawns its backend actor and
+//! the router. Both fail with an error in the user's terms, which `main` turns into exit code 2.
+
+use std::fmt;
+use std::path::Path;
+
+use mavfs_actors::RouterHandle;
+use mavfs_actors::backend::BackendHandle;
+use mavfs_actors::mounts::{Mount, MountTable, Tier};
+use mavfs_actors::store::disk::{DiskOptions, DiskStore};
+use mavfs_actors::store::memory::MemoryStore;
+
+use crate::cli::{Cli, RamBackend};
+use crate::config::{self, BackendConfig, Config, MountConfig, RedisConfig};
+
+/// The mount the `--ram` flags configure.
+const RAM_MOUNT: &str = "/vram";
+/// The mount `--disk-dir` configures.
+const DISK_MOUNT: &str = "/vdisk";
+/// Where `/vdisk` lives when nothing says otherwise.
+const DEFAULT_DISK_DIR: &str = "./block_dir";
+
+/// A failure to configure or start, shown as `mavfs: <message>`.
+#[derive(Debug)]
+pub struct StartError(String);
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The config in effect for this run, flags applied.
+pub fn load_config(cli: &Cli) -> Result<Config, StartError> {
+    // Relative, so that errors name `./mavfs.toml` as the user knows it.
+    let cwd = Path::new(".");
+    let xdg = std::env::var_os("XDG_CONFIG_HOME").map(std::path::PathBuf::from);
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let file = config::locate(cli.config.as_deref(), cwd, xdg.as_deref(), home.as_deref());
+    let mut config = match file {
+        Some(file) => Config::load(&file).map_err(|e| StartError(e.to_string()))?,
+        None => Config::defaults(Path::new(DEFAULT_DISK_DIR)),
+    };
+    apply_flags(&mut config, cli)?;
+    Ok(config)
+}
+
+/// Applies `--ram`, `--redis-*` and `--disk-dir` to the `/vram` and `/vdisk` mounts.
+fn apply_flags(config: &mut Config, cli: &Cli) -> Result<(), StartError> {
+    let redis_flags = cli.redis_url.is_some()
+        || cli.redis_host.is_some()
+        || cli.redis_port.is_some()
+        || cli.redis_db.is_some();
+    let ram = match cli.ram {
+        Some(r) => Some(r),
+        None if redis_flags => Some(RamBackend::Redis),
+        None => None,
+    };
+    if let Some(ram) = ram {
+        let backend = match ram {
+            RamBackend::Memory | RamBackend::Dict => BackendConfig::Memory { capacity: None },
+            RamBackend::Redis => BackendConfig::Redis(RedisConfig {
+                url: Some(cli.redis_url.clone().unwrap_or_else(|| {
+                    format!(
+                        "redis://{}:{}/{}",
+                        cli.redis_host.as_deref().unwrap_or("127.0.0.1"),
+                        cli.redis_port.unwrap_or(6379),
+                        cli.redis_db.unwrap_or(0)
+                    )
+                })),
+                cluster: Vec::new(),
+                namespace: "mavfs".to_string(),
+                password_env: None,
+            }),
+        };
+        set_mount(config, RAM_MOUNT, config::Tier::Hot, backend);
+    }
+    if let Some(dir) = &cli.disk_dir {
+        let backend = BackendConfig::Disk {
+            root: dir.clone(),
+            fsync: false,
+            create: true,
+        };
+        set_mount(config, DISK_MOUNT, config::Tier::Cold, backend);
+    }
+    Ok(())
+}
+
+/// Replaces the backend of the mount at `path`, or adds that mount.
+fn set_mount(config: &mut Config, path: &str, tier: config::Tier, backend: BackendConfig) {
+    let vpath = mavfs_actors::VPath::parse(path).expect("the flag mounts are valid paths");
+    match config.mounts.iter_mut().find(|m| m.path == vpath) {
+        Some(m) => m.backend = backend,
+        None => config.mounts.push(MountConfig {
+            path: vpath,
+            tier,
+            backend,
+        }),
+    }
+}
+
+/// Opens every mount's store and starts the engine.
+pub fn start(config: &Config) -> Result<RouterHandle, StartError> {
+    let mut mounts = Vec::with_capacity(config.mounts.len());
+    for mount in &config.mounts {
+        let backend = open_backend(mount, config)?;
+        let tier = match mount.tier {
+            config::Tier::Hot => Tier::Hot,
+            config::Tier::Cold => Tier::Cold,
+        };
+        mounts.push(Mount {
+            path: mount.path.clone(),
+            tier,
+            backend,
+        });
+    }
+    let table = MountTable::new(mounts).map_err(|e| StartError(format!("mount {e}")))?;
+    Ok(RouterHandle::spawn(table))
+}
+
+fn open_backend(mount: &MountConfig, config: &Config) -> Result<BackendHandle, StartError> {
+    let path = mount.path.clone();
+    match &mount.backend {
+        BackendConfig::Memory { capacity } => Ok(BackendHandle::spawn(
+            path,
+            "memory",
+            MemoryStore::new(*capacity),
+        )),
+        BackendConfig::Disk {
+            root,
+            fsync,
+            create,
+        } => {
+            if *create {
+                std::fs::create_dir_all(root).map_err(|e| {
+                    StartError(format!(
+                        "mount {path}: cannot create {}: {e}",
+                        root.display()
+                    ))
+                })?;
+            }
+            let options = DiskOptions {
+                fsync: *fsync,
+                chunk_size: config.transfer.chunk_size,
+            };
+            let store = DiskStore::open(root, options).map_err(|e| {
+                StartError(format!("mount {path}: {}: {}", root.display(), e.reason()))
+            })?;
+            Ok(BackendHandle::spawn(path, "disk", store))
+        }
+        BackendConfig::Redis(_) => Err(StartError(format!(
+            "mount {path}: the redis backend is not built yet; use a memory mount (--ram memory)"
+        ))),
+    }
+}

@@ -1,0 +1,234 @@
+//! The shell: one session of commands over the engine.
+//!
+//! A [`Session`] holds the current directory and runs lines: [`parse`] splits a line into
+//! commands, [`commands`] runs each against the [`RouterHandle`], and output goes to stdout or,
+//! redirected, atomically into a virtual file ([`output`]). Errors are printed here, once, as
+//! `mavfs: <command>: <path>: <reason>`. The three ways in share this: [`interactive`] (rustyline),
+//! [`run_script`] (stdin not a terminal) and [`run_exec`] (`mavfs exec`).
+
+pub mod commands;
+pub mod format;
+pub mod interactive;
+pub mod output;
+pub mod parse;
+
+use std::fmt;
+use std::io::BufRead;
+
+use mavfs_actors::store::WriteMode;
+use mavfs_actors::{Error, RouterHandle, VPath};
+
+use self::output::{Output, OutputError};
+use self::parse::Command;
+
+/// How a line ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Success,
+    /// A command failed; its errors are already printed.
+    Failed,
+    /// `exit [code]`.
+    Exit(i32),
+}
+
+/// Why a command failed, printed as `mavfs: <command>: <message>`.
+#[derive(Debug)]
+pub enum CmdError {
+    /// An engine error; its Display starts with the path.
+    Engine(Error),
+    /// A path argument that could not be resolved, shown as typed.
+    BadPath(String, Error),
+    /// Wrong options or operands.
+    Usage(String),
+    /// Writing the output failed.
+    Output(OutputError),
+    /// Errors were already printed (a command with several operands reports each).
+    Reported,
+}
+
+impl From<Error> for CmdError {
+    fn from(e: Error) -> Self {
+        CmdError::Engine(e)
+    }
+}
+
+impl From<OutputError> for CmdError {
+    fn from(e: OutputError) -> Self {
+        match e {
+            OutputError::Store(e) => CmdError::Engine(e),
+            other => CmdError::Output(other),
+        }
+    }
+}
+
+impl fmt::Display for CmdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CmdError::Engine(e) => write!(f, "{e}"),
+            CmdError::BadPath(input, e) => write!(f, "{input}: {}", e.reason()),
+            CmdError::Usage(msg) => f.write_str(msg),
+            CmdError::Output(OutputError::Stdout(e)) => write!(f, "write error: {e}"),
+            CmdError::Output(OutputError::Store(e)) => write!(f, "{e}"),
+            CmdError::Output(OutputError::Closed) | CmdError::Reported => Ok(()),
+        }
+    }
+}
+
+/// Prints `mavfs: <command>: <error>` to stderr.
+pub fn report(command: &str, err: &CmdError) {
+    match err {
+        CmdError::Reported | CmdError::Output(OutputError::Closed) => {}
+        _ => eprintln!("mavfs: {command}: {err}"),
+    }
+}
+
+/// Settings a session takes from the config.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionOptions {
+    /// Files a transfer copies at once unless `-j N` says otherwise.
+    pub jobs: usize,
+}
+
+/// One shell session: a current directory over one engine.
+pub struct Session {
+    router: RouterHandle,
+    cwd: VPath,
+    options: SessionOptions,
+}
+
+impl Session {
+    pub fn new(router: RouterHandle, options: SessionOptions) -> Self {
+        let cwd = router.home().clone();
+        Session {
+            router,
+            cwd,
+            options,
+        }
+    }
+
+    pub fn cwd(&self) -> &VPath {
+        &self.cwd
+    }
+
+    pub fn router(&self) -> &RouterHandle {
+        &self.router
+    }
+
+    pub fn options(&self) -> SessionOptions {
+        self.options
+    }
+
+    /// Resolves a path argument against the current directory.
+    pub fn resolve(&self, input: &str) -> Result<VPath, CmdError> {
+        self.router
+            .resolve(&self.cwd, input)
+            .map_err(|e| CmdError::BadPath(input.to_string(), e))
+    }
+
+    /// Runs every command of `line`; the status is that of the last command, or the first `exit`.
+    pub async fn run_line(&mut self, line: &str) -> Status {
+        let commands = match parse::parse_line(line) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("mavfs: {e}");
+                return Status::Failed;
+            }
+        };
+        let mut status = Status::Success;
+        for command in commands {
+            status = self.run_command(command).await;
+            if let Status::Exit(_) = status {
+                break;
+            }
+        }
+        status
+    }
+
+    async fn run_command(&mut self, command: Command) -> Status {
+        let name = command.argv[0].clone();
+        if command.background {
+            eprintln!("mavfs: {name}: background jobs (&) are not available in this version");
+            return Status::Failed;
+        }
+        let mut out = match &command.redirect {
+            None => Output::stdout(),
+            Some(redirect) => match self.open_redirect(&redirect.target, redirect.append).await {
+                Ok(out) => out,
+                Err(e) => {
+                    report(&name, &e);
+                    return Status::Failed;
+                }
+            },
+        };
+        let result = commands::run(self, &command.argv, &mut out).await;
+        // A failed command's redirected output is discarded: the target keeps its old contents.
+        let result = match result {
+            Ok(status) => out.finish().await.map(|()| status).map_err(CmdError::from),
+            Err(e) => {
+                out.abandon().await;
+                Err(e)
+            }
+        };
+        match result {
+            Ok(status) => status,
+            Err(CmdError::Output(OutputError::Closed)) => Status::Success,
+            Err(e) => {
+                report(&name, &e);
+                Status::Failed
+            }
+        }
+    }
+
+    async fn open_redirect(&self, target: &str, append: bool) -> Result<Output, CmdError> {
+        let path = self.resolve(target)?;
+        let mode = if append {
+            WriteMode::Append
+        } else {
+            WriteMode::Replace
+        };
+        Ok(Output::file(self.router.write(&path, mode).await?))
+    }
+}
+
+/// Runs lines read from `input` as a script. Every line runs, as in bash; the exit code is 1 if
+/// any command failed (so that a failure in the middle of a script is not lost), or the code given
+/// to `exit`.
+pub async fn run_script(session: &mut Session, input: impl BufRead + Send + 'static) -> i32 {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<String>>(16);
+    // Stdin is read on a thread of its own so that a slow producer never blocks the runtime.
+    std::thread::spawn(move || {
+        for line in input.lines() {
+            if tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut failed = false;
+    while let Some(line) = rx.recv().await {
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("mavfs: reading the script: {e}");
+                return 1;
+            }
+        };
+        match session.run_line(&line).await {
+            Status::Success => {}
+            Status::Failed => failed = true,
+            Status::Exit(code) => return code,
+        }
+    }
+    i32::from(failed)
+}
+
+/// Runs each argument as one line, in one session; stops at the first failure with exit code 1.
+pub async fn run_exec(session: &mut Session, lines: &[String]) -> i32 {
+    for line in lines {
+        match session.run_line(line).await {
+            Status::Success => {}
+            Status::Failed => return 1,
+            Status::Exit(code) => return code,
+        }
+    }
+    0
+}

@@ -1,0 +1,52 @@
+//! `cat` and `echo`: bytes to the output.
+
+use futures::StreamExt;
+
+use super::Opts;
+use crate::shell::output::{Output, OutputError};
+use crate::shell::{CmdError, Session, Status, report};
+
+/// `cat path...`: streams each file's chunks to the output as they arrive. A failing file is
+/// reported and the rest still print; a closed output stops quietly.
+pub async fn cat(session: &Session, args: &[String], out: &mut Output) -> Result<Status, CmdError> {
+    let opts = Opts::parse(args, "", "")?;
+    opts.need(1)?;
+    let mut failed = false;
+    for arg in &opts.operands {
+        match cat_one(session, arg, out).await {
+            Ok(()) => {}
+            Err(CmdError::Output(OutputError::Closed)) => break,
+            Err(e) => {
+                report("cat", &e);
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        Err(CmdError::Reported)
+    } else {
+        Ok(Status::Success)
+    }
+}
+
+async fn cat_one(session: &Session, arg: &str, out: &mut Output) -> Result<(), CmdError> {
+    let path = session.resolve(arg)?;
+    let mut reader = session.router().read(&path).await?;
+    while let Some(chunk) = reader.chunks.next().await {
+        out.bytes(chunk?).await?;
+    }
+    Ok(())
+}
+
+/// `echo [-n] text...`: the words joined by blanks, then a newline unless `-n`.
+pub async fn echo(args: &[String], out: &mut Output) -> Result<Status, CmdError> {
+    let (newline, words) = match args.first().map(String::as_str) {
+        Some("-n") => (false, &args[1..]),
+        _ => (true, args),
+    };
+    out.text(&words.join(" ")).await?;
+    if newline {
+        out.text("\n").await?;
+    }
+    Ok(Status::Success)
+}

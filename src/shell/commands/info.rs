@@ -1,0 +1,374 @@
+//! Read-only views of the tree: `ls`, `stat`, `du`, `tree`, `stats` and `mounts`.
+
+use mavfs_actors::VPath;
+use mavfs_actors::mounts::Tier;
+use mavfs_actors::store::{DirEntry, EntryKind, Meta};
+
+use super::Opts;
+use crate::shell::format;
+use crate::shell::output::Output;
+use crate::shell::{CmdError, Session, Status, report};
+
+/// The tier of the mount holding `path`.
+fn tier_of(session: &Session, path: &VPath) -> Option<Tier> {
+    session
+        .router()
+        .mounts()
+        .iter()
+        .find(|m| path.starts_with(&m.path))
+        .map(|m| m.tier)
+}
+
+fn kind_char(kind: EntryKind) -> char {
+    match kind {
+        EntryKind::Dir => 'd',
+        EntryKind::File => '-',
+        EntryKind::Symlink => 'l',
+        EntryKind::Special => 's',
+    }
+}
+
+fn display_name(name: &str, meta: &Meta) -> String {
+    if meta.is_dir() {
+        format!("{name}/")
+    } else {
+        name.to_string()
+    }
+}
+
+fn long_line(name: &str, meta: &Meta, tier: Option<Tier>) -> String {
+    format!(
+        "{} {:>12} {} {:<4} {}",
+        kind_char(meta.kind),
+        meta.size,
+        format::timestamp(meta.modified),
+        tier.map_or_else(|| "-".to_string(), |t| t.to_string()),
+        display_name(name, meta)
+    )
+}
+
+/// `ls [-l] [path...]`: sorted names, one a line, directories with a `/` suffix.
+pub async fn ls(session: &Session, args: &[String], out: &mut Output) -> Result<Status, CmdError> {
+    let opts = Opts::parse(args, "la", "")?;
+    let long = opts.has('l');
+    let operands = if opts.operands.is_empty() {
+        vec![session.cwd().as_str().to_string()]
+    } else {
+        opts.operands.clone()
+    };
+    let headers = operands.len() > 1;
+    let mut failed = false;
+    let mut first = true;
+    for arg in &operands {
+        match ls_one(session, arg, long, headers, &mut first, out).await {
+            Ok(()) => {}
+            Err(e @ CmdError::Output(_)) => return Err(e),
+            Err(e) => {
+                report("ls", &e);
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        Err(CmdError::Reported)
+    } else {
+        Ok(Status::Success)
+    }
+}
+
+async fn ls_one(
+    session: &Session,
+    arg: &str,
+    long: bool,
+    headers: bool,
+    first: &mut bool,
+    out: &mut Output,
+) -> Result<(), CmdError> {
+    let path = session.resolve(arg)?;
+    let meta = session.router().stat(&path).await?;
+    if !meta.is_dir() {
+        let line = if long {
+            long_line(arg, &meta, tier_of(session, &path))
+        } else {
+            arg.to_string()
+        };
+        return Ok(out.line(&line).await?);
+    }
+    let entries = session.router().list(&path).await?;
+    if headers {
+        if !*first {
+            out.line("").await?;
+        }
+        out.line(&format!("{arg}:")).await?;
+    }
+    *first = false;
+    for DirEntry { name, meta } in &entries {
+        let line = if long {
+            let tier = tier_of(session, &path.join(name)?);
+            long_line(name, meta, tier)
+        } else {
+            display_name(name, meta)
+        };
+        out.line(&line).await?;
+    }
+    Ok(())
+}
+
+/// `stat path...`: kind, size, modification time and mount.
+pub async fn stat(
+    session: &Session,
+    args: &[String],
+    out: &mut Output,
+) -> Result<Status, CmdError> {
+    let opts = Opts::parse(args, "", "")?;
+    opts.need(1)?;
+    let mut failed = false;
+    for arg in &opts.operands {
+        let result = async {
+            let path = session.resolve(arg)?;
+            let meta = session.router().stat(&path).await?;
+            Ok::<_, CmdError>((path, meta))
+        }
+        .await;
+        match result {
+            Ok((path, meta)) => {
+                let kind = match meta.kind {
+                    EntryKind::Dir => "directory",
+                    EntryKind::File => "regular file",
+                    EntryKind::Symlink => "symbolic link",
+                    EntryKind::Special => "special file",
+                };
+                let mount = session
+                    .router()
+                    .mounts()
+                    .iter()
+                    .find(|m| path.starts_with(&m.path));
+                out.line(&format!("  File: {path}")).await?;
+                out.line(&format!("  Type: {kind}")).await?;
+                out.line(&format!(
+                    "  Size: {} ({})",
+                    meta.size,
+                    format::size(meta.size)
+                ))
+                .await?;
+                out.line(&format!("Modify: {} UTC", format::timestamp(meta.modified)))
+                    .await?;
+                if let Some(m) = mount {
+                    out.line(&format!(
+                        " Mount: {} ({}, {})",
+                        m.path,
+                        m.backend.kind(),
+                        m.tier
+                    ))
+                    .await?;
+                }
+            }
+            Err(e) => {
+                report("stat", &e);
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        Err(CmdError::Reported)
+    } else {
+        Ok(Status::Success)
+    }
+}
+
+/// Bytes under `path`, printing each directory's total after its children unless `summary`.
+async fn du_walk(
+    session: &Session,
+    path: &VPath,
+    summary: bool,
+    human: bool,
+    out: &mut Output,
+) -> Result<u64, CmdError> {
+    let mut total = 0;
+    for entry in session.router().list(path).await? {
+        let child = path.join(&entry.name)?;
+        total += if entry.meta.is_dir() {
+            Box::pin(du_walk(session, &child, summary, human, out)).await?
+        } else {
+            entry.meta.size
+        };
+    }
+    if !summary {
+        out.line(&du_line(total, path.as_str(), human)).await?;
+    }
+    Ok(total)
+}
+
+fn du_line(bytes: u64, name: &str, human: bool) -> String {
+    let size = if human {
+        format::size(bytes)
+    } else {
+        bytes.to_string()
+    };
+    format!("{size}\t{name}")
+}
+
+/// `du [-s] [-h] [path...]`: apparent sizes in bytes (`-h`: human units), as `du -b` does.
+pub async fn du(session: &Session, args: &[String], out: &mut Output) -> Result<Status, CmdError> {
+    let opts = Opts::parse(args, "sh", "")?;
+    let (summary, human) = (opts.has('s'), opts.has('h'));
+    let operands = if opts.operands.is_empty() {
+        vec![session.cwd().as_str().to_string()]
+    } else {
+        opts.operands.clone()
+    };
+    let mut failed = false;
+    for arg in &operands {
+        let result = async {
+            let path = session.resolve(arg)?;
+            let meta = session.router().stat(&path).await?;
+            if !meta.is_dir() {
+                out.line(&du_line(meta.size, path.as_str(), human)).await?;
+                return Ok(());
+            }
+            let total = du_walk(session, &path, summary, human, out).await?;
+            if summary {
+                out.line(&du_line(total, path.as_str(), human)).await?;
+            }
+            Ok::<(), CmdError>(())
+        }
+        .await;
+        match result {
+            Ok(()) => {}
+            Err(e @ CmdError::Output(_)) => return Err(e),
+            Err(e) => {
+                report("du", &e);
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        Err(CmdError::Reported)
+    } else {
+        Ok(Status::Success)
+    }
+}
+
+/// Counts of what `tree` printed.
+#[derive(Default)]
+struct TreeCounts {
+    dirs: u64,
+    files: u64,
+}
+
+async fn tree_walk(
+    session: &Session,
+    path: &VPath,
+    prefix: &str,
+    counts: &mut TreeCounts,
+    out: &mut Output,
+) -> Result<(), CmdError> {
+    let entries = session.router().list(path).await?;
+    let last = entries.len().saturating_sub(1);
+    for (i, entry) in entries.iter().enumerate() {
+        let (branch, indent) = if i == last {
+            ("└── ", "    ")
+        } else {
+            ("├── ", "│   ")
+        };
+        out.line(&format!(
+            "{prefix}{branch}{}",
+            display_name(&entry.name, &entry.meta)
+        ))
+        .await?;
+        if entry.meta.is_dir() {
+            counts.dirs += 1;
+            let child = path.join(&entry.name)?;
+            let deeper = format!("{prefix}{indent}");
+            Box::pin(tree_walk(session, &child, &deeper, counts, out)).await?;
+        } else {
+            counts.files += 1;
+        }
+    }
+    Ok(())
+}
+
+/// `tree [path]`: the tree below a directory, then the counts.
+pub async fn tree(
+    session: &Session,
+    args: &[String],
+    out: &mut Output,
+) -> Result<Status, CmdError> {
+    let opts = Opts::parse(args, "", "")?;
+    let path = match opts.operands.as_slice() {
+        [] => session.cwd().clone(),
+        [p] => session.resolve(p)?,
+        _ => return Err(CmdError::Usage("too many arguments".into())),
+    };
+    let meta = session.router().stat(&path).await?;
+    if !meta.is_dir() {
+        return Err(
+            mavfs_actors::Error::new(mavfs_actors::ErrorKind::NotADirectory, "tree")
+                .with_path(&path)
+                .into(),
+        );
+    }
+    out.line(path.as_str()).await?;
+    let mut counts = TreeCounts::default();
+    tree_walk(session, &path, "", &mut counts, out).await?;
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    out.line(&format!(
+        "\n{}, {}",
+        plural(counts.dirs, "directory", "directories"),
+        plural(counts.files, "file", "files")
+    ))
+    .await?;
+    Ok(Status::Success)
+}
+
+/// `stats`: per mount, backend, tier, files, directories, bytes and capacity.
+pub async fn stats(
+    session: &Session,
+    args: &[String],
+    out: &mut Output,
+) -> Result<Status, CmdError> {
+    Opts::parse(args, "", "")?;
+    let rows = session.router().stats().await?;
+    out.line(&format!(
+        "{:<10} {:<8} {:<4} {:>10} {:>8} {:>14} {:>12}",
+        "MOUNT", "BACKEND", "TIER", "FILES", "DIRS", "BYTES", "CAPACITY"
+    ))
+    .await?;
+    for row in rows {
+        let capacity = row
+            .usage
+            .capacity
+            .map_or_else(|| "-".to_string(), format::size);
+        out.line(&format!(
+            "{:<10} {:<8} {:<4} {:>10} {:>8} {:>14} {:>12}",
+            row.path.as_str(),
+            row.backend,
+            row.tier.to_string(),
+            row.usage.files,
+            row.usage.dirs,
+            row.usage.bytes,
+            capacity
+        ))
+        .await?;
+    }
+    Ok(Status::Success)
+}
+
+/// `mounts`: each mount's path, backend and tier.
+pub async fn mounts(
+    session: &Session,
+    args: &[String],
+    out: &mut Output,
+) -> Result<Status, CmdError> {
+    Opts::parse(args, "", "")?;
+    for m in session.router().mounts() {
+        out.line(&format!(
+            "{:<10} {:<8} {}",
+            m.path.as_str(),
+            m.backend.kind(),
+            m.tier
+        ))
+        .await?;
+    }
+    Ok(Status::Success)
+}

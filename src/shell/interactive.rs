@@ -1,0 +1,198 @@
+//! The interactive shell on a terminal: rustyline line editing, a history file, Tab completion of
+//! commands and virtual paths, and Ctrl-C that cancels the running command instead of the shell.
+//!
+//! rustyline blocks, so each `readline` runs on a blocking thread; the completer, called from that
+//! thread, asks the engine for directory listings with the runtime handle's `block_on`.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use mavfs_actors::{RouterHandle, VPath};
+use rustyline::completion::{Completer, Pair};
+use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::history::{FileHistory, History};
+use rustyline::validate::Validator;
+use rustyline::{Config, Context, Editor, Helper};
+
+use super::commands::COMMANDS;
+use super::{Session, Status};
+
+/// Where the history is kept: `$XDG_STATE_HOME/mavfs/history`, else `~/.local/state/mavfs/history`.
+fn history_path() -> Option<PathBuf> {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
+    Some(state.join("mavfs").join("history"))
+}
+
+/// Completes command names in first position and virtual paths elsewhere.
+struct ShellHelper {
+    router: RouterHandle,
+    /// The session's current directory, updated after every line.
+    cwd: Arc<Mutex<VPath>>,
+    runtime: tokio::runtime::Handle,
+}
+
+/// Escapes the characters the parser treats specially, so a completed name reads back as itself.
+fn escape(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if matches!(
+            c,
+            ' ' | '\t' | '\n' | '\'' | '"' | '\\' | '>' | '&' | ';' | '#'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl ShellHelper {
+    fn complete_path(&self, word: &str) -> Vec<Pair> {
+        let (dir_part, prefix) = match word.rfind('/') {
+            Some(i) => (&word[..=i], &word[i + 1..]),
+            None => ("", word),
+        };
+        let cwd = self
+            .cwd
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_else(|_| VPath::root());
+        let lookup = if dir_part.is_empty() { "." } else { dir_part };
+        let Ok(dir) = self.router.resolve(&cwd, lookup) else {
+            return Vec::new();
+        };
+        let Ok(entries) = self.runtime.block_on(self.router.list(&dir)) else {
+            return Vec::new();
+        };
+        entries
+            .into_iter()
+            .filter(|e| e.name.starts_with(prefix))
+            .map(|e| {
+                let suffix = if e.meta.is_dir() { "/" } else { "" };
+                Pair {
+                    display: format!("{}{suffix}", e.name),
+                    replacement: format!("{dir_part}{}{suffix}", escape(&e.name)),
+                }
+            })
+            .collect()
+    }
+}
+
+impl Completer for ShellHelper {
+    type Candidate = Pair;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
+        let before = &line[..pos];
+        let start = before.rfind([' ', '\t']).map_or(0, |i| i + 1);
+        let word = &before[start..];
+        let first_word = before[..start].trim().is_empty();
+        if first_word {
+            let names = COMMANDS
+                .iter()
+                .filter(|c| c.name.starts_with(word))
+                .map(|c| Pair {
+                    display: c.name.to_string(),
+                    replacement: format!("{} ", c.name),
+                })
+                .collect();
+            return Ok((start, names));
+        }
+        Ok((start, self.complete_path(word)))
+    }
+}
+
+impl Hinter for ShellHelper {
+    type Hint = String;
+}
+impl Highlighter for ShellHelper {}
+impl Validator for ShellHelper {}
+impl Helper for ShellHelper {}
+
+/// Runs the interactive shell until `exit` or end of input; returns the exit code.
+pub async fn run(session: &mut Session) -> i32 {
+    let config = Config::builder()
+        .auto_add_history(true)
+        .max_history_size(10_000);
+    let mut editor =
+        match config.map(|c| Editor::<ShellHelper, FileHistory>::with_config(c.build())) {
+            Ok(Ok(editor)) => editor,
+            Ok(Err(e)) | Err(e) => {
+                eprintln!("mavfs: cannot start the line editor: {e}");
+                return 1;
+            }
+        };
+    let cwd = Arc::new(Mutex::new(session.cwd().clone()));
+    editor.set_helper(Some(ShellHelper {
+        router: session.router().clone(),
+        cwd: cwd.clone(),
+        runtime: tokio::runtime::Handle::current(),
+    }));
+    let history = history_path();
+    if let Some(path) = &history {
+        // A missing history file is normal on first use.
+        let _ = editor.history_mut().load(path);
+    }
+    let mut code = 0;
+    loop {
+        let prompt = format!("mavfs:{}$ ", session.cwd());
+        let joined = tokio::task::spawn_blocking(move || {
+            let line = editor.readline(&prompt);
+            (editor, line)
+        })
+        .await;
+        let Ok((returned, line)) = joined else {
+            eprintln!("mavfs: the line editor stopped unexpectedly");
+            return 1;
+        };
+        editor = returned;
+        match line {
+            Ok(line) => {
+                let status = tokio::select! {
+                    status = session.run_line(&line) => status,
+                    // Dropping the running command cancels it: transfers stop and discard what
+                    // they had staged; the shell goes on.
+                    _ = tokio::signal::ctrl_c() => {
+                        eprintln!("^C");
+                        Status::Failed
+                    }
+                };
+                if let Ok(mut c) = cwd.lock() {
+                    *c = session.cwd().clone();
+                }
+                match status {
+                    Status::Exit(c) => {
+                        code = c;
+                        break;
+                    }
+                    Status::Success => code = 0,
+                    Status::Failed => code = 1,
+                }
+            }
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(e) => {
+                eprintln!("mavfs: reading input: {e}");
+                code = 1;
+                break;
+            }
+        }
+    }
+    if let Some(path) = &history {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if let Err(e) = editor.history_mut().save(path) {
+            eprintln!("mavfs: cannot save history to {}: {e}", path.display());
+        }
+    }
+    code
+}

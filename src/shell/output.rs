@@ -1,0 +1,126 @@
+//! Where a command's output goes: the process's stdout, or a virtual file when redirected.
+//!
+//! Commands write bytes to an [`Output`]; small writes are gathered into chunks so that `ls` of a
+//! large directory into `/vdisk/list` does not become one store write per line. A closed stdout
+//! (`mavfs exec 'cat big' | head`) ends the command quietly, as in coreutils run under a shell.
+
+use std::io::Write;
+
+use bytes::{Bytes, BytesMut};
+use mavfs_actors::Error;
+use mavfs_actors::backend::WriteHandle;
+
+/// Gathered bytes are handed on once this many are waiting.
+const GATHER_BYTES: usize = 64 * 1024;
+
+/// Why writing output stopped.
+#[derive(Debug)]
+pub enum OutputError {
+    /// The reader of stdout went away; the command should stop without an error.
+    Closed,
+    /// Writing to a virtual file failed.
+    Store(Error),
+    /// Writing to stdout failed otherwise.
+    Stdout(std::io::Error),
+}
+
+enum Target {
+    Stdout,
+    File(WriteHandle),
+}
+
+/// A command's output stream.
+pub struct Output {
+    target: Target,
+    pending: BytesMut,
+}
+
+impl Output {
+    pub fn stdout() -> Self {
+        Output {
+            target: Target::Stdout,
+            pending: BytesMut::new(),
+        }
+    }
+
+    /// Output into a virtual file being written; visible there only after [`Output::finish`].
+    pub fn file(writer: WriteHandle) -> Self {
+        Output {
+            target: Target::File(writer),
+            pending: BytesMut::new(),
+        }
+    }
+
+    /// Writes text.
+    pub async fn text(&mut self, s: &str) -> Result<(), OutputError> {
+        self.pending.extend_from_slice(s.as_bytes());
+        if self.pending.len() >= GATHER_BYTES {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes one line of text followed by a newline.
+    pub async fn line(&mut self, s: &str) -> Result<(), OutputError> {
+        self.pending.extend_from_slice(s.as_bytes());
+        self.text("\n").await
+    }
+
+    /// Writes a chunk of raw bytes without copying it (for `cat`).
+    pub async fn bytes(&mut self, chunk: Bytes) -> Result<(), OutputError> {
+        if chunk.len() < GATHER_BYTES {
+            self.pending.extend_from_slice(&chunk);
+            if self.pending.len() >= GATHER_BYTES {
+                self.flush().await?;
+            }
+            return Ok(());
+        }
+        self.flush().await?;
+        self.send(chunk).await
+    }
+
+    async fn flush(&mut self) -> Result<(), OutputError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let chunk = self.pending.split().freeze();
+        self.send(chunk).await
+    }
+
+    async fn send(&mut self, chunk: Bytes) -> Result<(), OutputError> {
+        match &mut self.target {
+            // Blocking on stdout is the point here: a slow terminal or pipe should slow `cat`.
+            Target::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(&chunk)
+                    .and_then(|()| out.flush())
+                    .map_err(|e| {
+                        if e.kind() == std::io::ErrorKind::BrokenPipe {
+                            OutputError::Closed
+                        } else {
+                            OutputError::Stdout(e)
+                        }
+                    })
+            }
+            Target::File(w) => w.write(chunk).await.map_err(OutputError::Store),
+        }
+    }
+
+    /// Ends a failed command: what it printed to stdout still shows (as `cat good missing` prints
+    /// `good`), while a virtual file is discarded, keeping its old contents.
+    pub async fn abandon(mut self) {
+        if let Target::Stdout = self.target {
+            // Nothing more can be reported if stdout itself fails here.
+            let _ = self.flush().await;
+        }
+    }
+
+    /// Flushes what is pending and, for a virtual file, commits it.
+    pub async fn finish(mut self) -> Result<(), OutputError> {
+        self.flush().await?;
+        match self.target {
+            Target::Stdout => Ok(()),
+            Target::File(w) => w.commit().await.map_err(OutputError::Store),
+        }
+    }
+}
