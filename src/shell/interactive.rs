@@ -161,7 +161,8 @@ pub async fn run(session: &mut Session) -> i32 {
                     // Dropping the running command cancels it: transfers stop and discard what
                     // they had staged; the shell goes on.
                     _ = tokio::signal::ctrl_c() => {
-                        eprintln!("^C");
+                        // The terminal echoed ^C; end its line.
+                        eprintln!();
                         Status::Failed
                     }
                 };
