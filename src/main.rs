@@ -65,6 +65,7 @@ async fn run(cli: Cli) -> i32 {
     };
     let options = SessionOptions {
         jobs: config.transfer.jobs,
+        progress: false,
     };
     let code = match &cli.command {
         None | Some(Command::Shell) => {

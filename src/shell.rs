@@ -9,8 +9,10 @@
 pub mod commands;
 pub mod format;
 pub mod interactive;
+pub mod jobs;
 pub mod output;
 pub mod parse;
+pub mod progress;
 
 use std::fmt;
 use std::io::BufRead;
@@ -87,6 +89,8 @@ pub fn report(command: &str, err: &CmdError) {
 pub struct SessionOptions {
     /// Files a transfer copies at once unless `-j N` says otherwise.
     pub jobs: usize,
+    /// Draw live progress bars for foreground transfers (an interactive shell on a terminal).
+    pub progress: bool,
 }
 
 /// One shell session: a current directory over one engine.
@@ -94,6 +98,8 @@ pub struct Session {
     router: RouterHandle,
     cwd: VPath,
     options: SessionOptions,
+    /// Jobs this session started with `&` whose end it has not reported yet.
+    background: Vec<mavfs_actors::events::JobId>,
 }
 
 impl Session {
@@ -103,6 +109,7 @@ impl Session {
             router,
             cwd,
             options,
+            background: Vec::new(),
         }
     }
 
@@ -116,6 +123,10 @@ impl Session {
 
     pub fn options(&self) -> SessionOptions {
         self.options
+    }
+
+    pub fn set_progress(&mut self, progress: bool) {
+        self.options.progress = progress;
     }
 
     /// Resolves a path argument against the current directory.
@@ -147,8 +158,17 @@ impl Session {
     async fn run_command(&mut self, command: Command) -> Status {
         let name = command.argv[0].clone();
         if command.background {
-            eprintln!("mavfs: {name}: background jobs (&) are not available in this version");
-            return Status::Failed;
+            if command.redirect.is_some() {
+                eprintln!("mavfs: {name}: a background job has no output to redirect");
+                return Status::Failed;
+            }
+            return match jobs::start_background(self, &command.argv).await {
+                Ok(status) => status,
+                Err(e) => {
+                    report(&name, &e);
+                    Status::Failed
+                }
+            };
         }
         let mut out = match &command.redirect {
             None => Output::stdout(),
@@ -192,7 +212,8 @@ impl Session {
 
 /// Runs lines read from `input` as a script. Every line runs, as in bash; the exit code is 1 if
 /// any command failed (so that a failure in the middle of a script is not lost), or the code given
-/// to `exit`.
+/// to `exit`. Ended background jobs are reported after each line; at the end the script waits
+/// for the rest.
 pub async fn run_script(session: &mut Session, input: impl BufRead + Send + 'static) -> i32 {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<String>>(16);
     // Stdin is read on a thread of its own so that a slow producer never blocks the runtime.
@@ -212,23 +233,40 @@ pub async fn run_script(session: &mut Session, input: impl BufRead + Send + 'sta
                 return 1;
             }
         };
-        match session.run_line(&line).await {
+        let status = session.run_line(&line).await;
+        session.report_ended_jobs().await;
+        match status {
             Status::Success => {}
             Status::Failed => failed = true,
-            Status::Exit(code) => return code,
+            Status::Exit(code) => {
+                session.wait_background().await;
+                return code;
+            }
         }
     }
+    session.wait_background().await;
     i32::from(failed)
 }
 
 /// Runs each argument as one line, in one session; stops at the first failure with exit code 1.
+/// Background jobs are waited for, and reported, before it returns.
 pub async fn run_exec(session: &mut Session, lines: &[String]) -> i32 {
+    let mut code = 0;
     for line in lines {
-        match session.run_line(line).await {
+        let status = session.run_line(line).await;
+        session.report_ended_jobs().await;
+        match status {
             Status::Success => {}
-            Status::Failed => return 1,
-            Status::Exit(code) => return code,
+            Status::Failed => {
+                code = 1;
+                break;
+            }
+            Status::Exit(c) => {
+                code = c;
+                break;
+            }
         }
     }
-    0
+    session.wait_background().await;
+    code
 }

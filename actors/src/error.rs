@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::io;
+use std::sync::Arc;
 
 use crate::path::VPath;
 
@@ -79,13 +80,14 @@ impl fmt::Display for ErrorKind {
 /// A failed operation: kind, operation, virtual path, detail and source.
 ///
 /// `Display` prints `path: reason (detail)`, the part of the shell's error line after the command.
-#[derive(Debug)]
+/// Cloning is cheap: a job's failure reaches every waiter and subscriber.
+#[derive(Debug, Clone)]
 pub struct Error {
     kind: ErrorKind,
     op: &'static str,
     path: Option<VPath>,
     detail: Option<String>,
-    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 /// The engine's result type.
@@ -121,7 +123,7 @@ impl Error {
             op,
             path: None,
             detail,
-            source: Some(Box::new(err)),
+            source: Some(Arc::new(err)),
         }
     }
 

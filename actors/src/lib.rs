@@ -11,12 +11,16 @@
 //! - [`mounts`]: the mount table, built once at start.
 //! - [`router`]: [`router::RouterHandle`], the only API the front ends use; it resolves paths,
 //!   routes single-mount operations and hands transfers to the router actor.
-//! - [`transfer`]: copies and moves of files and trees, streamed across mounts, atomic per file.
+//! - [`transfer`]: copies and moves of files and trees, streamed across mounts, atomic per file;
+//!   each runs as a job, in a transfer actor of its own.
+//! - [`events`]: progress metering and the event bus that carries every job's events to any
+//!   subscribed front end.
 //!
 //! The engine knows nothing of terminals, command lines or config files.
 
 pub mod backend;
 pub mod error;
+pub mod events;
 pub mod mounts;
 pub mod path;
 pub mod router;

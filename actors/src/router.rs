@@ -5,33 +5,104 @@
 //!
 //! - single-mount operations (`stat`, `ls`, `mkdir`, `rm`, `cat`, writes) go straight to the
 //!   mount's backend actor, so a lookup never queues behind another mount's work;
-//! - transfers (`cp`, `mv`, `push`, `pull`) go to the [`Router`] actor, which runs each in a task of
-//!   its own, tracked so that shutdown can cancel and await them all.
+//! - transfers (`cp`, `mv`, `push`, `pull`) go to the [`Router`] actor, which runs each as a job:
+//!   a [`TransferActor`] of its own, in the job table (ids, states, counts, times; ended jobs stay
+//!   listable), publishing events on the [`EventBus`] that any front end can subscribe to.
 //!
 //! The virtual root `/` is answered here: it is a directory whose entries are the mounts, and
 //! nothing else can be created, written or removed there.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use kameo::error::Infallible;
 use kameo::prelude::*;
+use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::backend::WriteHandle;
 use crate::error::{Error, ErrorKind, Result};
+use crate::events::{EventBus, EventKind, JobEvent, JobId, JobRoute, Meter, Progress};
 use crate::mounts::{Mount, MountTable};
 use crate::path::VPath;
 use crate::store::{DirEntry, EntryKind, FileReader, Meta, Usage, WriteMode};
-use crate::transfer::{self, TransferRequest, TransferSummary};
+use crate::transfer::job::{CancelTransfer, JobArgs, TransferActor};
+use crate::transfer::{TransferRequest, TransferSummary};
 
-/// The actor that runs transfers (and, later, keeps the job table).
+/// A job's state, as `jobs` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    Running,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        })
+    }
+}
+
+/// One row of the job table.
+#[derive(Debug, Clone)]
+pub struct JobInfo {
+    pub id: JobId,
+    pub route: Arc<JobRoute>,
+    pub state: JobState,
+    pub progress: Progress,
+    pub started: SystemTime,
+    pub ended: Option<SystemTime>,
+    /// Why a failed job failed.
+    pub error: Option<Error>,
+}
+
+/// How a job ended, as its waiters see it.
+pub type JobOutcome = Result<TransferSummary>;
+
+/// The router's record of one job, running or ended.
+struct JobRecord {
+    route: Arc<JobRoute>,
+    state: JobState,
+    meter: Arc<Meter>,
+    started: SystemTime,
+    ended: Option<SystemTime>,
+    error: Option<Error>,
+    actor: ActorRef<TransferActor>,
+    /// `None` while running; the outcome once ended. Waiters hold receivers.
+    outcome: watch::Sender<Option<JobOutcome>>,
+}
+
+impl JobRecord {
+    fn info(&self, id: JobId) -> JobInfo {
+        JobInfo {
+            id,
+            route: self.route.clone(),
+            state: self.state,
+            progress: self.meter.snapshot(),
+            started: self.started,
+            ended: self.ended,
+            error: self.error.clone(),
+        }
+    }
+}
+
+/// The actor that runs transfers as jobs and keeps the job table.
 pub struct Router {
     table: Arc<MountTable>,
-    /// Every transfer task, so that shutdown waits for them.
+    jobs: BTreeMap<JobId, JobRecord>,
+    next_id: u64,
+    bus: EventBus,
+    /// Every job's task, so that shutdown waits for them.
     tasks: TaskTracker,
-    /// Cancelled at shutdown; every transfer stops at its next await.
+    /// Cancelled at shutdown; every job's token is a child of it.
     shutdown: CancellationToken,
 }
 
@@ -44,43 +115,182 @@ impl Actor for Router {
     }
 }
 
-/// Runs a transfer to completion in a task of its own and replies with its summary. `cancel`
-/// stops it: dropped writers discard their staged data, committed files stay.
-pub struct RunTransfer {
+/// Starts a transfer job; replies with its id as soon as it runs.
+pub struct StartJob {
     pub request: TransferRequest,
-    pub cancel: CancellationToken,
+    pub label: String,
 }
 
-impl Message<RunTransfer> for Router {
-    type Reply = DelegatedReply<Result<TransferSummary>>;
+/// The job and a receiver that sees its outcome.
+type Started = (
+    JobId,
+    watch::Receiver<Option<JobOutcome>>,
+    CancellationToken,
+);
 
-    async fn handle(
-        &mut self,
-        msg: RunTransfer,
-        ctx: &mut Context<Self, Self::Reply>,
-    ) -> Self::Reply {
-        let table = self.table.clone();
-        let RunTransfer { request, cancel } = msg;
-        // Either the requester or shutdown stops the transfer.
-        let cancel = {
-            let shutdown = self.shutdown.clone();
-            async move {
-                tokio::select! {
-                    () = cancel.cancelled() => {}
-                    () = shutdown.cancelled() => {}
-                }
+impl Message<StartJob> for Router {
+    type Reply = Started;
+
+    async fn handle(&mut self, msg: StartJob, ctx: &mut Context<Self, Self::Reply>) -> Started {
+        self.next_id += 1;
+        let id = JobId(self.next_id);
+        let route = Arc::new(JobRoute {
+            kind: msg.request.kind,
+            sources: msg.request.sources.clone(),
+            dest: msg.request.dest.clone(),
+            label: msg.label,
+        });
+        let meter = Arc::new(Meter::new());
+        let cancel = self.shutdown.child_token();
+        let actor = TransferActor::spawn(JobArgs {
+            id,
+            route: route.clone(),
+            request: msg.request,
+            table: self.table.clone(),
+            meter: meter.clone(),
+            bus: self.bus.clone(),
+            cancel: cancel.clone(),
+            router: ctx.actor_ref().clone(),
+            tasks: self.tasks.clone(),
+        });
+        let (outcome, receiver) = watch::channel(None);
+        self.jobs.insert(
+            id,
+            JobRecord {
+                route,
+                state: JobState::Running,
+                meter,
+                started: SystemTime::now(),
+                ended: None,
+                error: None,
+                actor,
+                outcome,
+            },
+        );
+        (id, receiver, cancel)
+    }
+}
+
+/// Sent by a job's task when it ends; records the outcome and publishes the terminal event.
+pub struct JobEnded {
+    pub id: JobId,
+    pub result: JobOutcome,
+}
+
+impl Message<JobEnded> for Router {
+    type Reply = ();
+
+    async fn handle(&mut self, msg: JobEnded, _: &mut Context<Self, Self::Reply>) {
+        let Some(job) = self.jobs.get_mut(&msg.id) else {
+            return;
+        };
+        if job.state != JobState::Running {
+            return; // exactly one terminal event per job
+        }
+        let kind = match &msg.result {
+            Ok(summary) => {
+                job.state = JobState::Done;
+                EventKind::Finished(*summary)
+            }
+            Err(e) if e.kind() == ErrorKind::Cancelled => {
+                job.state = JobState::Cancelled;
+                EventKind::Cancelled
+            }
+            Err(e) => {
+                job.state = JobState::Failed;
+                job.error = Some(e.clone());
+                EventKind::Failed(e.clone())
             }
         };
-        let op = request.kind.command();
-        // Cancel safety: dropping the transfer future drops its open writers, which discard their
-        // staged data; committed files stay.
-        let task = async move {
-            tokio::select! {
-                result = transfer::run(&table, &request) => result,
-                () = cancel => Err(Error::new(ErrorKind::Cancelled, op)),
-            }
-        };
-        ctx.spawn(self.tasks.track_future(task))
+        job.ended = Some(SystemTime::now());
+        self.bus.publish(JobEvent {
+            job: msg.id,
+            route: job.route.clone(),
+            progress: job.meter.snapshot(),
+            kind,
+        });
+        job.outcome.send_replace(Some(msg.result));
+    }
+}
+
+/// Cancels a job. Errors: `NotFound` for an unknown id. Cancelling an ended job does nothing.
+pub struct CancelJob(pub JobId);
+
+impl Message<CancelJob> for Router {
+    type Reply = Result<()>;
+
+    async fn handle(&mut self, msg: CancelJob, _: &mut Context<Self, Self::Reply>) -> Result<()> {
+        let job = self.jobs.get(&msg.0).ok_or_else(|| no_such_job(msg.0))?;
+        if job.state == JobState::Running {
+            // The actor may have stopped already, between its end and our record of it.
+            let _ = job.actor.tell(CancelTransfer).await;
+        }
+        Ok(())
+    }
+}
+
+/// A receiver of a job's outcome. Errors: `NotFound` for an unknown id.
+pub struct WatchJob(pub JobId);
+
+impl Message<WatchJob> for Router {
+    type Reply = Result<watch::Receiver<Option<JobOutcome>>>;
+
+    async fn handle(&mut self, msg: WatchJob, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
+        let job = self.jobs.get(&msg.0).ok_or_else(|| no_such_job(msg.0))?;
+        Ok(job.outcome.subscribe())
+    }
+}
+
+/// Every job, running or ended, in id order.
+pub struct ListJobs;
+
+impl Message<ListJobs> for Router {
+    type Reply = Vec<JobInfo>;
+
+    async fn handle(&mut self, _: ListJobs, _: &mut Context<Self, Self::Reply>) -> Vec<JobInfo> {
+        self.jobs.iter().map(|(id, job)| job.info(*id)).collect()
+    }
+}
+
+fn no_such_job(id: JobId) -> Error {
+    Error::new(ErrorKind::NotFound, "job").with_detail(format!("no job %{id}"))
+}
+
+/// A job its starter waits for; dropping it before the job ends cancels the job.
+pub struct ForegroundJob {
+    pub id: JobId,
+    outcome: watch::Receiver<Option<JobOutcome>>,
+    cancel: tokio_util::sync::DropGuard,
+}
+
+impl ForegroundJob {
+    /// Waits for the job to end and returns how it ended.
+    pub async fn wait(self) -> JobOutcome {
+        let ForegroundJob {
+            outcome, cancel, ..
+        } = self;
+        let result = wait_outcome(outcome).await;
+        // Ended: nothing left to cancel.
+        let _ = cancel.disarm();
+        result
+    }
+}
+
+async fn wait_outcome(mut outcome: watch::Receiver<Option<JobOutcome>>) -> JobOutcome {
+    match outcome.wait_for(Option::is_some).await {
+        Ok(ended) => ended.clone().unwrap_or_else(|| Err(router_stopped("wait"))),
+        Err(_) => Err(router_stopped("wait")),
+    }
+}
+
+fn router_stopped(op: &'static str) -> Error {
+    Error::new(ErrorKind::Unavailable, op).with_detail("the router has stopped")
+}
+
+fn handler_error<M>(err: SendError<M, Error>, op: &'static str) -> Error {
+    match err {
+        SendError::HandlerError(e) => e,
+        _ => router_stopped(op),
     }
 }
 
@@ -98,6 +308,7 @@ pub struct MountStats {
 pub struct RouterHandle {
     table: Arc<MountTable>,
     actor: ActorRef<Router>,
+    bus: EventBus,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -108,14 +319,19 @@ impl RouterHandle {
         let table = Arc::new(table);
         let tasks = TaskTracker::new();
         let shutdown = CancellationToken::new();
+        let bus = EventBus::new();
         let actor = Router::spawn(Router {
             table: table.clone(),
+            jobs: BTreeMap::new(),
+            next_id: 0,
+            bus: bus.clone(),
             tasks: tasks.clone(),
             shutdown: shutdown.clone(),
         });
         RouterHandle {
             table,
             actor,
+            bus,
             tasks,
             shutdown,
         }
@@ -223,19 +439,72 @@ impl RouterHandle {
         mount.backend.open_write(path, mode).await
     }
 
-    /// Runs a copy or move (see [`crate::transfer`]) and waits for it. Dropping the returned
-    /// future cancels the transfer (Ctrl-C in the shell).
-    pub async fn transfer(&self, request: TransferRequest) -> Result<TransferSummary> {
+    /// Starts a copy or move (see [`crate::transfer`]) as a background job; `label` is the
+    /// command as typed, for listings.
+    pub async fn start(&self, request: TransferRequest, label: String) -> Result<JobId> {
+        let (id, _, _) = self.start_job(request, label).await?;
+        Ok(id)
+    }
+
+    async fn start_job(&self, request: TransferRequest, label: String) -> Result<Started> {
         let op = request.kind.command();
-        let cancel = CancellationToken::new();
-        let _cancel_on_drop = cancel.clone().drop_guard();
         self.actor
-            .ask(RunTransfer { request, cancel })
+            .ask(StartJob { request, label })
             .await
-            .map_err(|e| match e {
-                SendError::HandlerError(e) => e,
-                _ => Error::new(ErrorKind::Unavailable, op).with_detail("the router has stopped"),
-            })
+            .map_err(|_| router_stopped(op))
+    }
+
+    /// Starts a copy or move as a foreground job: the returned [`ForegroundJob`] cancels it when
+    /// dropped before it ends (Ctrl-C in the shell).
+    pub async fn run(&self, request: TransferRequest, label: String) -> Result<ForegroundJob> {
+        let (id, outcome, cancel) = self.start_job(request, label).await?;
+        Ok(ForegroundJob {
+            id,
+            outcome,
+            cancel: cancel.drop_guard(),
+        })
+    }
+
+    /// Runs a copy or move as a job and waits for it; dropping the future cancels the job.
+    pub async fn transfer(
+        &self,
+        request: TransferRequest,
+        label: String,
+    ) -> Result<TransferSummary> {
+        self.run(request, label).await?.wait().await
+    }
+
+    /// Waits for job `id` to end and returns how it ended. Errors: `NotFound` for an unknown job;
+    /// the job's own error if it failed; `Cancelled` if it was cancelled.
+    pub async fn wait(&self, id: JobId) -> Result<TransferSummary> {
+        let outcome = self
+            .actor
+            .ask(WatchJob(id))
+            .await
+            .map_err(|e| handler_error(e, "wait"))?;
+        wait_outcome(outcome).await
+    }
+
+    /// Cancels job `id`; it stops within a fraction of a second. Errors: `NotFound`.
+    pub async fn cancel(&self, id: JobId) -> Result<()> {
+        self.actor
+            .ask(CancelJob(id))
+            .await
+            .map_err(|e| handler_error(e, "kill"))
+    }
+
+    /// Every job, running or ended, in id order.
+    pub async fn jobs(&self) -> Result<Vec<JobInfo>> {
+        self.actor
+            .ask(ListJobs)
+            .await
+            .map_err(|_| router_stopped("jobs"))
+    }
+
+    /// Every transfer event published from now on. A subscriber that falls behind skips events
+    /// (`Lagged`) and never slows a transfer.
+    pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
+        self.bus.subscribe()
     }
 
     /// Usage of every mount, in mount order.

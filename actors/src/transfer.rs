@@ -1,6 +1,6 @@
 //! Copies and moves of files and trees, within a mount and across mounts.
 //!
-//! A transfer runs in three steps. [`plan`] applies `cp`'s destination rules to each source (an
+//! A transfer runs in three steps. [`plan()`] applies `cp`'s destination rules to each source (an
 //! existing directory receives `dst/basename(src)`, otherwise `dst` is created), refuses what
 //! coreutils refuses (a directory into itself, a directory without `-r`, a file onto a directory),
 //! and pre-scans the source trees so that every entry is known before anything is written. Then
@@ -11,19 +11,29 @@
 //! flight and keeps what was already committed.
 //!
 //! A move inside one mount is a rename. A move across mounts deletes each source file only after
-//! its copy is committed and its size checked, and deletes source directories last, so an
-//! interruption leaves both copies of a file, never neither.
+//! its copy is committed and verified (its size, and a CRC-32 of the bytes streamed compared with
+//! one of the bytes read back), and deletes source directories last, so an interruption leaves
+//! both copies of a file, never neither.
+//!
+//! Progress is metered here, once, as chunks reach the destination ([`crate::events::Meter`]);
+//! [`job`] runs a transfer as a job: an actor of its own that publishes events.
 
-use std::time::{Duration, Instant};
+pub mod job;
+mod plan;
+
+use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use tokio::sync::mpsc;
 
 use crate::backend::BackendHandle;
 use crate::error::{Error, ErrorKind, Result};
-use crate::mounts::{Mount, MountTable, Tier};
+use crate::events::Meter;
+use crate::mounts::Mount;
 use crate::path::VPath;
-use crate::store::{EntryKind, WriteMode};
+use crate::store::WriteMode;
+
+pub use self::plan::plan;
 
 /// Chunks in flight between a reader and a writer: enough to keep both sides busy.
 pub const PIPELINE_WINDOW: usize = 4;
@@ -94,19 +104,52 @@ struct PlannedSource {
     rename: bool,
 }
 
-/// Runs `request` to completion.
-pub async fn run(table: &MountTable, request: &TransferRequest) -> Result<TransferSummary> {
-    let started = Instant::now();
-    let op = request.kind.command();
-    let plans = plan(table, request).await?;
+/// A checked and scanned transfer, ready to run.
+pub struct Plan {
+    sources: Vec<PlannedSource>,
+    kind: TransferKind,
+    jobs: usize,
+}
+
+impl Plan {
+    /// Files and bytes the transfer will move (a rename counts its entry as one file of 0 bytes).
+    pub fn totals(&self) -> (u64, u64) {
+        self.sources.iter().fold((0, 0), |(files, bytes), s| {
+            if s.rename {
+                (files + 1, bytes)
+            } else {
+                let b: u64 = s.files.iter().map(|(_, size)| size).sum();
+                (files + s.files.len() as u64, bytes + b)
+            }
+        })
+    }
+}
+
+/// Where a running transfer reports: its meter, and a callback per committed file.
+pub struct Reporter<'a> {
+    pub meter: &'a Meter,
+    pub file_done: &'a (dyn Fn(&VPath, u64) + Send + Sync),
+}
+
+impl Reporter<'_> {
+    fn done(&self, path: &VPath, bytes: u64) {
+        self.meter.file_done();
+        (self.file_done)(path, bytes);
+    }
+}
+
+/// Runs a planned transfer to completion. The first failure stops it; dropping the future
+/// cancels it. Either way, files already committed stay and nothing partial is left.
+pub async fn execute(plan: &Plan, report: &Reporter<'_>) -> Result<TransferSummary> {
+    let op = plan.kind.command();
     let mut summary = TransferSummary::default();
-    for planned in &plans {
+    for planned in &plan.sources {
         if planned.rename {
-            planned
-                .from_mount
-                .backend
-                .rename(&planned.source, &planned.target)
-                .await?;
+            report.meter.file_started(&planned.target);
+            let backend = &planned.from_mount.backend;
+            backend.rename(&planned.source, &planned.target).await?;
+            report.done(&planned.target, 0);
+            summary.files += 1;
             continue;
         }
         for rel in &planned.dirs {
@@ -125,14 +168,14 @@ pub async fn run(table: &MountTable, request: &TransferRequest) -> Result<Transf
                 Err(e) => return Err(e),
             }
         }
-        let moves = request.kind.moves();
+        let moves = plan.kind.moves();
         let copies = futures::stream::iter(planned.files.clone())
-            .map(|(rel, size)| transfer_file(planned, moves, rel, size))
-            .buffer_unordered(request.jobs.max(1));
+            .map(|(rel, size)| transfer_file(planned, moves, rel, size, report))
+            .buffer_unordered(plan.jobs.max(1));
         let bytes: Vec<u64> = copies.try_collect().await?;
         summary.files += bytes.len() as u64;
         summary.bytes += bytes.iter().sum::<u64>();
-        if request.kind.moves() {
+        if moves {
             // Children before parents: reverse of the creation order.
             for rel in planned.dirs.iter().rev() {
                 let dir = rel.rebase(&planned.source);
@@ -140,46 +183,80 @@ pub async fn run(table: &MountTable, request: &TransferRequest) -> Result<Transf
             }
         }
     }
-    summary.elapsed = started.elapsed();
     Ok(summary)
 }
 
 /// Copies (or moves) one file of `planned`, `rel` being its path relative to the source. Returns
 /// its size.
-async fn transfer_file(planned: &PlannedSource, moves: bool, rel: VPath, size: u64) -> Result<u64> {
+async fn transfer_file(
+    planned: &PlannedSource,
+    moves: bool,
+    rel: VPath,
+    size: u64,
+    report: &Reporter<'_>,
+) -> Result<u64> {
     let from = rel.rebase(&planned.source);
     let to = rel.rebase(&planned.target);
-    copy_file(planned, &from, &to).await?;
-    if moves {
-        // Delete the source only once its copy is committed and complete.
-        let copied = planned.to_mount.backend.stat(&to).await?;
-        if copied.size != size {
-            return Err(Error::new(ErrorKind::Io, "mv")
-                .with_path(&to)
-                .with_detail("copy size differs from the source; source kept"));
+    report.meter.file_started(&to);
+    let (src, dst) = (&planned.from_mount.backend, &planned.to_mount.backend);
+    let same_store = planned.from_mount.path == planned.to_mount.path;
+    if same_store && src.capability().fast_copy {
+        src.copy_file(&from, &to).await?;
+        report.meter.add_bytes(size);
+    } else {
+        let streamed = stream_file(src, &from, dst, &to, report.meter).await?;
+        if moves {
+            // Delete the source only once its copy is committed and verified.
+            verify(dst, &to, &streamed).await?;
         }
-        planned.from_mount.backend.remove_file(&from).await?;
     }
+    if moves {
+        src.remove_file(&from).await?;
+    }
+    report.done(&to, size);
     Ok(size)
 }
 
-/// Copies one file from `planned.from_mount` to `planned.to_mount`.
-async fn copy_file(planned: &PlannedSource, from: &VPath, to: &VPath) -> Result<()> {
-    let (src, dst) = (&planned.from_mount.backend, &planned.to_mount.backend);
-    if planned.from_mount.path == planned.to_mount.path && src.capability().fast_copy {
-        return src.copy_file(from, to).await;
+/// What [`stream_file`] moved: its length and CRC-32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Streamed {
+    pub bytes: u64,
+    pub crc: u32,
+}
+
+/// Reads `path` back and checks it against what was streamed into it. Errors: `Io` naming the
+/// path when the length or checksum differs.
+async fn verify(backend: &BackendHandle, path: &VPath, expected: &Streamed) -> Result<()> {
+    let mut reader = backend.open_read(path).await?;
+    let mut crc = crc32fast::Hasher::new();
+    let mut bytes = 0u64;
+    while let Some(chunk) = reader.chunks.next().await {
+        let chunk = chunk?;
+        bytes += chunk.len() as u64;
+        crc.update(&chunk);
     }
-    stream_file(src, from, dst, to).await.map(|_| ())
+    let got = Streamed {
+        bytes,
+        crc: crc.finalize(),
+    };
+    if got != *expected {
+        return Err(Error::new(ErrorKind::Io, "mv")
+            .with_path(path)
+            .with_detail("the copy does not match what was sent; the source is kept"));
+    }
+    Ok(())
 }
 
 /// Streams file `from` on `src` into `to` on `dst` through a pipeline of [`PIPELINE_WINDOW`]
-/// chunks, then commits it. Returns the bytes copied. On any error the destination is untouched.
+/// chunks, metering bytes as they are written, then commits it. On any error the destination is
+/// untouched.
 pub async fn stream_file(
     src: &BackendHandle,
     from: &VPath,
     dst: &BackendHandle,
     to: &VPath,
-) -> Result<u64> {
+    meter: &Meter,
+) -> Result<Streamed> {
     let mut reader = src.open_read(from).await?;
     let mut writer = dst.open_write(to, WriteMode::Replace).await?;
     let expected = reader.size;
@@ -195,174 +272,29 @@ pub async fn stream_file(
         Ok::<(), Error>(())
     };
     let write_side = async {
+        let mut crc = crc32fast::Hasher::new();
         let mut copied = 0u64;
         while let Some(chunk) = rx.recv().await {
-            copied += chunk.len() as u64;
+            let n = chunk.len() as u64;
+            crc.update(&chunk);
             writer.write(chunk).await?;
+            copied += n;
+            meter.add_bytes(n);
         }
-        Ok::<u64, Error>(copied)
+        Ok::<Streamed, Error>(Streamed {
+            bytes: copied,
+            crc: crc.finalize(),
+        })
     };
-    let ((), copied) = futures::try_join!(read_side, write_side)?;
-    if copied != expected {
+    let ((), streamed) = futures::try_join!(read_side, write_side)?;
+    if streamed.bytes != expected {
         return Err(Error::new(ErrorKind::Io, "cp")
             .with_path(from)
             .with_detail(format!(
-                "source changed while copying ({expected} bytes expected, {copied} read)"
+                "source changed while copying ({expected} bytes expected, {} read)",
+                streamed.bytes
             )));
     }
     writer.commit().await?;
-    Ok(copied)
-}
-
-/// Resolves every source of `request` to its target and scans it, refusing before any write what
-/// the whole transfer could not do.
-async fn plan(table: &MountTable, request: &TransferRequest) -> Result<Vec<PlannedSource>> {
-    let op = request.kind.command();
-    let dest_mount = table
-        .get(op, &request.dest, ErrorKind::PermissionDenied)?
-        .clone();
-    let dest_meta = match dest_mount.backend.stat(&request.dest).await {
-        Ok(meta) => Some(meta),
-        Err(e) if e.kind() == ErrorKind::NotFound => None,
-        Err(e) => return Err(e),
-    };
-    let dest_is_dir = dest_meta.as_ref().is_some_and(|m| m.is_dir());
-    if request.sources.len() > 1 && !dest_is_dir {
-        let kind = if dest_meta.is_some() {
-            ErrorKind::NotADirectory
-        } else {
-            ErrorKind::NotFound
-        };
-        return Err(Error::new(kind, op)
-            .with_path(&request.dest)
-            .with_detail("target of several sources must be a directory"));
-    }
-    let mut plans = Vec::with_capacity(request.sources.len());
-    for source in &request.sources {
-        let from_mount = table.get(op, source, ErrorKind::Busy)?.clone();
-        check_direction(request.kind, &from_mount, &dest_mount)?;
-        let meta = from_mount.backend.stat(source).await?;
-        let source_is_root = from_mount.path == *source;
-        if request.kind.moves() && source_is_root {
-            return Err(Error::new(ErrorKind::Busy, op)
-                .with_path(source)
-                .with_detail("a mount root cannot be moved"));
-        }
-        if meta.is_dir() && !request.recursive {
-            return Err(Error::new(ErrorKind::IsADirectory, op)
-                .with_path(source)
-                .with_detail("-r not specified; omitting directory"));
-        }
-        let target = if dest_is_dir {
-            let name = source.file_name().unwrap_or_default();
-            request.dest.join(name)?
-        } else {
-            request.dest.clone()
-        };
-        if *source == target {
-            return Err(Error::new(ErrorKind::InvalidInput, op)
-                .with_path(source)
-                .with_detail(format!("{source} and {target} are the same file")));
-        }
-        if meta.is_dir() && target.starts_with(source) {
-            return Err(Error::new(ErrorKind::InvalidInput, op)
-                .with_path(source)
-                .with_detail(format!("cannot copy a directory into itself, {target}")));
-        }
-        let target_meta = match dest_mount.backend.stat(&target).await {
-            Ok(m) => Some(m),
-            Err(e) if e.kind() == ErrorKind::NotFound => None,
-            Err(e) => return Err(e),
-        };
-        match (&target_meta, meta.is_dir()) {
-            (Some(t), false) if t.is_dir() => {
-                return Err(Error::new(ErrorKind::IsADirectory, op)
-                    .with_path(&target)
-                    .with_detail("cannot overwrite directory with non-directory"));
-            }
-            (Some(t), true) if !t.is_dir() => {
-                return Err(Error::new(ErrorKind::NotADirectory, op)
-                    .with_path(&target)
-                    .with_detail("cannot overwrite non-directory with directory"));
-            }
-            _ => {}
-        }
-        let rename = request.kind.moves() && from_mount.path == dest_mount.path;
-        let (dirs, files) = if rename {
-            (Vec::new(), Vec::new())
-        } else if meta.is_dir() {
-            scan_tree(&from_mount.backend, source, op).await?
-        } else if meta.is_file() {
-            (Vec::new(), vec![(VPath::root(), meta.size)])
-        } else {
-            return Err(unsupported_entry(op, source, meta.kind));
-        };
-        plans.push(PlannedSource {
-            from_mount,
-            to_mount: dest_mount.clone(),
-            source: source.clone(),
-            target,
-            dirs,
-            files,
-            rename,
-        });
-    }
-    Ok(plans)
-}
-
-/// Refuses `push` and `pull` in the wrong direction, naming `cp` as the command that copies any way.
-fn check_direction(kind: TransferKind, from: &Mount, to: &Mount) -> Result<()> {
-    let (want_from, want_to) = match kind {
-        TransferKind::Push => (Tier::Hot, Tier::Cold),
-        TransferKind::Pull => (Tier::Cold, Tier::Hot),
-        TransferKind::Copy | TransferKind::Move => return Ok(()),
-    };
-    if from.tier == want_from && to.tier == want_to {
-        return Ok(());
-    }
-    Err(Error::new(ErrorKind::InvalidInput, kind.command()).with_detail(format!(
-        "{} copies {want_from} -> {want_to}, but {} is {} and {} is {}; use cp to copy between any mounts",
-        kind.command(),
-        from.path,
-        from.tier,
-        to.path,
-        to.tier
-    )))
-}
-
-fn unsupported_entry(op: &'static str, path: &VPath, kind: EntryKind) -> Error {
-    let what = match kind {
-        EntryKind::Symlink => "a symlink that cannot be followed",
-        _ => "not a regular file or directory",
-    };
-    Error::new(ErrorKind::Unsupported, op)
-        .with_path(path)
-        .with_detail(what)
-}
-
-type Scan = (Vec<VPath>, Vec<(VPath, u64)>);
-
-/// Lists the tree under directory `root`: its directories (relative, parents first, starting with
-/// `/` for the root itself) and its files with sizes. Errors: `Unsupported` for an entry that is
-/// neither (a FIFO, or a symlink leading outside a disk root), before anything is copied.
-async fn scan_tree(backend: &BackendHandle, root: &VPath, op: &'static str) -> Result<Scan> {
-    let mut dirs = vec![VPath::root()];
-    let mut files = Vec::new();
-    let mut next = 0;
-    while next < dirs.len() {
-        let rel = dirs[next].clone();
-        next += 1;
-        let abs = rel.rebase(root);
-        let mut entries = backend.list(&abs).await?;
-        entries.sort_by(|a, b| a.name.cmp(&b.name));
-        for entry in entries {
-            let child = rel.join(&entry.name)?;
-            match entry.meta.kind {
-                EntryKind::Dir => dirs.push(child),
-                EntryKind::File => files.push((child, entry.meta.size)),
-                other => return Err(unsupported_entry(op, &child.rebase(root), other)),
-            }
-        }
-    }
-    Ok((dirs, files))
+    Ok(streamed)
 }

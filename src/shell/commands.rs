@@ -9,8 +9,9 @@ mod cat;
 mod fs;
 mod help;
 mod info;
+mod jobs;
 mod nav;
-mod transfer;
+pub mod transfer;
 
 use std::collections::BTreeSet;
 
@@ -145,7 +146,11 @@ pub async fn run(
         "rm" => fs::rm(session, args).await,
         "cat" => cat::cat(session, args, out).await,
         "echo" => cat::echo(args, out).await,
-        "cp" | "mv" | "push" | "pull" => transfer::run(session, name, args).await,
+        "cp" | "mv" | "push" | "pull" => transfer::run(session, argv).await,
+        "jobs" => jobs::jobs(session, args, out).await,
+        "wait" => jobs::wait(session, args).await,
+        "fg" => jobs::fg(session, args).await,
+        "kill" => jobs::kill(session, args).await,
         "help" => help::help(args, out).await,
         _ => Err(CmdError::Usage("command not found (try help)".into())),
     }

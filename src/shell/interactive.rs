@@ -4,6 +4,7 @@
 //! rustyline blocks, so each `readline` runs on a blocking thread; the completer, called from that
 //! thread, asks the engine for directory listings with the runtime handle's `block_on`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -141,8 +142,10 @@ pub async fn run(session: &mut Session) -> i32 {
         // A missing history file is normal on first use.
         let _ = editor.history_mut().load(path);
     }
+    session.set_progress(std::io::stderr().is_terminal());
     let mut code = 0;
     loop {
+        session.report_ended_jobs().await;
         let prompt = format!("mavfs:{}$ ", session.cwd());
         let joined = tokio::task::spawn_blocking(move || {
             let line = editor.readline(&prompt);

@@ -1,12 +1,22 @@
-//! `cp`, `mv`, `push` and `pull`: transfers between and within mounts.
+//! `cp`, `mv`, `push` and `pull`: transfers between and within mounts, in the foreground (with a
+//! progress bar on a terminal, then one summary line) or, followed by `&`, as background jobs.
 
 use mavfs_actors::transfer::{TransferKind, TransferRequest, TransferSummary};
 
 use super::Opts;
-use crate::shell::{CmdError, Session, Status, format};
+use crate::shell::{CmdError, Session, Status, format, progress};
 
-/// Runs the transfer command `name` with `args`. `-j N` sets how many files move at once.
-pub async fn run(session: &Session, name: &str, args: &[String]) -> Result<Status, CmdError> {
+/// Whether `name` is a transfer command (the only kind that may run in the background).
+pub fn is_transfer(name: &str) -> bool {
+    matches!(name, "cp" | "mv" | "push" | "pull")
+}
+
+/// Parses the arguments of transfer command `name`. `-j N` sets how many files move at once.
+pub fn request(
+    session: &Session,
+    name: &str,
+    args: &[String],
+) -> Result<TransferRequest, CmdError> {
     let (kind, flags) = match name {
         "cp" => (TransferKind::Copy, "rR"),
         "mv" => (TransferKind::Move, ""),
@@ -27,7 +37,7 @@ pub async fn run(session: &Session, name: &str, args: &[String]) -> Result<Statu
     if matches!(kind, TransferKind::Push | TransferKind::Pull) && sources.len() != 1 {
         return Err(CmdError::Usage(format!("usage: {name} [-j N] src dst")));
     }
-    let request = TransferRequest {
+    Ok(TransferRequest {
         kind,
         sources: sources
             .iter()
@@ -36,13 +46,34 @@ pub async fn run(session: &Session, name: &str, args: &[String]) -> Result<Statu
         dest: session.resolve(&dest[0])?,
         recursive: kind != TransferKind::Copy || opts.has('r') || opts.has('R'),
         jobs,
-    };
-    let summary = session.router().transfer(request).await?;
-    // The summary goes to stderr, as rclone's stats do, so stdout stays the commands' data.
-    if summary.files > 0 || summary.dirs > 0 {
-        eprintln!("{}", summary_line(name, &summary));
+    })
+}
+
+/// Runs transfer command `argv` in the foreground.
+pub async fn run(session: &Session, argv: &[String]) -> Result<Status, CmdError> {
+    let name = argv[0].as_str();
+    let request = request(session, name, &argv[1..])?;
+    let router = session.router();
+    let label = crate::shell::jobs::label(argv);
+    // Subscribe before the job starts, so the bar sees its first event.
+    let events = session.options().progress.then(|| router.subscribe());
+    let job = router.run(request, label).await?;
+    let bar = events.map(|events| progress::show(job.id, events));
+    let result = job.wait().await;
+    if let Some(bar) = bar {
+        bar.finish().await;
     }
+    print_summary(name, &result?);
     Ok(Status::Success)
+}
+
+/// Prints the summary line of a finished transfer on stderr, as rclone prints its stats, so that
+/// stdout stays the commands' data. A rename-only `mv` moves no data and prints nothing, as
+/// coreutils' `mv` does.
+pub fn print_summary(name: &str, summary: &TransferSummary) {
+    if summary.bytes > 0 || summary.dirs > 0 || name != "mv" {
+        eprintln!("{}", summary_line(name, summary));
+    }
 }
 
 /// `push: 3 files, 1.00 GiB in 0.41 s (2.44 GiB/s)`.

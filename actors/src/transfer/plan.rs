@@ -1,0 +1,166 @@
+//! Planning a transfer: `cp`'s destination rules applied to each source, and the pre-scan.
+
+use crate::backend::BackendHandle;
+use crate::error::{Error, ErrorKind, Result};
+use crate::mounts::{Mount, MountTable, Tier};
+use crate::path::VPath;
+use crate::store::EntryKind;
+
+use super::{Plan, PlannedSource, TransferKind, TransferRequest};
+
+/// Resolves every source of `request` to its target and scans it, refusing before any write what
+/// the whole transfer could not do.
+pub async fn plan(table: &MountTable, request: &TransferRequest) -> Result<Plan> {
+    let op = request.kind.command();
+    let dest_mount = table
+        .get(op, &request.dest, ErrorKind::PermissionDenied)?
+        .clone();
+    let dest_meta = match dest_mount.backend.stat(&request.dest).await {
+        Ok(meta) => Some(meta),
+        Err(e) if e.kind() == ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    let dest_is_dir = dest_meta.as_ref().is_some_and(|m| m.is_dir());
+    if request.sources.len() > 1 && !dest_is_dir {
+        let kind = if dest_meta.is_some() {
+            ErrorKind::NotADirectory
+        } else {
+            ErrorKind::NotFound
+        };
+        return Err(Error::new(kind, op)
+            .with_path(&request.dest)
+            .with_detail("target of several sources must be a directory"));
+    }
+    let mut plans = Vec::with_capacity(request.sources.len());
+    for source in &request.sources {
+        let from_mount = table.get(op, source, ErrorKind::Busy)?.clone();
+        check_direction(request.kind, &from_mount, &dest_mount)?;
+        let meta = from_mount.backend.stat(source).await?;
+        let source_is_root = from_mount.path == *source;
+        if request.kind.moves() && source_is_root {
+            return Err(Error::new(ErrorKind::Busy, op)
+                .with_path(source)
+                .with_detail("a mount root cannot be moved"));
+        }
+        if meta.is_dir() && !request.recursive {
+            return Err(Error::new(ErrorKind::IsADirectory, op)
+                .with_path(source)
+                .with_detail("-r not specified; omitting directory"));
+        }
+        let target = if dest_is_dir {
+            let name = source.file_name().unwrap_or_default();
+            request.dest.join(name)?
+        } else {
+            request.dest.clone()
+        };
+        if *source == target {
+            return Err(Error::new(ErrorKind::InvalidInput, op)
+                .with_path(source)
+                .with_detail(format!("{source} and {target} are the same file")));
+        }
+        if meta.is_dir() && target.starts_with(source) {
+            return Err(Error::new(ErrorKind::InvalidInput, op)
+                .with_path(source)
+                .with_detail(format!("cannot copy a directory into itself, {target}")));
+        }
+        let target_meta = match dest_mount.backend.stat(&target).await {
+            Ok(m) => Some(m),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        match (&target_meta, meta.is_dir()) {
+            (Some(t), false) if t.is_dir() => {
+                return Err(Error::new(ErrorKind::IsADirectory, op)
+                    .with_path(&target)
+                    .with_detail("cannot overwrite directory with non-directory"));
+            }
+            (Some(t), true) if !t.is_dir() => {
+                return Err(Error::new(ErrorKind::NotADirectory, op)
+                    .with_path(&target)
+                    .with_detail("cannot overwrite non-directory with directory"));
+            }
+            _ => {}
+        }
+        let rename = request.kind.moves() && from_mount.path == dest_mount.path;
+        let (dirs, files) = if rename {
+            (Vec::new(), Vec::new())
+        } else if meta.is_dir() {
+            scan_tree(&from_mount.backend, source, op).await?
+        } else if meta.is_file() {
+            (Vec::new(), vec![(VPath::root(), meta.size)])
+        } else {
+            return Err(unsupported_entry(op, source, meta.kind));
+        };
+        plans.push(PlannedSource {
+            from_mount,
+            to_mount: dest_mount.clone(),
+            source: source.clone(),
+            target,
+            dirs,
+            files,
+            rename,
+        });
+    }
+    Ok(Plan {
+        sources: plans,
+        kind: request.kind,
+        jobs: request.jobs,
+    })
+}
+
+/// Refuses `push` and `pull` in the wrong direction, naming `cp` as the command that copies any way.
+fn check_direction(kind: TransferKind, from: &Mount, to: &Mount) -> Result<()> {
+    let (want_from, want_to) = match kind {
+        TransferKind::Push => (Tier::Hot, Tier::Cold),
+        TransferKind::Pull => (Tier::Cold, Tier::Hot),
+        TransferKind::Copy | TransferKind::Move => return Ok(()),
+    };
+    if from.tier == want_from && to.tier == want_to {
+        return Ok(());
+    }
+    Err(Error::new(ErrorKind::InvalidInput, kind.command()).with_detail(format!(
+        "{} copies {want_from} -> {want_to}, but {} is {} and {} is {}; use cp to copy between any mounts",
+        kind.command(),
+        from.path,
+        from.tier,
+        to.path,
+        to.tier
+    )))
+}
+
+fn unsupported_entry(op: &'static str, path: &VPath, kind: EntryKind) -> Error {
+    let what = match kind {
+        EntryKind::Symlink => "a symlink that cannot be followed",
+        _ => "not a regular file or directory",
+    };
+    Error::new(ErrorKind::Unsupported, op)
+        .with_path(path)
+        .with_detail(what)
+}
+
+type Scan = (Vec<VPath>, Vec<(VPath, u64)>);
+
+/// Lists the tree under directory `root`: its directories (relative, parents first, starting with
+/// `/` for the root itself) and its files with sizes. Errors: `Unsupported` for an entry that is
+/// neither (a FIFO, or a symlink leading outside a disk root), before anything is copied.
+async fn scan_tree(backend: &BackendHandle, root: &VPath, op: &'static str) -> Result<Scan> {
+    let mut dirs = vec![VPath::root()];
+    let mut files = Vec::new();
+    let mut next = 0;
+    while next < dirs.len() {
+        let rel = dirs[next].clone();
+        next += 1;
+        let abs = rel.rebase(root);
+        let mut entries = backend.list(&abs).await?;
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        for entry in entries {
+            let child = rel.join(&entry.name)?;
+            match entry.meta.kind {
+                EntryKind::Dir => dirs.push(child),
+                EntryKind::File => files.push((child, entry.meta.size)),
+                other => return Err(unsupported_entry(op, &child.rebase(root), other)),
+            }
+        }
+    }
+    Ok((dirs, files))
+}

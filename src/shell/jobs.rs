@@ -1,0 +1,102 @@
+//! The session's background jobs: starting them with `&`, and the notices printed when they end.
+//!
+//! Job ids are the engine's (`%N`, counting from 1). A session remembers the jobs it started in
+//! the background and, before each prompt (and after each line of a script), prints a notice for
+//! each that has ended since, in id order, on stderr as bash does:
+//! `[1]+ Done push /vram/a /vdisk/a`, `[2]+ Failed: <reason> (cp ...)`, `[3]+ Cancelled mv ...`.
+
+use mavfs_actors::events::JobId;
+use mavfs_actors::router::{JobInfo, JobState};
+
+use super::commands::transfer;
+use super::{CmdError, Session, Status};
+
+/// The command as typed, for listings: words joined by blanks, quoted when they hold any.
+pub fn label(argv: &[String]) -> String {
+    argv.iter()
+        .map(|w| {
+            if w.is_empty() || w.contains(|c: char| c.is_whitespace() || "'\"\\&;>#".contains(c)) {
+                format!("'{}'", w.replace('\'', r"'\''"))
+            } else {
+                w.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Starts transfer command `argv` as a background job and prints `[N] command`.
+pub async fn start_background(session: &mut Session, argv: &[String]) -> Result<Status, CmdError> {
+    let name = argv[0].as_str();
+    if !transfer::is_transfer(name) {
+        return Err(CmdError::Usage(
+            "only transfers (cp, mv, push, pull) run in the background".into(),
+        ));
+    }
+    let request = transfer::request(session, name, &argv[1..])?;
+    let label = label(argv);
+    let id = session.router().start(request, label.clone()).await?;
+    eprintln!("[{id}] {label}");
+    session.background.push(id);
+    Ok(Status::Success)
+}
+
+/// The notice for an ended job, or `None` while it runs.
+pub fn notice(job: &JobInfo) -> Option<String> {
+    let label = &job.route.label;
+    match job.state {
+        JobState::Running => None,
+        JobState::Done => Some(format!("[{}]+ Done {label}", job.id)),
+        JobState::Cancelled => Some(format!("[{}]+ Cancelled {label}", job.id)),
+        JobState::Failed => {
+            let reason = job
+                .error
+                .as_ref()
+                .map_or_else(String::new, |e| e.to_string());
+            Some(format!("[{}]+ Failed: {reason} ({label})", job.id))
+        }
+    }
+}
+
+impl Session {
+    /// Prints a notice for each background job of this session that has ended, and forgets it.
+    pub async fn report_ended_jobs(&mut self) {
+        if self.background.is_empty() {
+            return;
+        }
+        let Ok(jobs) = self.router.jobs().await else {
+            return;
+        };
+        self.background.retain(|id| {
+            let Some(job) = jobs.iter().find(|j| j.id == *id) else {
+                return false;
+            };
+            match notice(job) {
+                Some(line) => {
+                    eprintln!("{line}");
+                    false
+                }
+                None => true,
+            }
+        });
+    }
+
+    /// Waits for every background job of this session, then reports them.
+    pub async fn wait_background(&mut self) {
+        for id in self.background.clone() {
+            // The outcome is reported by the notice.
+            let _ = self.router.wait(id).await;
+        }
+        self.report_ended_jobs().await;
+    }
+
+    /// Forgets `id` (brought to the foreground, whose summary replaces the notice).
+    pub fn forget_background(&mut self, id: JobId) {
+        self.background.retain(|j| *j != id);
+    }
+
+    /// The most recent background job still remembered, for `fg` and `wait` alone.
+    pub fn last_background(&self) -> Option<JobId> {
+        self.background.last().copied()
+    }
+}
