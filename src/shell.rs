@@ -213,7 +213,7 @@ impl Session {
 /// Runs lines read from `input` as a script. Every line runs, as in bash; the exit code is 1 if
 /// any command failed (so that a failure in the middle of a script is not lost), or the code given
 /// to `exit`. Ended background jobs are reported after each line; at the end the script waits
-/// for the rest.
+/// for the rest. A failed background job counts as a failed command.
 pub async fn run_script(session: &mut Session, input: impl BufRead + Send + 'static) -> i32 {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<String>>(16);
     // Stdin is read on a thread of its own so that a slow producer never blocks the runtime.
@@ -234,7 +234,7 @@ pub async fn run_script(session: &mut Session, input: impl BufRead + Send + 'sta
             }
         };
         let status = session.run_line(&line).await;
-        session.report_ended_jobs().await;
+        failed |= session.report_ended_jobs().await;
         match status {
             Status::Success => {}
             Status::Failed => failed = true,
@@ -244,29 +244,29 @@ pub async fn run_script(session: &mut Session, input: impl BufRead + Send + 'sta
             }
         }
     }
-    session.wait_background().await;
+    failed |= session.wait_background().await;
     i32::from(failed)
 }
 
 /// Runs each argument as one line, in one session; stops at the first failure with exit code 1.
-/// Background jobs are waited for, and reported, before it returns.
+/// Background jobs are waited for, and reported, before it returns; a failed one also makes the
+/// exit code 1.
 pub async fn run_exec(session: &mut Session, lines: &[String]) -> i32 {
-    let mut code = 0;
+    let mut background_failed = false;
     for line in lines {
         let status = session.run_line(line).await;
-        session.report_ended_jobs().await;
+        background_failed |= session.report_ended_jobs().await;
         match status {
-            Status::Success => {}
-            Status::Failed => {
-                code = 1;
-                break;
+            Status::Success if !background_failed => {}
+            Status::Success | Status::Failed => {
+                session.wait_background().await;
+                return 1;
             }
-            Status::Exit(c) => {
-                code = c;
-                break;
+            Status::Exit(code) => {
+                session.wait_background().await;
+                return code;
             }
         }
     }
-    session.wait_background().await;
-    code
+    i32::from(session.wait_background().await)
 }

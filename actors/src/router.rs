@@ -474,15 +474,15 @@ impl RouterHandle {
         self.run(request, label).await?.wait().await
     }
 
-    /// Waits for job `id` to end and returns how it ended. Errors: `NotFound` for an unknown job;
-    /// the job's own error if it failed; `Cancelled` if it was cancelled.
-    pub async fn wait(&self, id: JobId) -> Result<TransferSummary> {
+    /// Waits for job `id` to end and returns how it ended: its summary, its own error if it
+    /// failed, or `Cancelled`. Errors (the outer result): `NotFound` for an unknown job.
+    pub async fn wait(&self, id: JobId) -> Result<JobOutcome> {
         let outcome = self
             .actor
             .ask(WatchJob(id))
             .await
             .map_err(|e| handler_error(e, "wait"))?;
-        wait_outcome(outcome).await
+        Ok(wait_outcome(outcome).await)
     }
 
     /// Cancels job `id`; it stops within a fraction of a second. Errors: `NotFound`.

@@ -60,13 +60,15 @@ pub fn notice(job: &JobInfo) -> Option<String> {
 
 impl Session {
     /// Prints a notice for each background job of this session that has ended, and forgets it.
-    pub async fn report_ended_jobs(&mut self) {
+    /// Returns whether any of them failed.
+    pub async fn report_ended_jobs(&mut self) -> bool {
         if self.background.is_empty() {
-            return;
+            return false;
         }
         let Ok(jobs) = self.router.jobs().await else {
-            return;
+            return false;
         };
+        let mut failed = false;
         self.background.retain(|id| {
             let Some(job) = jobs.iter().find(|j| j.id == *id) else {
                 return false;
@@ -74,20 +76,23 @@ impl Session {
             match notice(job) {
                 Some(line) => {
                     eprintln!("{line}");
+                    failed |= job.state == JobState::Failed;
                     false
                 }
                 None => true,
             }
         });
+        failed
     }
 
-    /// Waits for every background job of this session, then reports them.
-    pub async fn wait_background(&mut self) {
+    /// Waits for every background job of this session, then reports them. Returns whether any
+    /// of them failed.
+    pub async fn wait_background(&mut self) -> bool {
         for id in self.background.clone() {
             // The outcome is reported by the notice.
             let _ = self.router.wait(id).await;
         }
-        self.report_ended_jobs().await;
+        self.report_ended_jobs().await
     }
 
     /// Forgets `id` (brought to the foreground, whose summary replaces the notice).

@@ -57,11 +57,9 @@ pub async fn wait(session: &mut Session, args: &[String]) -> Result<Status, CmdE
     };
     let mut status = Status::Success;
     for id in ids {
-        match session.router().wait(id).await {
+        let outcome = session.router().wait(id).await;
+        match outcome.map_err(|e| no_such_job(&format!("%{id}"), e))? {
             Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Err(CmdError::Usage(format!("%{id}: no such job")));
-            }
             Err(_) => status = Status::Failed,
         }
     }
@@ -98,7 +96,7 @@ pub async fn fg(session: &mut Session, args: &[String]) -> Result<Status, CmdErr
         router: router.clone(),
         id: Some(id),
     };
-    let result = router.wait(id).await;
+    let result = router.wait(id).await?;
     guard.disarm();
     if let Some(bar) = bar {
         bar.finish().await;

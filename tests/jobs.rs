@@ -1,0 +1,184 @@
+//! Background transfer jobs through the real binary: `&`, `jobs`, `wait`, `fg`, `kill`, the
+//! notices and summary lines, in script mode and `exec`.
+
+mod harness;
+
+use std::fs::{self, File};
+
+use harness::Mavfs;
+
+/// A sparse file large enough that a job reading it is still running when the next line comes.
+fn big_sparse_file(m: &Mavfs) {
+    fs::create_dir_all(m.block_dir()).unwrap();
+    File::create(m.block_dir().join("big"))
+        .unwrap()
+        .set_len(8 << 30)
+        .unwrap();
+}
+
+fn lines(text: &str) -> Vec<&str> {
+    text.lines().collect()
+}
+
+#[test]
+fn a_killed_background_job_is_reported_in_order_and_leaves_nothing() {
+    let m = Mavfs::new();
+    big_sparse_file(&m);
+    let out = m.script("pull /vdisk/big /vram/big &\njobs\nkill %1\nwait\njobs\nls /vram\n");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        lines(&out.stderr),
+        [
+            "[1] pull /vdisk/big /vram/big",
+            "[1]+ Cancelled pull /vdisk/big /vram/big"
+        ]
+    );
+    let stdout = lines(&out.stdout);
+    assert_eq!(
+        stdout.len(),
+        2,
+        "two job listings and an empty /vram: {}",
+        out.stdout
+    );
+    assert!(stdout[0].starts_with("[1]  running"), "{}", stdout[0]);
+    assert!(stdout[1].starts_with("[1]  cancelled"), "{}", stdout[1]);
+    assert!(
+        stdout[1].ends_with("pull /vdisk/big /vram/big"),
+        "{}",
+        stdout[1]
+    );
+    let staging = fs::read_dir(m.block_dir().join(".mavfs-staging"))
+        .unwrap()
+        .count();
+    assert_eq!(staging, 0);
+}
+
+#[test]
+fn a_finished_background_job_prints_done_after_wait() {
+    let m = Mavfs::new();
+    let out = m.exec(&[
+        "mkdir /vram/d",
+        "echo x > /vram/d/f",
+        "push /vram/d /vdisk/d &",
+        "wait",
+        "cat /vdisk/d/f",
+    ]);
+    assert_eq!(out.ok(), "x\n");
+    assert_eq!(
+        lines(&out.stderr),
+        [
+            "[1] push /vram/d /vdisk/d",
+            "[1]+ Done push /vram/d /vdisk/d"
+        ]
+    );
+}
+
+#[test]
+fn a_failed_background_job_names_its_reason() {
+    let m = Mavfs::new();
+    let out = m.exec(&["cp /vram/none /vdisk/x &", "wait"]);
+    assert_eq!(out.code, 1, "wait reports the job's failure");
+    assert_eq!(
+        lines(&out.stderr),
+        [
+            "[1] cp /vram/none /vdisk/x",
+            "[1]+ Failed: /vram/none: No such file or directory (cp /vram/none /vdisk/x)"
+        ]
+    );
+}
+
+#[test]
+fn exec_waits_for_background_jobs_before_exiting() {
+    let m = Mavfs::new();
+    let out = m.exec(&[
+        "mkdir /vram/d",
+        "echo y > /vram/d/f",
+        "push /vram/d /vdisk/d &",
+    ]);
+    out.ok();
+    assert_eq!(
+        fs::read_to_string(m.block_dir().join("d/f")).unwrap(),
+        "y\n"
+    );
+    assert!(
+        out.stderr.ends_with("[1]+ Done push /vram/d /vdisk/d\n"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn script_mode_waits_for_background_jobs_at_the_end() {
+    let m = Mavfs::new();
+    let out = m.script("mkdir /vram/d\necho z > /vram/d/f\npull -j 2 /vram/d /vdisk/d &\n");
+    assert_eq!(out.code, 1, "pull from a hot mount fails");
+    assert!(
+        out.stderr
+            .contains("[1]+ Failed: Invalid argument (pull copies cold -> hot"),
+        "{}",
+        out.stderr
+    );
+    let out = m.script("mkdir /vram/d\necho z > /vram/d/f\npush -j 2 /vram/d /vdisk/d &\n");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        fs::read_to_string(m.block_dir().join("d/f")).unwrap(),
+        "z\n"
+    );
+}
+
+#[test]
+fn a_foreground_transfer_prints_one_summary_line() {
+    let m = Mavfs::new();
+    let out = m.exec(&[
+        "mkdir -p /vram/t/u",
+        "echo 1 > /vram/t/a",
+        "echo 22 > /vram/t/u/b",
+        "push /vram/t /vdisk/t",
+    ]);
+    out.ok();
+    let summary = lines(&out.stderr);
+    assert_eq!(summary.len(), 1, "{}", out.stderr);
+    assert!(
+        summary[0].starts_with("push: 2 files, 5 B in "),
+        "{}",
+        summary[0]
+    );
+    assert!(summary[0].ends_with("/s)"), "{}", summary[0]);
+}
+
+#[test]
+fn fg_brings_a_job_to_the_foreground() {
+    let m = Mavfs::new();
+    let out = m.exec(&[
+        "echo x > /vram/f",
+        "push /vram/f /vdisk/f &",
+        "fg %1",
+        "cat /vdisk/f",
+    ]);
+    assert_eq!(out.ok(), "x\n");
+    let err = lines(&out.stderr);
+    assert_eq!(err[0], "[1] push /vram/f /vdisk/f");
+    assert_eq!(err[1], "push /vram/f /vdisk/f");
+    assert!(
+        err[2].starts_with("push: 1 file, 2 B in "),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(err.len(), 3, "no Done notice after fg: {}", out.stderr);
+}
+
+#[test]
+fn job_commands_refuse_what_bash_refuses() {
+    let m = Mavfs::new();
+    m.exec(&["ls /vram &"]).fails(
+        1,
+        "mavfs: ls: only transfers (cp, mv, push, pull) run in the background",
+    );
+    m.exec(&["kill %9"])
+        .fails(1, "mavfs: kill: %9: no such job");
+    m.exec(&["wait %4"])
+        .fails(1, "mavfs: wait: %4: no such job");
+    m.exec(&["fg"]).fails(1, "mavfs: fg: no current job");
+    m.exec(&["echo x > /vram/f", "push /vram/f /vdisk/f > /vram/log &"])
+        .fails(1, "a background job has no output to redirect");
+}
