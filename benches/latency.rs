@@ -72,7 +72,7 @@ fn latency(c: &mut Criterion) {
         group.bench_function(format!("read {mount}"), |b| {
             b.iter_custom(|iters| {
                 let (router, path) = (router.clone(), path.clone());
-                rt.block_on(tokio::spawn(async move {
+                rt.block_on(rt.spawn(async move {
                     let start = Instant::now();
                     for _ in 0..iters {
                         assert_eq!(read_once(&router, &path).await, SIZE);
@@ -85,7 +85,7 @@ fn latency(c: &mut Criterion) {
         group.bench_function(format!("write {mount}"), |b| {
             b.iter_custom(|iters| {
                 let (router, path, data) = (router.clone(), path.clone(), data.clone());
-                rt.block_on(tokio::spawn(async move {
+                rt.block_on(rt.spawn(async move {
                     let start = Instant::now();
                     for _ in 0..iters {
                         write_once(&router, &path, &data).await;
