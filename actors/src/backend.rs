@@ -3,8 +3,8 @@
 //! [`BackendActor`] receives one message per store operation through its own bounded mailbox and
 //! runs it against the store it owns, so a store needs no locks. Data never streams through the
 //! mailbox: `OpenRead` and `OpenWrite` hand out a reader or writer that the caller pumps itself,
-//! and `CopyFile` runs the copy in a task of its own, so a large transfer cannot stall `ls` or
-//! `stat` on the same mount.
+//! and `CopyFile` hands out the copy as a future the caller runs, so a large transfer cannot stall
+//! `ls` or `stat` on the same mount, and cancelling the transfer stops it.
 //!
 //! [`BackendHandle`] is what the rest of the engine holds: it hides the actor and the store's
 //! concrete type, takes full virtual paths (`/vram/a`), hands the store its local path (`/a`), and
@@ -129,21 +129,18 @@ impl<S: Store> Message<Commit<S>> for BackendActor<S> {
     }
 }
 
-/// [`Store::copy_file`]: checked in the actor, copied in a task of its own, replied with the
-/// staged result for the caller to commit.
+/// [`Store::copy_file`]: checked in the actor, which replies with the copy itself, a future the
+/// caller runs off the mailbox. Dropping that future (a cancelled transfer) stops the copy.
 pub struct CopyFile {
     pub from: VPath,
     pub to: VPath,
 }
 
 impl<S: Store> Message<CopyFile> for BackendActor<S> {
-    type Reply = DelegatedReply<Result<Staged<S>>>;
+    type Reply = Result<BoxFuture<'static, Result<Staged<S>>>>;
 
-    async fn handle(&mut self, msg: CopyFile, ctx: &mut Context<Self, Self::Reply>) -> Self::Reply {
-        match self.store.copy_file(&msg.from, &msg.to).await {
-            Ok(job) => ctx.spawn(job),
-            Err(e) => ctx.reply(Err(e)),
-        }
+    async fn handle(&mut self, msg: CopyFile, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
+        self.store.copy_file(&msg.from, &msg.to).await
     }
 }
 
@@ -261,7 +258,8 @@ impl<S: Store> DynBackend for ActorRef<BackendActor<S>> {
                 from,
                 to: to.clone(),
             };
-            let staged = actor.ask(copy).await.map_err(|e| from_send("cp", e))?;
+            let job = actor.ask(copy).await.map_err(|e| from_send("cp", e))?;
+            let staged = job.await?;
             let commit = Commit::<S> { path: to, staged };
             actor.ask(commit).await.map_err(|e| from_send("cp", e))
         }
