@@ -77,7 +77,7 @@ fn a_finished_background_job_prints_done_after_wait() {
 fn a_failed_background_job_names_its_reason() {
     let m = Mavfs::new();
     let out = m.exec(&["cp /vram/none /vdisk/x &", "wait"]);
-    assert_eq!(out.code, 1, "wait reports the job's failure");
+    assert_eq!(out.code, 1, "a failed background job fails exec");
     assert_eq!(
         lines(&out.stderr),
         [
@@ -165,6 +165,16 @@ fn fg_brings_a_job_to_the_foreground() {
         out.stderr
     );
     assert_eq!(err.len(), 3, "no Done notice after fg: {}", out.stderr);
+}
+
+#[test]
+fn wait_for_a_named_job_fails_when_it_did_not_complete() {
+    let m = Mavfs::new();
+    big_sparse_file(&m);
+    let out = m.script("pull /vdisk/big /vram/big &\nkill %1\nwait %1\n");
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let out = m.script("echo x > /vram/f\npush /vram/f /vdisk/f &\nwait %1\n");
+    assert_eq!(out.code, 0, "{}", out.stderr);
 }
 
 #[test]

@@ -43,27 +43,33 @@ pub async fn jobs(
     Ok(Status::Success)
 }
 
-/// `wait [%N...]`: waits for the given jobs, or for every background job of the session. Fails if
-/// a job it waited for did not complete.
+/// `wait [%N...]`: waits for the given jobs, failing if one of them did not complete; alone, waits
+/// for every background job of the session and succeeds, as bash's `wait` does (their notices
+/// tell how each ended).
 pub async fn wait(session: &mut Session, args: &[String]) -> Result<Status, CmdError> {
     let opts = Opts::parse(args, "", "")?;
-    let ids: Vec<JobId> = if opts.operands.is_empty() {
-        session.background.clone()
-    } else {
-        opts.operands
-            .iter()
-            .map(|s| job_id(s))
-            .collect::<Result<_, _>>()?
-    };
+    if opts.operands.is_empty() {
+        for id in session.background.clone() {
+            // How it ended is reported by its notice.
+            let _ = session.router().wait(id).await;
+        }
+        return Ok(Status::Success);
+    }
+    let ids: Vec<JobId> = opts
+        .operands
+        .iter()
+        .map(|s| job_id(s))
+        .collect::<Result<_, _>>()?;
     let mut status = Status::Success;
     for id in ids {
         let outcome = session.router().wait(id).await;
-        match outcome.map_err(|e| no_such_job(&format!("%{id}"), e))? {
-            Ok(_) => {}
-            Err(_) => status = Status::Failed,
+        if outcome
+            .map_err(|e| no_such_job(&format!("%{id}"), e))?
+            .is_err()
+        {
+            status = Status::Failed;
         }
     }
-    // The ended jobs' notices follow this line, as bash prints them.
     Ok(status)
 }
 
