@@ -89,7 +89,7 @@ pub async fn plan(table: &MountTable, request: &TransferRequest) -> Result<Plan>
         } else if meta.is_file() {
             (Vec::new(), vec![(VPath::root(), meta.size)])
         } else {
-            return Err(unsupported_entry(op, source, meta.kind));
+            return Err(unsupported_entry(op, source, meta.kind, false));
         };
         plans.push(PlannedSource {
             from_mount,
@@ -128,9 +128,14 @@ fn check_direction(kind: TransferKind, from: &Mount, to: &Mount) -> Result<()> {
     )))
 }
 
-fn unsupported_entry(op: &'static str, path: &VPath, kind: EntryKind) -> Error {
-    let what = match kind {
-        EntryKind::Symlink => "a symlink that cannot be followed",
+/// The error for an entry that is neither a file nor a directory. `in_tree`: met while walking a
+/// source tree, where symlinks are never followed (a link to an ancestor would never end).
+fn unsupported_entry(op: &'static str, path: &VPath, kind: EntryKind, in_tree: bool) -> Error {
+    let what = match (kind, in_tree) {
+        (EntryKind::Symlink, true) => {
+            "a symlink; trees are copied without following links, copy its target by its own path"
+        }
+        (EntryKind::Symlink, false) => "a symlink that cannot be followed",
         _ => "not a regular file or directory",
     };
     Error::new(ErrorKind::Unsupported, op)
@@ -158,7 +163,7 @@ async fn scan_tree(backend: &BackendHandle, root: &VPath, op: &'static str) -> R
             match entry.meta.kind {
                 EntryKind::Dir => dirs.push(child),
                 EntryKind::File => files.push((child, entry.meta.size)),
-                other => return Err(unsupported_entry(op, &child.rebase(root), other)),
+                other => return Err(unsupported_entry(op, &child.rebase(root), other, true)),
             }
         }
     }

@@ -22,10 +22,9 @@ fn skippable(err: &io::Error) -> bool {
 
 /// The entries of directory `rel`.
 ///
-/// A symlink is resolved through the store's root, never through the listed directory alone, so
-/// that a relative link to a sibling directory (`../b`) resolves as the kernel would; a link that
-/// cannot be followed (it leads outside or dangles) is reported as a symlink. Entries that vanish
-/// during the listing are left out. The staging directory is hidden when the listed directory is
+/// A symlink is reported as [`EntryKind::Symlink`], whatever it points at, so that no walk built
+/// on listings follows one (a path *through* a link that stays inside still resolves: `stat`,
+/// `cd` and `cat` follow it). Entries that vanish during the listing are left out. The staging directory is hidden when the listed directory is
 /// the root, whichever path reached it.
 pub(super) fn list(root: &Dir, rel: &Path, root_id: (u64, u64)) -> io::Result<Vec<DirEntry>> {
     let dir = root.open_dir(rel)?;
@@ -47,14 +46,9 @@ pub(super) fn list(root: &Dir, rel: &Path, root_id: (u64, u64)) -> io::Result<Ve
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
         };
-        let meta = if own.is_symlink() {
-            match root.metadata(child(rel, name)) {
-                Ok(target) => meta_of(&target),
-                Err(_) => meta_of(&own),
-            }
-        } else {
-            meta_of(&own)
-        };
+        // A symlink is listed as a symlink, never as what it points at: walks of a tree (`cp -r`,
+        // `du`, `tree`) must not follow links, or a link to an ancestor would never end.
+        let meta = meta_of(&own);
         out.push(DirEntry {
             name: name.to_string(),
             meta,
