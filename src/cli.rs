@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(
     name = "mavfs",
     version,
-    about = "A storage hypervisor: one shell over memory and disk tiers"
+    about = "A storage hypervisor: one shell over memory, disk and Redis tiers"
 )]
 pub struct Cli {
     /// Config file (default: ./mavfs.toml, else $XDG_CONFIG_HOME/mavfs/config.toml, else built-in).

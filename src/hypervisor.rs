@@ -4,6 +4,12 @@
 //! and applies the seed's flags on top: `--ram` and the `--redis-*` flags choose `/vram`'s backend,
 //! `--disk-dir` the root of `/vdisk`. [`start`] opens every store, spawns its backend actor and
 //! the router. Both fail with an error in the user's terms, which `main` turns into exit code 2.
+//!
+//! A mount whose store cannot open (a Redis server that does not answer, a disk root that
+//! vanished) does not stop the others: [`start`] reports it on stderr as
+//! `mavfs: mount /shared: <reason>` and goes on without it, so the other tiers stay usable. Only
+//! when no mount at all could start is that an error (exit 2). Warnings of the stores that did
+//! open (a Redis that evicts keys) are printed at start too.
 
 use std::fmt;
 use std::path::Path;
@@ -13,6 +19,7 @@ use mavfs_actors::backend::BackendHandle;
 use mavfs_actors::mounts::{Mount, MountTable, Tier};
 use mavfs_actors::store::disk::{DiskOptions, DiskStore};
 use mavfs_actors::store::memory::MemoryStore;
+use mavfs_actors::store::redis::{DEFAULT_COMMAND_TIMEOUT, RedisOptions, RedisStore};
 
 use crate::cli::{Cli, RamBackend};
 use crate::config::{self, BackendConfig, Config, MountConfig, RedisConfig};
@@ -103,11 +110,20 @@ fn set_mount(config: &mut Config, path: &str, tier: config::Tier, backend: Backe
     }
 }
 
-/// Opens every mount's store and starts the engine.
-pub fn start(config: &Config) -> Result<RouterHandle, StartError> {
+/// Opens every mount's store and starts the engine. A mount that cannot open is reported on
+/// stderr and left out; it is an error only when none can.
+pub async fn start(config: &Config) -> Result<RouterHandle, StartError> {
     let mut mounts = Vec::with_capacity(config.mounts.len());
+    let mut failed = Vec::new();
     for mount in &config.mounts {
-        let backend = open_backend(mount, config)?;
+        let backend = match open_backend(mount, config).await {
+            Ok(backend) => backend,
+            Err(e) => {
+                eprintln!("mavfs: {e}");
+                failed.push(mount.path.to_string());
+                continue;
+            }
+        };
         let tier = match mount.tier {
             config::Tier::Hot => Tier::Hot,
             config::Tier::Cold => Tier::Cold,
@@ -118,11 +134,17 @@ pub fn start(config: &Config) -> Result<RouterHandle, StartError> {
             backend,
         });
     }
+    if mounts.is_empty() {
+        return Err(StartError(format!(
+            "no mount could start ({})",
+            failed.join(", ")
+        )));
+    }
     let table = MountTable::new(mounts).map_err(|e| StartError(format!("mount {e}")))?;
     Ok(RouterHandle::spawn(table))
 }
 
-fn open_backend(mount: &MountConfig, config: &Config) -> Result<BackendHandle, StartError> {
+async fn open_backend(mount: &MountConfig, config: &Config) -> Result<BackendHandle, StartError> {
     let path = mount.path.clone();
     match &mount.backend {
         BackendConfig::Memory { capacity } => Ok(BackendHandle::spawn(
@@ -152,8 +174,39 @@ fn open_backend(mount: &MountConfig, config: &Config) -> Result<BackendHandle, S
             })?;
             Ok(BackendHandle::spawn(path, "disk", store))
         }
-        BackendConfig::Redis(_) => Err(StartError(format!(
-            "mount {path}: the redis backend is not built yet; use a memory mount (--ram memory)"
-        ))),
+        BackendConfig::Redis(redis) => {
+            let store = open_redis(redis, config)
+                .await
+                .map_err(|reason| StartError(format!("mount {path}: {reason}")))?;
+            for warning in store.warnings() {
+                eprintln!("mavfs: mount {path}: warning: {warning}");
+            }
+            Ok(BackendHandle::spawn(path, "redis", store))
+        }
     }
+}
+
+/// Connects a Redis mount, its password read from `password_env` when that is given. Errors
+/// are the reason alone; the store's already show its URL without the password.
+async fn open_redis(redis: &RedisConfig, config: &Config) -> Result<RedisStore, String> {
+    let password = match &redis.password_env {
+        Some(var) => match std::env::var(var) {
+            Ok(password) => Some(password),
+            Err(_) => {
+                return Err(format!(
+                    "environment variable {var} (password_env) is not set"
+                ));
+            }
+        },
+        None => None,
+    };
+    let options = RedisOptions {
+        url: redis.url.clone(),
+        cluster: redis.cluster.clone(),
+        namespace: redis.namespace.clone(),
+        password,
+        chunk_size: config.transfer.chunk_size,
+        command_timeout: DEFAULT_COMMAND_TIMEOUT,
+    };
+    RedisStore::connect(options).await.map_err(|e| e.reason())
 }

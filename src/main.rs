@@ -56,7 +56,7 @@ async fn run(cli: Cli) -> i32 {
             return 2;
         }
     };
-    let router = match hypervisor::start(&config) {
+    let router = match hypervisor::start(&config).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("mavfs: {e}");

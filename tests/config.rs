@@ -1,10 +1,17 @@
-//! Config files through the real binary: lookup order, mounts they declare, and errors (exit 2).
+//! Config files through the real binary: lookup order, mounts they declare, and errors (exit 2);
+//! Redis mounts against private `redis-server`s (skipped, with a message, without one).
 
 mod harness;
+#[path = "../actors/tests/support/redis.rs"]
+mod redis_support;
 
 use std::fs;
+use std::io::Write;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use harness::Mavfs;
+use redis_support::RedisServer;
 
 #[test]
 fn a_config_file_declares_the_mounts() {
@@ -131,16 +138,171 @@ fn a_missing_config_file_given_with_c_is_an_error() {
 }
 
 #[test]
-fn a_redis_mount_is_refused_at_start_until_the_redis_backend_exists() {
+fn an_unreachable_redis_mount_is_reported_and_the_other_mounts_stay_usable() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://:hunter2@127.0.0.1:{port}/0");
+    let shown = format!("redis://:***@127.0.0.1:{port}/0");
+
+    let m = Mavfs::new();
+    let out = m.run(&["--ram", "redis", "--redis-url", &url, "exec", "pwd", "ls /"]);
+    assert_eq!(out.ok(), "/vdisk\nvdisk/\n", "/vdisk still works");
+    assert!(
+        out.stderr
+            .contains("mavfs: mount /vram: Backend unavailable")
+            && out.stderr.contains(&shown),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+
+    // With no mount left, it is a start error.
     let m = Mavfs::new();
     fs::write(
         m.path().join("mavfs.toml"),
-        "[[mount]]\npath = \"/shared\"\nbackend = \"redis\"\nurl = \"redis://:pw@127.0.0.1:6379/0\"\n",
+        format!("[[mount]]\npath = \"/shared\"\nbackend = \"redis\"\nurl = \"{url}\"\n"),
     )
     .unwrap();
-    m.exec(&["pwd"])
-        .fails(2, "mount /shared: the redis backend is not built yet");
+    let out = m.exec(&["pwd"]);
+    out.fails(2, "mavfs: mount /shared: Backend unavailable");
+    assert!(
+        out.stderr.contains("no mount could start"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+}
+
+#[test]
+fn a_redis_mount_reads_its_password_from_the_named_variable() {
+    let Some(server) = RedisServer::start_with("redis password_env", &["--requirepass", "s3cret"])
+    else {
+        return;
+    };
     let m = Mavfs::new();
-    m.run(&["--ram", "redis", "exec", "pwd"])
-        .fails(2, "mount /vram: the redis backend is not built yet");
+    fs::write(
+        m.path().join("mavfs.toml"),
+        format!(
+            "[[mount]]\npath = \"/shared\"\nbackend = \"redis\"\nurl = \"{}\"\n\
+             password_env = \"MAVFS_TEST_REDIS_PASSWORD\"\n",
+            server.url()
+        ),
+    )
+    .unwrap();
+    let out = m.exec(&["pwd"]);
+    out.fails(
+        2,
+        "environment variable MAVFS_TEST_REDIS_PASSWORD (password_env) is not set",
+    );
+    let run = |password: &str| {
+        let mut cmd = m.command();
+        cmd.env("MAVFS_TEST_REDIS_PASSWORD", password).args([
+            "exec",
+            "echo hi > /shared/f",
+            "cat /shared/f",
+        ]);
+        cmd.output().unwrap()
+    };
+    let out = run("s3cret");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"hi\n");
+    let out = run("wrong");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("mount /shared"), "{stderr}");
+    assert!(
+        !stderr.contains("wrong") || stderr.contains("***"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_evicting_redis_is_a_warning_at_start() {
+    let args = ["--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"];
+    let Some(server) = RedisServer::start_with("evicting redis warning", &args) else {
+        return;
+    };
+    let m = Mavfs::new();
+    let out = m.run(&[
+        "--ram",
+        "redis",
+        "--redis-url",
+        &server.url(),
+        "exec",
+        "pwd",
+    ]);
+    assert_eq!(out.ok(), "/vram\n");
+    assert!(
+        out.stderr.contains("mavfs: mount /vram: warning:") && out.stderr.contains("allkeys-lru"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Two `mavfs` processes on one Redis, both alive at once: what one writes, the other lists and
+/// reads, both ways.
+#[test]
+fn two_processes_share_one_redis() {
+    let Some(server) = RedisServer::start("two mavfs processes") else {
+        return;
+    };
+    let url = server.url();
+    let flags = ["--ram", "redis", "--redis-url", url.as_str()];
+    let (a, b) = (Mavfs::new(), Mavfs::new());
+
+    // A: a shell kept open on a pipe, so it lives while B works.
+    let mut shell = a
+        .command()
+        .args(flags)
+        .arg("shell")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = shell.stdin.take().unwrap();
+    writeln!(stdin, "mkdir /vram/d").unwrap();
+    writeln!(stdin, "echo from a > /vram/d/a.txt").unwrap();
+    stdin.flush().unwrap();
+
+    // B sees A's file as soon as A has written it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut args = flags.to_vec();
+        args.extend(["exec", "ls /vram/d", "cat /vram/d/a.txt"]);
+        let out = b.run(&args);
+        if out.code == 0 {
+            assert_eq!(out.stdout, "a.txt\nfrom a\n");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "B never saw A's file: {}",
+            out.stderr
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut args = flags.to_vec();
+    args.extend(["exec", "echo from b > /vram/d/b.txt"]);
+    b.run(&args).ok();
+
+    // A, still running, lists and reads B's file.
+    writeln!(stdin, "ls /vram/d").unwrap();
+    writeln!(stdin, "cat /vram/d/b.txt").unwrap();
+    drop(stdin);
+    let out = shell.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "a.txt\nb.txt\nfrom b\n"
+    );
 }

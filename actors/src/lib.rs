@@ -6,7 +6,7 @@
 //!   limits).
 //! - [`error`]: the one error type, with errno-like kinds, the operation and the path.
 //! - [`store`]: the contract every backend keeps, and its implementations ([`store::memory`],
-//!   [`store::disk`]).
+//!   [`store::disk`], [`store::redis`]).
 //! - [`backend`]: one kameo actor per mount owning its store, behind a [`backend::BackendHandle`].
 //! - [`mounts`]: the mount table, built once at start.
 //! - [`router`]: [`router::RouterHandle`], the only API the front ends use; it resolves paths,

@@ -29,6 +29,7 @@ use crate::path::VPath;
 
 pub mod disk;
 pub mod memory;
+pub mod redis;
 
 /// Default size of the chunks a store streams, and of a transfer's pipeline slots.
 pub const DEFAULT_CHUNK_SIZE: usize = 1 << 20;

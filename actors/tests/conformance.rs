@@ -4,6 +4,10 @@
 //! mounted at `/m` so that the suite also checks that errors name full virtual paths. The
 //! `conformance!` macro instantiates every case for one store; adding a store is one line at the
 //! bottom. Cases branch on [`Capability`] flags, never on a store's name.
+//!
+//! The Redis stores run against one private `redis-server` (and one 3-master cluster) per test
+//! binary, each fixture in a namespace of its own; without `redis-server` those cases say they
+//! are skipped (see `support/redis.rs`).
 
 use std::any::Any;
 use std::time::Duration;
@@ -13,8 +17,12 @@ use futures::StreamExt;
 use mavfs_actors::backend::BackendHandle;
 use mavfs_actors::store::disk::{DiskOptions, DiskStore};
 use mavfs_actors::store::memory::MemoryStore;
+use mavfs_actors::store::redis::{RedisOptions, RedisStore};
 use mavfs_actors::store::{EntryKind, WriteMode};
 use mavfs_actors::{ErrorKind, VPath};
+
+#[path = "support/redis.rs"]
+mod redis_support;
 
 /// A store under test and whatever must live as long as it (a temp dir).
 pub struct Fixture {
@@ -41,6 +49,32 @@ fn disk() -> Fixture {
         backend: BackendHandle::spawn(p("/m"), "disk", store),
         _keep: Box::new(dir),
     }
+}
+
+/// A Redis store on the shared server (or cluster), in a fresh namespace; `None` without Redis.
+async fn redis(cluster: bool) -> Option<Fixture> {
+    let (url, nodes) = if cluster {
+        (
+            None,
+            redis_support::shared_cluster("redis_cluster conformance")?.urls(),
+        )
+    } else {
+        let server = redis_support::shared_server("redis conformance")?;
+        (Some(server.url()), Vec::new())
+    };
+    let options = RedisOptions {
+        url,
+        cluster: nodes,
+        namespace: redis_support::namespace("conf"),
+        chunk_size: CHUNK,
+        command_timeout: Duration::from_secs(10),
+        ..RedisOptions::default()
+    };
+    let store = RedisStore::connect(options).await.unwrap();
+    Some(Fixture {
+        backend: BackendHandle::spawn(p("/m"), "redis", store),
+        _keep: Box::new(()),
+    })
 }
 
 const CHUNK: usize = 4096;
@@ -421,7 +455,8 @@ pub mod cases {
     }
 }
 
-/// Instantiates every case of [`cases`] as a test for one store.
+/// Instantiates every case of [`cases`] as a test for one store. The fixture expression gives a
+/// [`Fixture`], or an `Option<Fixture>` that is `None` when the store cannot run here (skipped).
 macro_rules! conformance {
     ($store:ident, $fixture:expr) => {
         mod $store {
@@ -438,7 +473,10 @@ macro_rules! conformance {
         $(
             #[tokio::test]
             async fn $case() {
-                cases::$case($fixture).await;
+                let fixture: Option<Fixture> = $fixture.into();
+                if let Some(fixture) = fixture {
+                    cases::$case(fixture).await;
+                }
             }
         )*
     };
@@ -446,3 +484,5 @@ macro_rules! conformance {
 
 conformance!(memory_store, memory());
 conformance!(disk_store, disk());
+conformance!(redis_store, redis(false).await);
+conformance!(redis_cluster_store, redis(true).await);

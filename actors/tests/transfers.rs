@@ -2,7 +2,9 @@
 //!
 //! - A matrix of every ordered pair of stores (on two mounts, and within one mount) x file sizes
 //!   around the chunk size x trees, for `cp` and `mv`. The stores come from [`STORES`]: adding a
-//!   store is one line there. Cases branch on [`Capability`] flags, never on store names.
+//!   store is one line there. The Redis stores share one private `redis-server` (and one
+//!   3-master cluster) per test binary, each world in namespaces of its own; without
+//!   `redis-server` their routes are skipped, with a message (see `support/redis.rs`). Cases branch on [`Capability`] flags, never on store names.
 //! - Event invariants of real jobs: `Started` first with the totals, progress never going back,
 //!   exactly one terminal event and it last.
 //! - Failures injected by [`FailingStore`], a wrapper around any store: a read stream that fails
@@ -29,6 +31,7 @@ use mavfs_actors::mounts::{Mount, MountTable, Tier};
 use mavfs_actors::router::{ForegroundJob, JobState};
 use mavfs_actors::store::disk::{DiskOptions, DiskStore};
 use mavfs_actors::store::memory::MemoryStore;
+use mavfs_actors::store::redis::{RedisOptions, RedisStore};
 use mavfs_actors::store::{
     Capability, DirEntry, EntryKind, FileReader, FileWriter, Meta, Store, Usage, WriteMode,
 };
@@ -37,6 +40,11 @@ use mavfs_actors::{Error, ErrorKind, Result, RouterHandle, VPath};
 use tokio::sync::broadcast::{self, error::TryRecvError};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::timeout;
+
+#[path = "support/redis.rs"]
+mod redis_support;
+
+use redis_support::{RedisCluster, RedisServer};
 
 /// Chunk size of the disk stores' read streams and of every test write: small, so that
 /// multi-chunk files stay small.
@@ -86,14 +94,50 @@ struct Made {
     backend: BackendHandle,
     /// The host staging directory, for stores that stage in one (disk).
     staging: Option<PathBuf>,
+    /// The Redis server and namespace, for stores that stage in Redis.
+    redis: Option<(RedisRef, String)>,
     keep: Box<dyn Any + Send>,
 }
 
-/// Makes a fresh store mounted at the path, wrapped in a [`FailingStore`] when given faults.
-type Factory = fn(&VPath, Option<Faults>) -> Made;
+/// The server a Redis store lives on.
+#[derive(Clone, Copy)]
+enum RedisRef {
+    Single(&'static RedisServer),
+    Cluster(&'static RedisCluster),
+}
 
-/// Every store the tests run over. Adding a store (Redis) is one line here.
-const STORES: &[(&str, Factory)] = &[("memory", memory), ("disk", disk)];
+impl RedisRef {
+    fn cli(&self, args: &[&str]) -> String {
+        match self {
+            RedisRef::Single(s) => s.cli(args),
+            RedisRef::Cluster(c) => c.cli(args),
+        }
+    }
+
+    /// Staged or dead data not yet deleted, and removed directories not yet purged.
+    fn leftovers(&self, ns: &str) -> (u64, u64) {
+        let count = |args: &[&str]| self.cli(args).trim().parse::<u64>().unwrap_or(u64::MAX);
+        let pending = format!("{ns}:{{{ns}}}:pending");
+        let trash = format!("{ns}:{{{ns}}}:trash");
+        (count(&["ZCARD", &pending]), count(&["SCARD", &trash]))
+    }
+}
+
+/// Makes a fresh store mounted at the path, wrapped in a [`FailingStore`] when given faults;
+/// `None` when it cannot run here (no `redis-server`).
+type Factory = fn(&VPath, Option<Faults>) -> BoxFuture<'static, Option<Made>>;
+
+/// Every store the tests run over. Adding a store is one line here.
+const STORES: &[(&str, Factory)] = &[
+    ("memory", |m, f| ready(memory(m, f))),
+    ("disk", |m, f| ready(disk(m, f))),
+    ("redis", |m, f| redis(m.clone(), f, false).boxed()),
+    ("redis-cluster", |m, f| redis(m.clone(), f, true).boxed()),
+];
+
+fn ready(made: Made) -> BoxFuture<'static, Option<Made>> {
+    futures::future::ready(Some(made)).boxed()
+}
 
 /// Spawns the backend of `store`, wrapped in a [`FailingStore`] when given faults.
 fn spawn<S: Store>(
@@ -119,6 +163,7 @@ fn memory(mount: &VPath, faults: Option<Faults>) -> Made {
     Made {
         backend: spawn(mount, "memory", MemoryStore::new(None), faults),
         staging: None,
+        redis: None,
         keep: Box::new(()),
     }
 }
@@ -129,6 +174,7 @@ fn memory_limited(mount: &VPath, faults: Option<Faults>) -> Made {
     Made {
         backend: spawn(mount, "memory", store, faults),
         staging: None,
+        redis: None,
         keep: Box::new(()),
     }
 }
@@ -143,14 +189,44 @@ fn disk(mount: &VPath, faults: Option<Faults>) -> Made {
     Made {
         backend: spawn(mount, "disk", store, faults),
         staging: Some(dir.path().join(".mavfs-staging")),
+        redis: None,
         keep: Box::new(dir),
     }
+}
+
+/// A Redis store (on the shared server or cluster) in a fresh namespace, with the chunk size of
+/// the disk stores.
+async fn redis(mount: VPath, faults: Option<Faults>, cluster: bool) -> Option<Made> {
+    let (server, url, nodes) = if cluster {
+        let c = redis_support::shared_cluster("redis-cluster transfer routes")?;
+        (RedisRef::Cluster(c), None, c.urls())
+    } else {
+        let s = redis_support::shared_server("redis transfer routes")?;
+        (RedisRef::Single(s), Some(s.url()), Vec::new())
+    };
+    let namespace = redis_support::namespace("xfer");
+    let options = RedisOptions {
+        url,
+        cluster: nodes,
+        namespace: namespace.clone(),
+        chunk_size: CHUNK,
+        command_timeout: Duration::from_secs(10),
+        ..RedisOptions::default()
+    };
+    let store = RedisStore::connect(options).await.unwrap();
+    Some(Made {
+        backend: spawn(&mount, "redis", store, faults),
+        staging: None,
+        redis: Some((server, namespace)),
+        keep: Box::new(()),
+    })
 }
 
 /// A router over some mounts (the first is hot, the others cold) and what they need kept.
 struct World {
     router: RouterHandle,
     staging: Vec<PathBuf>,
+    redis: Vec<(RedisRef, String)>,
     _keep: Vec<Box<dyn Any + Send>>,
 }
 
@@ -158,6 +234,7 @@ impl World {
     fn new(mounts: Vec<(&str, Made)>) -> World {
         let mut table = Vec::new();
         let mut staging = Vec::new();
+        let mut redis = Vec::new();
         let mut keep = Vec::new();
         for (i, (path, made)) in mounts.into_iter().enumerate() {
             table.push(Mount {
@@ -166,23 +243,43 @@ impl World {
                 backend: made.backend,
             });
             staging.extend(made.staging);
+            redis.extend(made.redis);
             keep.push(made.keep);
         }
         World {
             router: RouterHandle::spawn(MountTable::new(table).unwrap()),
             staging,
+            redis,
             _keep: keep,
         }
     }
 
-    /// Asserts that no store holds a staged (temp) file.
-    fn assert_no_staging(&self, ctx: &str) {
+    /// Asserts that no store holds a staged (temp) file. Redis stores delete abandoned data in
+    /// the background, so they get a moment to finish.
+    async fn assert_no_staging(&self, ctx: &str) {
         for dir in &self.staging {
             let left: Vec<_> = std::fs::read_dir(dir)
                 .unwrap_or_else(|e| panic!("{ctx}: staging dir {}: {e}", dir.display()))
                 .map(|e| e.unwrap().file_name())
                 .collect();
             assert!(left.is_empty(), "{ctx}: staging leftovers {left:?}");
+        }
+        for (server, ns) in &self.redis {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                let left = server.leftovers(ns);
+                if left == (0, 0) {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{ctx}: Redis namespace {ns} keeps {} pending data ids and {} removed \
+                     directories",
+                    left.0,
+                    left.1
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
     }
 
@@ -215,7 +312,7 @@ struct Route {
 
 impl Route {
     /// Every source of `sources` on `/src` to every destination of `dests` on `/dst`.
-    fn pairs(
+    async fn pairs(
         sources: &[(&str, Factory)],
         dests: &[(&str, Factory)],
         faults: impl Fn() -> Option<Faults>,
@@ -224,12 +321,15 @@ impl Route {
         for (src_name, src) in sources {
             for (dst_name, dst) in dests {
                 let faults = faults();
+                let (Some(from), Some(to)) = (
+                    src(&p("/src"), faults.clone()).await,
+                    dst(&p("/dst"), None).await,
+                ) else {
+                    continue;
+                };
                 out.push(Route {
                     name: format!("{src_name} -> {dst_name}"),
-                    world: World::new(vec![
-                        ("/src", src(&p("/src"), faults.clone())),
-                        ("/dst", dst(&p("/dst"), None)),
-                    ]),
+                    world: World::new(vec![("/src", from), ("/dst", to)]),
                     from: "/src/in",
                     to: "/dst/out",
                     same_mount: false,
@@ -241,13 +341,16 @@ impl Route {
     }
 
     /// Every store of `stores` onto itself, within one mount.
-    fn within(stores: &[(&str, Factory)], faults: impl Fn() -> Option<Faults>) -> Vec<Route> {
+    async fn within(stores: &[(&str, Factory)], faults: impl Fn() -> Option<Faults>) -> Vec<Route> {
         let mut out = Vec::new();
         for (name, store) in stores {
             let faults = faults();
+            let Some(made) = store(&p("/src"), faults.clone()).await else {
+                continue;
+            };
             out.push(Route {
                 name: format!("{name} -> same mount"),
-                world: World::new(vec![("/src", store(&p("/src"), faults.clone()))]),
+                world: World::new(vec![("/src", made)]),
                 from: "/src/in",
                 to: "/src/out",
                 same_mount: true,
@@ -258,9 +361,9 @@ impl Route {
     }
 
     /// The matrix: every ordered pair of stores on two mounts, and every store within one.
-    fn all() -> Vec<Route> {
-        let mut out = Route::pairs(STORES, STORES, || None);
-        out.extend(Route::within(STORES, || None));
+    async fn all() -> Vec<Route> {
+        let mut out = Route::pairs(STORES, STORES, || None).await;
+        out.extend(Route::within(STORES, || None).await);
         out
     }
 
@@ -780,7 +883,7 @@ fn assert_event_invariants(ctx: &str, events: &[JobEvent]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn matrix_files_of_every_size() {
-    for route in Route::all() {
+    for route in Route::all().await {
         let route = route.ready().await;
         let r = route.router();
         for (i, size) in SIZES.into_iter().enumerate() {
@@ -812,14 +915,14 @@ async fn matrix_files_of_every_size() {
             assert!(read(r, &p(&moved)).await == data, "{ctx}: mv result");
             assert!(!exists(r, &p(&src)).await, "{ctx}: mv left the source");
         }
-        route.world.assert_no_staging(&route.name);
+        route.world.assert_no_staging(&route.name).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn matrix_nested_tree_with_an_empty_directory() {
     let tree = nested_tree();
-    for route in Route::all() {
+    for route in Route::all().await {
         let route = route.ready().await;
         let (r, ctx) = (route.router(), &route.name);
         let src = format!("{}/tree", route.from);
@@ -847,14 +950,14 @@ async fn matrix_nested_tree_with_an_empty_directory() {
             names(r, route.from).await.is_empty(),
             "{ctx}: mv left something in the source's parent"
         );
-        route.world.assert_no_staging(ctx);
+        route.world.assert_no_staging(ctx).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn matrix_tree_of_a_thousand_small_files() {
     let tree = many_files(1000, 10, |i| (i * 37) % 700);
-    for route in Route::all() {
+    for route in Route::all().await {
         let route = route.ready().await;
         let (r, ctx) = (route.router(), &route.name);
         let src = format!("{}/many", route.from);
@@ -870,7 +973,7 @@ async fn matrix_tree_of_a_thousand_small_files() {
         transfer(r, TransferKind::Move, &src, &moved).await.unwrap();
         assert_same_tree(ctx, &snapshot(r, &moved).await, &tree);
         assert!(!exists(r, &p(&src)).await, "{ctx}: mv left the source");
-        route.world.assert_no_staging(ctx);
+        route.world.assert_no_staging(ctx).await;
     }
 }
 
@@ -1014,7 +1117,7 @@ async fn a_job_failing_mid_stream_ends_with_exactly_one_failed_event() {
     );
     let path = e.path().expect("the error names the source file").as_str();
     assert!(path.starts_with("/src/tree/"), "{path}");
-    world.assert_no_staging("failing source");
+    world.assert_no_staging("failing source").await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1028,10 +1131,11 @@ async fn a_source_failing_mid_file_leaves_the_destination_untouched() {
     let old = pattern(1000, 6);
     // Every store, and one with a capacity, which also shows whether staged bytes stay reserved.
     let mut dests = STORES.to_vec();
-    dests.push(("memory with capacity", memory_limited));
+    dests.push(("memory with capacity", |m, f| ready(memory_limited(m, f))));
     let routes = Route::pairs(STORES, &dests, || {
         Some(Faults::read_fails_after(FAIL_AFTER))
-    });
+    })
+    .await;
     for route in routes {
         let route = route.ready().await;
         let r = route.router();
@@ -1056,7 +1160,7 @@ async fn a_source_failing_mid_file_leaves_the_destination_untouched() {
                     "{ctx}: old file changed"
                 );
                 assert_eq!(names(r, route.to).await, ["old"], "{ctx}: destination");
-                route.world.assert_no_staging(&ctx);
+                route.world.assert_no_staging(&ctx).await;
                 route.faults().arm(false);
                 assert!(read(r, &p(&src)).await == data, "{ctx}: source changed");
                 route.faults().arm(true);
@@ -1158,7 +1262,7 @@ async fn cancel_mid_file(route: Route, stop: Stop) {
         0,
         "{ctx}: work goes on after the job ended"
     );
-    route.world.assert_no_staging(&ctx);
+    route.world.assert_no_staging(&ctx).await;
 
     let events = drain(&mut rx, id);
     let terminals = events.iter().filter(|e| e.kind.is_terminal()).count();
@@ -1196,7 +1300,7 @@ async fn cancel_mid_file(route: Route, stop: Stop) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_stops_a_job_mid_file_and_leaves_nothing_partial() {
-    let routes = Route::pairs(STORES, STORES, || Some(Faults::stall_past_first_chunk()));
+    let routes = Route::pairs(STORES, STORES, || Some(Faults::stall_past_first_chunk())).await;
     for route in routes {
         cancel_mid_file(route, Stop::Cancel).await;
     }
@@ -1204,7 +1308,7 @@ async fn cancel_stops_a_job_mid_file_and_leaves_nothing_partial() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_a_foreground_job_cancels_it() {
-    let routes = Route::pairs(STORES, STORES, || Some(Faults::stall_past_first_chunk()));
+    let routes = Route::pairs(STORES, STORES, || Some(Faults::stall_past_first_chunk())).await;
     for route in routes {
         cancel_mid_file(route, Stop::DropForeground).await;
     }
@@ -1214,7 +1318,7 @@ async fn dropping_a_foreground_job_cancels_it() {
 /// backend actor runs in a task of its own: cancelling the job must stop that too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_stops_a_copy_within_one_mount() {
-    for route in Route::within(STORES, || Some(Faults::stall_past_first_chunk())) {
+    for route in Route::within(STORES, || Some(Faults::stall_past_first_chunk())).await {
         cancel_mid_file(route, Stop::Cancel).await;
     }
 }
@@ -1227,7 +1331,7 @@ async fn cancel_stops_a_copy_within_one_mount() {
 async fn a_move_whose_delete_fails_keeps_both_copies() {
     let data = pattern(3 * CHUNK + 1, 7);
     let tree = nested_tree();
-    for route in Route::pairs(STORES, STORES, || Some(Faults::remove_file_fails())) {
+    for route in Route::pairs(STORES, STORES, || Some(Faults::remove_file_fails())).await {
         let route = route.ready().await;
         let (r, ctx) = (route.router(), &route.name);
 
@@ -1259,7 +1363,7 @@ async fn a_move_whose_delete_fails_keeps_both_copies() {
             got.contains_key(failed.as_str()),
             "{ctx}: {failed} failed its delete, so its copy was committed"
         );
-        route.world.assert_no_staging(ctx);
+        route.world.assert_no_staging(ctx).await;
     }
 }
 

@@ -1,0 +1,358 @@
+//! Getting rid of data: deleting chunks, deferring that for local readers, sweeping what crashed
+//! processes left, purging removed trees, and the heartbeat that keeps live data from sweepers.
+//!
+//! Every data id that has chunks and is not the data of a committed file is a member of the
+//! `pending` sorted set, scored with the last time someone vouched for it (Redis server time, in
+//! ms): staged data (`<data>|<place>`) from the moment a write or copy opens until its commit
+//! removes it, dead data (`<data>|<place>|<chunks>`) from the moment a commit, remove or rename
+//! drops it until its chunks are deleted. A member is removed only after its chunks are, so a
+//! crash at any point leaves a member behind, never an untracked chunk. A sweeper deletes the
+//! chunks of members nobody vouched for within the grace period; the process that owns a member
+//! vouches for it every [`HEARTBEAT`].
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fred::error::Error as FredError;
+use fred::prelude::KeysInterface;
+use fred::prelude::SortedSetsInterface;
+use futures::{StreamExt, TryStreamExt};
+use tokio_util::sync::CancellationToken;
+
+use super::keys::Member;
+use super::scripts::SCRIPTS;
+use super::shared::{PinState, Shared, integer, text};
+use crate::error::Result;
+
+/// How often a store vouches for the pending members it keeps alive.
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(30);
+/// How long a pending member may go without a heartbeat before a sweeper takes it: ten missed
+/// heartbeats, so a live process never loses its staged data to a sweeper.
+pub const ORPHAN_GRACE: Duration = Duration::from_secs(300);
+/// How often a running store sweeps, besides at connect.
+const SWEEP_EVERY: Duration = Duration::from_secs(300);
+/// Chunk keys per `UNLINK` on a single node.
+const UNLINK_BATCH: usize = 256;
+/// Deletion commands in flight at once.
+const DELETE_CONCURRENCY: usize = 64;
+/// Chunk keys probed per step when deleting staged data of unknown length. Writers and copies
+/// keep at most [`super::writer::WRITE_AHEAD`] and [`super::COPY_CONCURRENCY`] commands in
+/// flight, so past the last chunk that landed there are fewer holes than this: a whole empty
+/// probe means the end.
+const PROBE: u64 = 128;
+/// Entries a purge step takes from a removed directory.
+const PURGE_BATCH: usize = 500;
+
+/// A pin on data id `data`: while one exists, this process defers deleting that data.
+pub(crate) struct Pin {
+    shared: Arc<Shared>,
+    data: String,
+}
+
+impl Shared {
+    /// Pins `data` (nothing for a file without data).
+    pub(crate) fn pin(self: &Arc<Self>, data: &str) -> Option<Pin> {
+        if data.is_empty() {
+            return None;
+        }
+        let mut pins = self.pins.lock().expect("pins lock");
+        pins.entry(data.to_string()).or_default().count += 1;
+        Some(Pin {
+            shared: self.clone(),
+            data: data.to_string(),
+        })
+    }
+
+    /// Spawns `task` on the store's runtime, tracked so that shutdown waits for it.
+    pub(crate) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        self.tasks.spawn_on(task, &self.runtime);
+    }
+
+    pub(crate) fn keep_alive(&self, member: &str) {
+        self.live
+            .lock()
+            .expect("live lock")
+            .insert(member.to_string());
+    }
+
+    pub(crate) fn let_go(&self, member: &str) {
+        self.live.lock().expect("live lock").remove(member);
+    }
+}
+
+impl Drop for Pin {
+    fn drop(&mut self) {
+        let released = {
+            let mut pins = self.shared.pins.lock().expect("pins lock");
+            match pins.get_mut(&self.data) {
+                Some(state) if state.count > 1 => {
+                    state.count -= 1;
+                    Vec::new()
+                }
+                Some(_) => pins
+                    .remove(&self.data)
+                    .map_or_else(Vec::new, |s| s.deferred),
+                None => Vec::new(),
+            }
+        };
+        for member in released {
+            retire(&self.shared, member);
+        }
+    }
+}
+
+/// Deletes dead data `member` (as a commit, remove or rename returned it) in the background, or
+/// once the last local pin on it goes.
+pub(crate) fn retire(shared: &Arc<Shared>, member: String) {
+    let Some(parsed) = Member::parse(&member) else {
+        return;
+    };
+    {
+        let mut pins = shared.pins.lock().expect("pins lock");
+        if let Some(PinState { count, deferred }) = pins.get_mut(&parsed.data)
+            && *count > 0
+        {
+            deferred.push(member.clone());
+            drop(pins);
+            shared.keep_alive(&member);
+            return;
+        }
+    }
+    let owned = shared.clone();
+    shared.spawn(async move {
+        if let Err(e) = delete_member(&owned, &member).await {
+            // The member stays in `pending`: a later sweep deletes it.
+            tracing::warn!(namespace = owned.keys.namespace(), %member, "deleting data: {e}");
+        }
+        owned.let_go(&member);
+    });
+}
+
+/// Deletes the chunks of staged data this process gave up (a dropped writer, a failed copy),
+/// after the commands still in flight for it have ended, then its member.
+pub(crate) fn discard(
+    shared: &Arc<Shared>,
+    member: String,
+    chunks: u64,
+    inflight: impl Future<Output = ()> + Send + 'static,
+) {
+    let owned = shared.clone();
+    shared.spawn(async move {
+        inflight.await;
+        let result = async {
+            let m = Member::parse(&member).expect("members this process made parse");
+            delete_chunks(&owned, &m.data, &m.place, 0..chunks).await?;
+            forget(&owned, &member).await
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(namespace = owned.keys.namespace(), %member, "discarding staged data: {e}");
+        }
+        owned.let_go(&member);
+    });
+}
+
+/// Deletes a member's chunks, then the member.
+async fn delete_member(shared: &Shared, member: &str) -> Result<(), FredError> {
+    let Some(m) = Member::parse(member) else {
+        // Not ours to interpret: drop the entry, which holds no data of its own.
+        return forget(shared, member).await;
+    };
+    match m.chunks {
+        Some(n) => {
+            delete_chunks(shared, &m.data, &m.place, 0..n).await?;
+        }
+        None => {
+            let mut start = 0;
+            loop {
+                let deleted =
+                    delete_chunks(shared, &m.data, &m.place, start..start + PROBE).await?;
+                if deleted == 0 {
+                    break;
+                }
+                start += PROBE;
+            }
+        }
+    }
+    forget(shared, member).await
+}
+
+async fn forget(shared: &Shared, member: &str) -> Result<(), FredError> {
+    shared
+        .client
+        .zrem::<i64, _, _>(shared.keys.pending(), member)
+        .await
+        .map(|_| ())
+}
+
+/// Unlinks chunks `range` of `data`; returns how many existed.
+pub(crate) async fn delete_chunks(
+    shared: &Shared,
+    data: &str,
+    place: &str,
+    range: Range<u64>,
+) -> Result<u64, FredError> {
+    if range.is_empty() {
+        return Ok(0);
+    }
+    let keys = range.map(|i| shared.keys.chunk(place, i, data));
+    let counts: Vec<i64> = if shared.cluster {
+        // Chunk keys live in different slots: one key per command.
+        futures::stream::iter(keys)
+            .map(|key| shared.client.unlink::<i64, _>(key))
+            .buffer_unordered(DELETE_CONCURRENCY)
+            .try_collect()
+            .await?
+    } else {
+        let keys: Vec<String> = keys.collect();
+        futures::stream::iter(keys.chunks(UNLINK_BATCH).map(<[String]>::to_vec))
+            .map(|batch| shared.client.unlink::<i64, _>(batch))
+            .buffer_unordered(DELETE_CONCURRENCY / 8)
+            .try_collect()
+            .await?
+    };
+    Ok(counts.into_iter().map(|n| n.max(0) as u64).sum())
+}
+
+/// What one sweep removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Staged or dead data ids whose chunks were deleted.
+    pub data: u64,
+    /// Removed directories whose contents were purged.
+    pub dirs: u64,
+}
+
+/// Deletes the data of pending members nobody vouched for within `grace` (except those this
+/// process keeps alive) and purges every directory left in `trash`.
+pub(crate) async fn sweep(shared: &Arc<Shared>, grace: Duration) -> Result<SweepReport> {
+    const OP: &str = "sweep";
+    let mut report = SweepReport::default();
+    let mut seen = HashSet::new();
+    loop {
+        let grace_ms = grace.as_millis().to_string();
+        let reply = shared
+            .run(OP, &SCRIPTS.claim, vec![grace_ms, "100".to_string()])
+            .await?;
+        let members: Vec<String> = match reply.first() {
+            Some(fred::prelude::Value::Array(items)) => {
+                items.iter().filter_map(text).map(str::to_string).collect()
+            }
+            _ => Vec::new(),
+        };
+        let fresh: Vec<String> = members
+            .into_iter()
+            .filter(|m| seen.insert(m.clone()))
+            .collect();
+        if fresh.is_empty() {
+            break;
+        }
+        let live = shared.live.lock().expect("live lock").clone();
+        let orphans: Vec<String> = fresh.into_iter().filter(|m| !live.contains(m)).collect();
+        report.data += orphans.len() as u64;
+        futures::stream::iter(orphans)
+            .map(|m| async move { delete_member(shared, &m).await })
+            .buffer_unordered(8)
+            .try_collect::<()>()
+            .await
+            .map_err(|e| shared.origin.error(OP, &e, None))?;
+    }
+    loop {
+        let reply = shared.run(OP, &SCRIPTS.trash, Vec::new()).await?;
+        let ids: Vec<String> = match reply.first() {
+            Some(fred::prelude::Value::Array(items)) => {
+                items.iter().filter_map(text).map(str::to_string).collect()
+            }
+            _ => Vec::new(),
+        };
+        if ids.is_empty() {
+            break;
+        }
+        for id in ids {
+            purge_tree(shared, id).await?;
+            report.dirs += 1;
+        }
+    }
+    Ok(report)
+}
+
+/// Deletes everything below detached directory `id`: entries in batches, files' data retired,
+/// subdirectories in turn.
+pub(crate) async fn purge_tree(shared: &Arc<Shared>, id: String) -> Result<()> {
+    const OP: &str = "rm";
+    let mut stack = vec![id];
+    while let Some(dir) = stack.pop() {
+        let mut cursor = "0".to_string();
+        loop {
+            let args = vec![dir.clone(), cursor.clone(), PURGE_BATCH.to_string()];
+            let reply = shared.run(OP, &SCRIPTS.purge, args).await?;
+            if let Some(next) = reply.get(3).and_then(text) {
+                cursor = next.to_string();
+            }
+            let done = reply.first().and_then(integer) == Some(1);
+            if let Some(fred::prelude::Value::Array(dead)) = reply.get(1) {
+                for member in dead.iter().filter_map(text) {
+                    retire(shared, member.to_string());
+                }
+            }
+            if let Some(fred::prelude::Value::Array(dirs)) = reply.get(2) {
+                stack.extend(dirs.iter().filter_map(text).map(str::to_string));
+            }
+            if done {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Vouches for every member this process keeps alive.
+async fn heartbeat(shared: &Shared) -> Result<()> {
+    let members: Vec<String> = shared
+        .live
+        .lock()
+        .expect("live lock")
+        .iter()
+        .cloned()
+        .collect();
+    for batch in members.chunks(500) {
+        shared
+            .run("heartbeat", &SCRIPTS.heartbeat, batch.to_vec())
+            .await?;
+    }
+    Ok(())
+}
+
+/// The store's background duty until `stop`: heartbeats, and a sweep now and then.
+pub(crate) async fn maintain(shared: Arc<Shared>, stop: CancellationToken) {
+    let mut beat = tokio::time::interval(HEARTBEAT);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sweep_at = tokio::time::Instant::now() + SWEEP_EVERY;
+    loop {
+        tokio::select! {
+            // Cancel safety: the other branch is a timer; a heartbeat cut short by the stop is
+            // simply not sent.
+            _ = stop.cancelled() => return,
+            _ = beat.tick() => {}
+        }
+        if let Err(e) = heartbeat(&shared).await {
+            tracing::warn!(namespace = shared.keys.namespace(), "heartbeat: {e}");
+        }
+        if tokio::time::Instant::now() >= sweep_at {
+            sweep_at = tokio::time::Instant::now() + SWEEP_EVERY;
+            match sweep(&shared, ORPHAN_GRACE).await {
+                Ok(r) if r != SweepReport::default() => tracing::info!(
+                    namespace = shared.keys.namespace(),
+                    "swept {} abandoned data ids and {} removed directories",
+                    r.data,
+                    r.dirs
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(namespace = shared.keys.namespace(), "sweep: {e}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! Key names and the encoding of directory entries: the key layout of the module docs, in code.
+//!
+//! Nothing else in the store builds a key name, so that no key outside the namespace can ever be
+//! named. The Lua scripts build metadata keys from the same prefix ([`Keys::meta_prefix`]) and
+//! parse entries with the same grammar as [`Entry::parse`].
+
+use std::time::{Duration, SystemTime};
+
+use crate::store::{EntryKind, Meta};
+
+/// The key names of one namespace.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    ns: String,
+    /// `<ns>:{<ns>}:`: the prefix of every metadata key. The braces are the hash tag that puts
+    /// every metadata key in one cluster slot.
+    meta_prefix: String,
+}
+
+impl Keys {
+    pub(crate) fn new(namespace: &str) -> Keys {
+        Keys {
+            ns: namespace.to_string(),
+            meta_prefix: format!("{namespace}:{{{namespace}}}:"),
+        }
+    }
+
+    pub(crate) fn namespace(&self) -> &str {
+        &self.ns
+    }
+
+    /// The prefix the scripts receive as `ARGV[1]`.
+    pub(crate) fn meta_prefix(&self) -> &str {
+        &self.meta_prefix
+    }
+
+    /// `<ns>:{<ns>}:meta`: layout version, root mtime, last directory id. Every script names it
+    /// as `KEYS[1]`, which routes the script to the metadata slot's node.
+    pub(crate) fn meta(&self) -> String {
+        format!("{}meta", self.meta_prefix)
+    }
+
+    /// `<ns>:{<ns>}:stats`: the maintained counters (named by the scripts).
+    #[cfg(test)]
+    pub(crate) fn stats(&self) -> String {
+        format!("{}stats", self.meta_prefix)
+    }
+
+    /// `<ns>:{<ns>}:pending`: staged and dead data.
+    pub(crate) fn pending(&self) -> String {
+        format!("{}pending", self.meta_prefix)
+    }
+
+    /// `<ns>:{<ns>}:trash`: detached directories being purged (named by the scripts).
+    #[cfg(test)]
+    pub(crate) fn trash(&self) -> String {
+        format!("{}trash", self.meta_prefix)
+    }
+
+    /// `<ns>:{<ns>}:d:<id>`: the entries of directory `id` (the root is 0).
+    pub(crate) fn dir(&self, id: &str) -> String {
+        format!("{}d:{id}", self.meta_prefix)
+    }
+
+    /// `<ns>:c:{<place>:<index>}:<data>`: chunk `index` of data `data`. The hash tag holds the
+    /// placement and the index, never anything common to all chunks, so chunks spread over every
+    /// slot; a copy keeps its source's placement, so each source chunk and its copy share a slot
+    /// and `COPY` works on a cluster.
+    pub(crate) fn chunk(&self, place: &str, index: u64, data: &str) -> String {
+        format!("{}:c:{{{place}:{index}}}:{data}", self.ns)
+    }
+}
+
+/// What a pending member names: data, placement and, for dead data, its chunk count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Member {
+    pub data: String,
+    pub place: String,
+    /// Known for dead data (`<data>|<place>|<chunks>`); `None` for staged data, whose writer may
+    /// have died mid-way.
+    pub chunks: Option<u64>,
+}
+
+impl Member {
+    pub(crate) fn parse(member: &str) -> Option<Member> {
+        let mut parts = member.split('|');
+        let data = parts.next()?.to_string();
+        let place = parts.next()?.to_string();
+        let chunks = match parts.next() {
+            None => None,
+            Some(n) => Some(n.parse().ok()?),
+        };
+        if parts.next().is_some() || data.is_empty() || place.is_empty() {
+            return None;
+        }
+        Some(Member {
+            data,
+            place,
+            chunks,
+        })
+    }
+}
+
+/// A directory entry as stored in its parent's hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Entry {
+    /// `d/<id>/<mtime ms>`
+    Dir { id: String, mtime: u64 },
+    /// `f/<size>/<mtime ms>/<chunk size>/<data>/<place>`; data and place are empty for a file
+    /// created empty by `touch`, which has no data.
+    File {
+        size: u64,
+        mtime: u64,
+        chunk_size: u64,
+        data: String,
+        place: String,
+    },
+}
+
+impl Entry {
+    /// Parses a stored entry; `None` when it does not follow the grammar.
+    pub(crate) fn parse(value: &str) -> Option<Entry> {
+        let mut parts = value.split('/');
+        let entry = match parts.next()? {
+            "d" => Entry::Dir {
+                id: digits(parts.next()?)?.to_string(),
+                mtime: parts.next()?.parse().ok()?,
+            },
+            "f" => Entry::File {
+                size: parts.next()?.parse().ok()?,
+                mtime: parts.next()?.parse().ok()?,
+                chunk_size: parts.next()?.parse().ok()?,
+                data: parts.next()?.to_string(),
+                place: parts.next()?.to_string(),
+            },
+            _ => return None,
+        };
+        if parts.next().is_some() {
+            return None;
+        }
+        if let Entry::File {
+            size, chunk_size, ..
+        } = &entry
+            && *size > 0
+            && *chunk_size == 0
+        {
+            return None;
+        }
+        Some(entry)
+    }
+
+    pub(crate) fn meta(&self) -> Meta {
+        let (kind, size, mtime) = match self {
+            Entry::Dir { mtime, .. } => (EntryKind::Dir, 0, *mtime),
+            Entry::File { size, mtime, .. } => (EntryKind::File, *size, *mtime),
+        };
+        Meta {
+            kind,
+            size,
+            modified: SystemTime::UNIX_EPOCH + Duration::from_millis(mtime),
+        }
+    }
+}
+
+fn digits(s: &str) -> Option<&str> {
+    (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then_some(s)
+}
+
+/// Chunks of a file of `size` bytes in chunks of `chunk_size`.
+pub(crate) fn chunk_count(size: u64, chunk_size: u64) -> u64 {
+    if size == 0 {
+        0
+    } else {
+        size.div_ceil(chunk_size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_starts_with_the_namespace_and_metadata_shares_one_tag() {
+        let k = Keys::new("mv");
+        for key in [k.meta(), k.stats(), k.pending(), k.trash(), k.dir("0")] {
+            assert!(key.starts_with("mv:{mv}:"), "{key}");
+        }
+        assert_eq!(k.chunk("p1", 7, "d2"), "mv:c:{p1:7}:d2");
+        assert!(k.chunk("p", 0, "d").starts_with("mv:"));
+    }
+
+    #[test]
+    fn entries_round_trip_their_grammar() {
+        assert_eq!(
+            Entry::parse("d/12/1700000000000"),
+            Some(Entry::Dir {
+                id: "12".into(),
+                mtime: 1_700_000_000_000
+            })
+        );
+        assert_eq!(
+            Entry::parse("f/5/9/1048576/ab.1/ab.1"),
+            Some(Entry::File {
+                size: 5,
+                mtime: 9,
+                chunk_size: 1_048_576,
+                data: "ab.1".into(),
+                place: "ab.1".into()
+            })
+        );
+        assert!(Entry::parse("f/0/9/0//").is_some(), "an empty touched file");
+        for bad in [
+            "",
+            "x/1/2",
+            "d/1",
+            "d/a/2",
+            "f/1/2/3/a",
+            "f/1/2/0/a/a",
+            "d/1/2/3",
+        ] {
+            assert_eq!(Entry::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn members_carry_data_place_and_maybe_chunks() {
+        assert_eq!(
+            Member::parse("a.1|b.2"),
+            Some(Member {
+                data: "a.1".into(),
+                place: "b.2".into(),
+                chunks: None
+            })
+        );
+        assert_eq!(Member::parse("a|b|3").unwrap().chunks, Some(3));
+        assert_eq!(Member::parse("a"), None);
+        assert_eq!(Member::parse("a|b|x"), None);
+        assert_eq!(chunk_count(0, 4), 0);
+        assert_eq!(chunk_count(4, 4), 1);
+        assert_eq!(chunk_count(5, 4), 2);
+    }
+}

@@ -1,0 +1,89 @@
+//! Reading a file: its chunks fetched a few at a time ahead of the consumer.
+//!
+//! A reader captures the file's data id, size and chunk size when it opens, and pins the data id
+//! so that this process defers deleting it while the reader lives: a replace or remove in this
+//! process never cuts a reader short. A replace by another process deletes the old chunks at
+//! once; a reader racing it finds a chunk missing and fails with an `Io` error naming the file,
+//! never a short read and never a mix of versions (chunk keys are per data id).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use fred::prelude::KeysInterface;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+
+use super::gc::Pin;
+use super::keys::chunk_count;
+use super::shared::Shared;
+use crate::error::{Error, ErrorKind, Result};
+use crate::path::VPath;
+
+/// Chunk reads in flight ahead of the consumer.
+const READ_AHEAD: usize = 8;
+
+/// Where a file's data lives.
+#[derive(Debug, Clone)]
+pub(crate) struct FileData {
+    pub size: u64,
+    pub chunk_size: u64,
+    pub data: String,
+    pub place: String,
+}
+
+/// The chunks of `file`: exactly `file.size` bytes or an error.
+pub(crate) fn chunks(
+    shared: Arc<Shared>,
+    path: VPath,
+    file: FileData,
+    pin: Option<Pin>,
+) -> BoxStream<'static, Result<Bytes>> {
+    let count = chunk_count(file.size, file.chunk_size);
+    futures::stream::iter(0..count)
+        .map(move |index| {
+            // The pin lives in this closure, so as long as the stream does.
+            let _pin = &pin;
+            let shared = shared.clone();
+            let path = path.clone();
+            let file = file.clone();
+            async move { fetch(&shared, &path, &file, index, count).await }
+        })
+        .buffered(READ_AHEAD)
+        .boxed()
+}
+
+/// Chunk `index` of `count`, checked for its length.
+async fn fetch(
+    shared: &Shared,
+    path: &VPath,
+    file: &FileData,
+    index: u64,
+    count: u64,
+) -> Result<Bytes> {
+    const OP: &str = "read";
+    let key = shared.keys.chunk(&file.place, index, &file.data);
+    let chunk: Option<Bytes> = shared
+        .data
+        .next()
+        .get(&key)
+        .await
+        .map_err(|e| shared.origin.error(OP, &e, Some(&key)).with_path(path))?;
+    let expected = (file.size - index * file.chunk_size).min(file.chunk_size);
+    match chunk {
+        None => Err(Error::new(ErrorKind::Io, OP)
+            .with_path(path)
+            .with_detail(format!(
+                "chunk {} of {count} is missing from Redis (key {key}): the file was replaced or \
+             removed while being read, or Redis evicted it",
+                index + 1
+            ))),
+        Some(chunk) if chunk.len() as u64 != expected => Err(Error::new(ErrorKind::Io, OP)
+            .with_path(path)
+            .with_detail(format!(
+                "chunk {} of {count} (key {key}) holds {} bytes instead of {expected}",
+                index + 1,
+                chunk.len()
+            ))),
+        Some(chunk) => Ok(chunk),
+    }
+}

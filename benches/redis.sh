@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# MAVFS transfers into and out of Redis, next to redis-benchmark's SET and GET on the same private
+# server in the same run, printed as ratios (absolute figures drift on shared machines).
+#
+# Workloads, created in tmpfs (/dev/shm), as in compare.sh:
+#   large: 8 files of 128 MiB      small: 20,000 files of 4 KiB in 100 directories
+# For each workload, with /vram in Redis, /src a disk mount on tmpfs and /mem a memory mount:
+#   into Redis:   pull /src/W /vram/W   vs  redis-benchmark SET at the workload's value size
+#   out of Redis: push /vram/W /mem/W   vs  redis-benchmark GET at the same size
+# (large: 1 MiB values, -P 4; small: 4 KiB values, -P 16). redis-benchmark overwrites one key, so
+# Redis never allocates; the "SET -r" row spreads the same SETs over 1024 keys, which makes Redis
+# allocate as MAVFS's writes do. MAVFS times come from the summary line each transfer prints;
+# files per second for the small workload.
+#
+# Usage: benches/redis.sh [large|small]...   (default: both)
+#   MAVFS=/path   the binary (default: target/release/mavfs, built if missing)
+#   RUNS=N        repetitions; the best of N is reported (default 3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+workloads=("$@")
+[ ${#workloads[@]} -gt 0 ] || workloads=(large small)
+runs=${RUNS:-3}
+mavfs=${MAVFS:-target/release/mavfs}
+if [ -z "${MAVFS:-}" ]; then
+  cargo build --release --quiet --bin mavfs
+fi
+for tool in redis-server redis-cli redis-benchmark; do
+  command -v "$tool" >/dev/null || { echo "redis.sh: $tool is not installed" >&2; exit 1; }
+done
+shm=$(mktemp -d /dev/shm/mavfs-redis.XXXXXX)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$shm" \
+  --logfile redis.log --daemonize no >/dev/null 2>&1 &
+redis_pid=$!
+trap 'kill $redis_pid 2>/dev/null; wait $redis_pid 2>/dev/null; rm -rf "$shm"' EXIT
+until [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ]; do sleep 0.05; done
+
+make_large() {
+  mkdir -p "$1"
+  for i in $(seq 1 8); do head -c $((128 << 20)) /dev/urandom > "$1/file$i"; done
+}
+make_small() {
+  mkdir -p "$1"
+  local block; block=$(head -c 4096 /dev/urandom | base64 -w0 | head -c 4096)
+  for d in $(seq 1 100); do
+    mkdir -p "$1/dir$d"
+    for f in $(seq 1 200); do printf '%s' "$block" > "$1/dir$d/f$f"; done
+  done
+}
+
+config="$shm/mavfs.toml"
+cat > "$config" <<TOML
+[[mount]]
+path = "/vram"
+backend = "redis"
+url = "redis://127.0.0.1:$port/0"
+namespace = "bench"
+
+[[mount]]
+path = "/src"
+backend = "disk"
+root = "$shm/data"
+tier = "cold"
+
+[[mount]]
+path = "/mem"
+backend = "memory"
+tier = "cold"
+TOML
+mkdir -p "$shm/data"
+
+# Seconds of each transfer of one exec session, read from the summary lines.
+mavfs_seconds() {
+  local out
+  out=$("$mavfs" -c "$config" exec "$@" 2>&1 >/dev/null) || { echo "mavfs failed: $out" >&2; exit 1; }
+  printf '%s\n' "$out" | grep -E '^(push|pull|cp|mv): ' | sed -E 's/.* in ([0-9.]+) s .*/\1/'
+}
+# redis-benchmark's SET and GET requests per second (as "SET GET") at SIZE bytes with PIPE
+# pipelining, N requests each, and any further redis-benchmark flags. One run does both, so the
+# GETs read what the SETs wrote.
+bench_rps() {
+  local out
+  out=$(redis-benchmark -p "$port" -t set,get -d "$1" -P "$2" -n "$3" "${@:4}" -q 2>/dev/null | tr '\r' '\n')
+  printf '%s %s\n' \
+    "$(printf '%s\n' "$out" | grep -E '^SET: [0-9.]+ requests' | sed -E 's/^SET: ([0-9.]+) .*/\1/')" \
+    "$(printf '%s\n' "$out" | grep -E '^GET: [0-9.]+ requests' | sed -E 's/^GET: ([0-9.]+) .*/\1/')"
+}
+best_min() { printf '%s\n' "$@" | sort -g | head -n1; }
+best_max() { printf '%s\n' "$@" | sort -g | tail -n1; }
+ratio() { echo "scale=2; $1 / $2" | bc -l; }
+
+printf '%-6s %-13s %-30s %14s %8s\n' WORK DIRECTION TOOL RATE "VS BENCH"
+for w in "${workloads[@]}"; do
+  case $w in
+    large) make_large "$shm/data/$w"; files=8; bytes=$((8 * 128 << 20)); size=1048576; pipe=4; n=2000 ;;
+    small) make_small "$shm/data/$w"; files=20000; bytes=$((20000 * 4096)); size=4096; pipe=16; n=200000 ;;
+    *) echo "unknown workload $w" >&2; exit 2 ;;
+  esac
+  ins=(); outs=(); sets=(); gets=(); rsets=()
+  for _ in $(seq 1 "$runs"); do
+    redis-cli -p "$port" flushall >/dev/null
+    mapfile -t t < <(mavfs_seconds "pull /src/$w /vram/$w" "push /vram/$w /mem/$w")
+    ins+=("${t[0]}"); outs+=("${t[1]}")
+    redis-cli -p "$port" flushall >/dev/null
+    read -r set_rps get_rps < <(bench_rps $size $pipe $n)
+    sets+=("$set_rps"); gets+=("$get_rps")
+    redis-cli -p "$port" flushall >/dev/null
+    read -r set_rps _ < <(bench_rps $size $pipe $n -r 1024)
+    rsets+=("$set_rps")
+  done
+  t_in=$(best_min "${ins[@]}"); t_out=$(best_min "${outs[@]}")
+  set_rps=$(best_max "${sets[@]}"); get_rps=$(best_max "${gets[@]}"); rset_rps=$(best_max "${rsets[@]}")
+  if [ "$w" = large ]; then
+    unit="MiB/s"; get_unit="MiB/s"
+    in_rate=$(echo "scale=1; $bytes / 1048576 / $t_in" | bc -l)
+    out_rate=$(echo "scale=1; $bytes / 1048576 / $t_out" | bc -l)
+    set_rate=$(echo "scale=1; $set_rps * $size / 1048576" | bc -l)
+    rset_rate=$(echo "scale=1; $rset_rps * $size / 1048576" | bc -l)
+    get_rate=$(echo "scale=1; $get_rps * $size / 1048576" | bc -l)
+  else
+    unit="files/s"; get_unit="GET/s"
+    in_rate=$(echo "scale=0; $files / $t_in" | bc -l)
+    out_rate=$(echo "scale=0; $files / $t_out" | bc -l)
+    set_rate=$(echo "scale=0; $set_rps / 1" | bc -l); unit_b="SET/s"
+    rset_rate=$(echo "scale=0; $rset_rps / 1" | bc -l)
+    get_rate=$(echo "scale=0; $get_rps / 1" | bc -l)
+  fi
+  printf '%-6s %-13s %-30s %14s %8s\n' "$w" "into Redis" "mavfs pull /src -> /vram" "$in_rate $unit" "$(ratio "$in_rate" "$set_rate")"
+  printf '%-6s %-13s %-30s %14s %8s\n' "$w" "into Redis" "redis-benchmark SET -P $pipe" "$set_rate ${unit_b:-$unit}" "1.00"
+  printf '%-6s %-13s %-30s %14s %8s\n' "$w" "into Redis" "redis-benchmark SET -P $pipe -r 1024" "$rset_rate ${unit_b:-$unit}" "$(ratio "$rset_rate" "$set_rate")"
+  printf '%-6s %-13s %-30s %14s %8s\n' "$w" "into Redis" "  mavfs vs SET -r 1024" "" "$(ratio "$in_rate" "$rset_rate")"
+  printf '%-6s %-13s %-30s %14s %8s\n' "$w" "out of Redis" "mavfs push /vram -> /mem" "$out_rate $unit" "$(ratio "$out_rate" "$get_rate")"
+  printf '%-6s %-13s %-30s %14s %8s\n' "$w" "out of Redis" "redis-benchmark GET -P $pipe" "$get_rate $get_unit" "1.00"
+  rm -rf "${shm:?}/data/$w"
+done
