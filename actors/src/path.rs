@@ -55,6 +55,17 @@ impl VPath {
     /// `base`. `..` never climbs above a path for which `is_mount_root` is true, nor above `/`.
     /// Errors: `InvalidInput` for NUL bytes or an empty input; `NameTooLong` for a component over
     /// 255 bytes or a result over 4096 bytes.
+    ///
+    /// ```
+    /// use mavfs_actors::VPath;
+    ///
+    /// let vram = VPath::parse("/vram").unwrap();
+    /// let at_mount_root = |p: &VPath| p.as_str() == "/vram";
+    /// let cwd = VPath::parse("/vram/a").unwrap();
+    /// assert_eq!(VPath::resolve(&cwd, "b//c/.", at_mount_root).unwrap().as_str(), "/vram/a/b/c");
+    /// // `..` stops at the mount root.
+    /// assert_eq!(VPath::resolve(&cwd, "../../..", at_mount_root).unwrap(), vram);
+    /// ```
     pub fn resolve(
         base: &VPath,
         input: &str,
