@@ -6,9 +6,11 @@
 //!   host only through relative operations on it (store path `/a/b` is `a/b`, `/` is `.`), so
 //!   cap-std (openat2 `RESOLVE_BENEATH` on Linux) refuses every resolution that would leave the
 //!   root, whatever symlinks or races appear inside. The only ambient access is opening the root
-//!   itself in [`DiskStore::open`]. Symlinks that stay inside are followed. A symlink that leads
-//!   outside or dangles is listed and stat'ed as [`EntryKind::Symlink`], removed and renamed as a
-//!   link, and refused for reading and writing (`PermissionDenied` when it leads outside).
+//!   itself in [`DiskStore::open`]. Paths through relative symlinks that stay inside are
+//!   followed; listings show every symlink as [`EntryKind::Symlink`], so no tree walk follows one
+//!   (a link to an ancestor would never end). A symlink that leads outside or dangles is stat'ed
+//!   as a symlink, removed and renamed as a link, and refused for reading and writing
+//!   (`PermissionDenied` when it leads outside).
 //!   FIFOs, sockets and devices are listed as [`EntryKind::Special`] and never opened in a way
 //!   that could block.
 //! - **Staging.** Every write and copy goes to a temp file in `.mavfs-staging` at the root (on the
