@@ -4,7 +4,10 @@
 //! runs it against the store it owns, so a store needs no locks. Data never streams through the
 //! mailbox: `OpenRead` and `OpenWrite` hand out a reader or writer that the caller pumps itself,
 //! and `CopyFile` hands out the copy as a future the caller runs, so a large transfer cannot stall
-//! `ls` or `stat` on the same mount, and cancelling the transfer stops it.
+//! `ls` or `stat` on the same mount, and cancelling the transfer stops it. `OpenRead` and `Commit`
+//! likewise reply with a future that the caller runs to finish the operation outside the actor
+//! ([`Store::start_open_read`], [`Store::start_commit`]), so that the opens and commits of many
+//! small files run side by side instead of queueing one behind the other in the mailbox.
 //!
 //! [`BackendHandle`] is what the rest of the engine holds: it hides the actor and the store's
 //! concrete type, takes full virtual paths (`/vram/a`), hands the store its local path (`/a`), and
@@ -78,8 +81,9 @@ store_messages! {
     RemoveAll { path: VPath } -> () = remove_all;
     /// [`Store::rename`].
     Rename { from: VPath, to: VPath } -> () = rename;
-    /// [`Store::open_read`].
-    OpenRead { path: VPath } -> FileReader = open_read;
+    /// [`Store::start_open_read`]: replied with the future that finishes opening, which the
+    /// caller runs.
+    OpenRead { path: VPath } -> BoxFuture<'static, Result<FileReader>> = start_open_read;
 }
 
 /// Adapts `mkdir`'s by-value flag to the by-reference calling convention of the macro.
@@ -115,18 +119,33 @@ impl<S: Store> Message<OpenWrite> for BackendActor<S> {
     }
 }
 
-/// [`Store::commit`] of a staged file.
+/// [`Store::start_commit`] of a staged file: replied with the future that finishes the commit,
+/// which the caller runs, outside the actor.
 pub struct Commit<S: Store> {
     pub path: VPath,
     pub staged: Staged<S>,
 }
 
 impl<S: Store> Message<Commit<S>> for BackendActor<S> {
-    type Reply = Result<()>;
+    type Reply = Result<BoxFuture<'static, Result<()>>>;
 
     async fn handle(&mut self, msg: Commit<S>, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
-        self.store.commit(&msg.path, msg.staged).await
+        self.store.start_commit(&msg.path, msg.staged).await
     }
+}
+
+/// Commits `staged` at store-local `path` through `actor`: the actor's part, then the rest here.
+async fn commit<S: Store>(
+    actor: &ActorRef<BackendActor<S>>,
+    op: &'static str,
+    path: VPath,
+    staged: Staged<S>,
+) -> Result<()> {
+    let rest = actor
+        .ask(Commit::<S> { path, staged })
+        .await
+        .map_err(|e| from_send(op, e))?;
+    rest.await
 }
 
 /// [`Store::copy_file`]: checked in the actor, which replies with the copy itself, a future the
@@ -227,7 +246,15 @@ impl<S: Store> DynBackend for ActorRef<BackendActor<S>> {
         ask_boxed(self, "mv", Rename { from, to })
     }
     fn ask_open_read(&self, path: VPath) -> BoxFuture<'static, Result<FileReader>> {
-        ask_boxed(self, "read", OpenRead { path })
+        let actor = self.clone();
+        async move {
+            let rest = actor
+                .ask(OpenRead { path })
+                .await
+                .map_err(|e| from_send("read", e))?;
+            rest.await
+        }
+        .boxed()
     }
     fn ask_open_write(
         &self,
@@ -260,8 +287,7 @@ impl<S: Store> DynBackend for ActorRef<BackendActor<S>> {
             };
             let job = actor.ask(copy).await.map_err(|e| from_send("cp", e))?;
             let staged = job.await?;
-            let commit = Commit::<S> { path: to, staged };
-            actor.ask(commit).await.map_err(|e| from_send("cp", e))
+            commit(&actor, "cp", to, staged).await
         }
         .boxed()
     }
@@ -296,10 +322,7 @@ impl<S: Store> DynWriter for TypedWriter<S> {
         } = *self;
         async move {
             let staged = writer.finish().await?;
-            actor
-                .ask(Commit::<S> { path, staged })
-                .await
-                .map_err(|e| from_send("write", e))
+            commit(&actor, "write", path, staged).await
         }
         .boxed()
     }

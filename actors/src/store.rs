@@ -10,6 +10,13 @@
 //!   back through it with [`Store::commit`]. [`Store::copy_file`] returns a future that the actor
 //!   runs off its mailbox. A large transfer therefore never stalls `ls` or `stat` on the same mount.
 //!
+//! The actor opens for reading and commits with the two-part forms [`Store::start_open_read`]
+//! and [`Store::start_commit`]: the store does in the actor only what needs the actor and hands
+//! back a future for the rest, which the caller runs outside the actor. A store whose opens and
+//! commits wait on the host (the disk store) thus runs them side by side, instead of queueing
+//! every file of a transfer behind the others in its one mailbox. The defaults do everything in
+//! the actor and hand back a finished future.
+//!
 //! Writes are atomic per file: a writer stages its data (a temp file, buffered chunks, chunk keys
 //! under a new id) and [`Store::commit`] makes it visible in one step, replacing any old file. A
 //! writer dropped without commit leaves nothing behind.
@@ -21,6 +28,7 @@ use std::future::Future;
 use std::time::SystemTime;
 
 use bytes::Bytes;
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
@@ -178,6 +186,22 @@ pub trait Store: Send + 'static {
         mode: WriteMode,
     ) -> impl Future<Output = Result<Self::Writer>> + Send;
 
+    /// [`Store::open_read`] in two parts, for the backend actor: what must run in the actor,
+    /// then a returned future that owns what it needs and finishes opening outside the actor.
+    /// The two parts together keep every rule and error of `open_read`; dropping the future
+    /// drops whatever it opened.
+    ///
+    /// The default opens in the actor and returns a finished future.
+    fn start_open_read(
+        &mut self,
+        path: &VPath,
+    ) -> impl Future<Output = Result<BoxFuture<'static, Result<FileReader>>>> + Send {
+        async move {
+            let reader = self.open_read(path).await?;
+            Ok(futures::future::ready(Ok(reader)).boxed())
+        }
+    }
+
     /// Makes a staged file visible at `path` in one atomic step, replacing any file there.
     /// Errors: as `open_write`, checked again, since the tree may have changed meanwhile; on error
     /// the staged data is discarded and the old file, if any, is untouched.
@@ -186,6 +210,27 @@ pub trait Store: Send + 'static {
         path: &VPath,
         staged: <Self::Writer as FileWriter>::Staged,
     ) -> impl Future<Output = Result<()>> + Send;
+
+    /// [`Store::commit`] in two parts, for the backend actor: what must run in the actor, then a
+    /// returned future that owns what it needs and finishes the commit outside the actor, as
+    /// [`Store::copy_file`] does, so that commits do not queue one behind the other in the
+    /// mailbox. The two parts together keep every rule of `commit`: the checks may run in
+    /// either, an error from either discards the staged data and leaves the old file untouched.
+    /// Dropped before its work has started, the future discards the staged data too; once the
+    /// work has started, the commit may still complete.
+    ///
+    /// The default commits in the actor and returns a finished future: right for a store whose
+    /// commit is quick and touches state only the actor may touch (the memory store).
+    fn start_commit(
+        &mut self,
+        path: &VPath,
+        staged: <Self::Writer as FileWriter>::Staged,
+    ) -> impl Future<Output = Result<BoxFuture<'static, Result<()>>>> + Send {
+        async move {
+            self.commit(path, staged).await?;
+            Ok(futures::future::ready(Ok(())).boxed())
+        }
+    }
 
     /// Prepares a copy of file `from` into a staged file for `to`, with the same checks as
     /// `open_read(from)` and `open_write(to)`. The returned future does the copying; it owns what it

@@ -23,13 +23,25 @@
 //!
 //! Short metadata syscalls run inline in the store's actor; directory walks and all file data
 //! (reads, writes, copies, fsync) run on tokio's blocking pool, so that neither the actor's
-//! mailbox nor the async runtime waits on the disk.
+//! mailbox nor the async runtime waits on the disk. A commit runs wholly outside the actor
+//! ([`Store::start_commit`]): its checks, a small file's data and the rename take one blocking
+//! job on the store's lane ([`lane`]), and so does an open for reading
+//! ([`Store::start_open_read`]), with the whole of a small file read. A small file thus costs one
+//! trip to a blocking thread each way, and the lane's thread lingers between jobs so that the
+//! next one does not wait for a wake-up.
+//!
+//! Each operation resolves a path through the sandbox once: it opens the parent directory with
+//! cap-std, then looks at the entry by its single name without following it (one `statx`),
+//! creates, opens and renames relative to that directory. Only a final symlink takes the longer
+//! way through [`Dir::metadata`] and [`Dir::canonicalize`].
 
+mod lane;
 mod staging;
 mod walk;
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -48,11 +60,17 @@ use crate::store::{
     Capability, DEFAULT_CHUNK_SIZE, DirEntry, EntryKind, FileReader, Meta, Store, Usage, WriteMode,
 };
 
-use self::staging::TempFile;
+use self::lane::Lane;
 pub use self::staging::{DiskStaged, DiskWriter};
+use self::staging::{SMALL_FILE, TempFile};
 
 /// The staging directory at the store's root. Reserved: no store path may name it.
 const STAGING: &str = ".mavfs-staging";
+
+/// Threads of the store's lane (see [`lane`]). One: the commits of a store serialise in the
+/// kernel on its staging directory anyway, and a second thread only contends for it, while a
+/// single lingering thread takes the next job without a wake-up.
+const LANE_WIDTH: usize = 1;
 
 /// Options of a [`DiskStore`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,12 +101,44 @@ pub struct DiskStore {
     root_id: (u64, u64),
     host_root: PathBuf,
     options: DiskOptions,
+    lane: Lane,
 }
 
-/// Where a write of a store path lands, as checked by [`DiskStore::write_target`].
-struct Target {
-    /// The path to rename onto: the store path itself, or where its symlink leads (inside the root).
-    rel: PathBuf,
+/// A directory opened through the sandbox, or the root itself (which needs no opening).
+enum OpenDir<'a> {
+    Root(&'a Dir),
+    Opened(Dir),
+}
+
+impl Deref for OpenDir<'_> {
+    type Target = Dir;
+
+    fn deref(&self) -> &Dir {
+        match self {
+            OpenDir::Root(dir) => dir,
+            OpenDir::Opened(dir) => dir,
+        }
+    }
+}
+
+/// Opens directory `rel` below `root` (following symlinks that stay inside). Errors:
+/// `NotFound`, `NotADirectory` (also for a FIFO or device, which is never opened for real: the
+/// descriptor is O_PATH), `PermissionDenied` when it leads outside.
+fn open_dir<'a>(root: &'a Dir, rel: &Path) -> io::Result<OpenDir<'a>> {
+    if rel == Path::new(".") {
+        Ok(OpenDir::Root(root))
+    } else {
+        root.open_dir(rel).map(OpenDir::Opened)
+    }
+}
+
+/// Where a write of a store path lands, as checked by [`write_target`].
+struct Target<'a> {
+    /// The directory to rename into, opened through the sandbox.
+    dir: OpenDir<'a>,
+    /// The name in `dir`: the store path's own, or that of where its symlink leads (inside the
+    /// root). Never a symlink that could be followed out, never `.` or `..`.
+    name: OsString,
     /// The regular file that the write replaces, if any.
     existing: Option<Metadata>,
 }
@@ -214,12 +264,7 @@ fn chunk_stream(
             .map_err(|e| join_error("read", &path, e))?;
             let chunk = chunk.map_err(|e| Error::from_io("read", e).with_path(&path))?;
             if chunk.len() < want {
-                // Commits replace files by rename, which never shortens an open file: someone
-                // truncated it in place. A short file must be an error, never a short read.
-                let at = done + chunk.len() as u64;
-                return Err(error(ErrorKind::Io, "read", &path).with_detail(format!(
-                    "the file ended at byte {at} of {size}: it was truncated while being read"
-                )));
+                return Err(truncated(&path, done + chunk.len() as u64, size));
             }
             Ok(Some((chunk, (file, done + want as u64))))
         }
@@ -227,15 +272,285 @@ fn chunk_stream(
     .boxed()
 }
 
-/// Syncs directory `rel` so that a rename into it survives a power loss.
-fn fsync_dir(root: &Dir, rel: &Path) -> io::Result<()> {
-    // Not `open_dir`: it may hand out an O_PATH descriptor, which fsync refuses (EBADF).
+/// Syncs directory `dir` so that a rename into it survives a power loss.
+fn fsync_dir(dir: &Dir) -> io::Result<()> {
+    // `dir` may be an O_PATH descriptor, which fsync refuses (EBADF): open it again, as `.`, so
+    // that it is the very directory renamed into.
     let mut options = OpenOptions::new();
     options
         .read(true)
         .maybe_dir(true)
         .custom_flags(OFlags::DIRECTORY.bits() as i32);
-    root.open_with(rel, &options)?.sync_all()
+    dir.open_with(".", &options)?.sync_all()
+}
+
+/// Checks that `path` can receive a file, as `open_write` and `commit` require, and says where
+/// the file goes.
+///
+/// Errors: `IsADirectory` for a directory (and the root), `Unsupported` for a special file,
+/// `NotFound`/`NotADirectory` for a bad parent, `PermissionDenied` for a symlink that leads
+/// outside the root. A dangling symlink that stays inside is replaced by the file.
+fn write_target<'a>(root: &'a Dir, op: &'static str, path: &VPath) -> Result<Target<'a>> {
+    let (rel, dir) = write_parent(root, op, path)?;
+    target_in(root, op, path, &rel, dir)
+}
+
+/// The relative path of `path`, which must not be the root, and its parent directory opened
+/// through the sandbox.
+fn write_parent<'a>(
+    root: &'a Dir,
+    op: &'static str,
+    path: &VPath,
+) -> Result<(PathBuf, OpenDir<'a>)> {
+    if path.is_root() {
+        return Err(error(ErrorKind::IsADirectory, op, path));
+    }
+    let rel = rel_path(op, path)?;
+    let dir = open_dir(root, split_parent(&rel).0).map_err(io_error(op, path))?;
+    Ok((rel, dir))
+}
+
+/// [`write_target`] for `rel`, whose parent directory `dir` is already open.
+fn target_in<'a>(
+    root: &'a Dir,
+    op: &'static str,
+    path: &VPath,
+    rel: &Path,
+    dir: OpenDir<'a>,
+) -> Result<Target<'a>> {
+    let to_error = io_error(op, path);
+    let name = split_parent(rel).1;
+    // One name inside an opened directory, never followed: this stat cannot leave the root.
+    let md = match dir.symlink_metadata(name) {
+        Ok(md) => md,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(Target {
+                dir,
+                name: name.to_owned(),
+                existing: None,
+            });
+        }
+        Err(e) => return Err(to_error(e)),
+    };
+    if !md.is_symlink() {
+        return regular_target(op, path, dir, name.to_owned(), md);
+    }
+    match root.metadata(rel) {
+        Ok(md) if md.is_file() => {
+            // Write through the link, as `>` and `cp` do. canonicalize resolves inside the
+            // sandbox (O_PATH: it never opens the target for real).
+            let canonical = root.canonicalize(rel).map_err(&to_error)?;
+            if canonical.components().next() == Some(std::path::Component::Normal(STAGING.as_ref()))
+            {
+                return Err(reserved(op, path));
+            }
+            let (parent, name) = split_parent(&canonical);
+            let dir = open_dir(root, parent).map_err(&to_error)?;
+            regular_target(op, path, dir, name.to_owned(), md)
+        }
+        Ok(md) => regular_target(op, path, dir, name.to_owned(), md),
+        // Dangling, yet inside: renaming onto the link replaces the link itself and touches
+        // nothing else.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Target {
+            dir,
+            name: name.to_owned(),
+            existing: None,
+        }),
+        Err(e) => Err(to_error(e)),
+    }
+}
+
+/// The target for an existing entry: only a regular file may be replaced.
+fn regular_target<'a>(
+    op: &'static str,
+    path: &VPath,
+    dir: OpenDir<'a>,
+    name: OsString,
+    md: Metadata,
+) -> Result<Target<'a>> {
+    if md.is_dir() {
+        Err(error(ErrorKind::IsADirectory, op, path))
+    } else if md.is_file() {
+        Ok(Target {
+            dir,
+            name,
+            existing: Some(md),
+        })
+    } else {
+        Err(error(ErrorKind::Unsupported, op, path)
+            .with_detail("not a regular file (FIFO, socket or device)"))
+    }
+}
+
+/// Opens `name` in `dir` for reading and checks that what was opened is a regular file.
+///
+/// The entry may have been swapped since any earlier stat: O_NONBLOCK keeps the open of a FIFO
+/// from waiting for a writer, O_NOCTTY keeps a terminal from becoming ours, and the fstat judges
+/// what was actually opened.
+fn open_checked(
+    op: &'static str,
+    path: &VPath,
+    dir: &Dir,
+    name: &Path,
+) -> Result<(std::fs::File, u64)> {
+    let to_error = io_error(op, path);
+    let mut options = OpenOptions::new();
+    options
+        .read(true)
+        .custom_flags((OFlags::NONBLOCK | OFlags::NOCTTY).bits() as i32);
+    let file = dir.open_with(name, &options).map_err(&to_error)?;
+    let md = file.metadata().map_err(&to_error)?;
+    check_regular(op, path, &md)?;
+    let file = file.into_std();
+    // A regular file: restore blocking mode, which some filesystems (FUSE) would honour. F_SETFL
+    // changes only the status flags (append, nonblock, direct, noatime), none of which we set
+    // otherwise, so there is nothing to read back first.
+    rustix::fs::fcntl_setfl(&file, OFlags::empty()).map_err(|e| to_error(e.into()))?;
+    Ok((file, md.len()))
+}
+
+/// Makes `staged` visible at `path`: checks the destination again, writes a small file's data,
+/// renames the temp file into place and, with `fsync`, flushes the directory. A blocking call.
+fn commit_blocking(
+    root: &Dir,
+    staging: &Dir,
+    fsync: bool,
+    path: &VPath,
+    mut staged: DiskStaged,
+) -> Result<()> {
+    const OP: &str = "write";
+    let to_error = io_error(OP, path);
+    // On any error below, `staged` drops and its temp file goes; the old file is untouched.
+    let (rel, dir) = write_parent(root, OP, path)?;
+    staged.write_pending().map_err(&to_error)?;
+    // Most commits create a new file: a rename that refuses to replace anything needs no stat
+    // first, since nothing is there to check. Whatever it refuses (an existing entry, a file
+    // system without the flag) takes the full check below.
+    let name = split_parent(&rel).1;
+    let fresh = rustix::fs::renameat_with(
+        staging,
+        staged.temp.name(),
+        &*dir,
+        name,
+        rustix::fs::RenameFlags::NOREPLACE,
+    );
+    let dir = if fresh.is_ok() {
+        dir
+    } else {
+        let target = target_in(root, OP, path, &rel, dir)?;
+        if let Some(old) = &target.existing {
+            // Replacing a file keeps its permission bits, as writing into it would. Best
+            // effort: a failure only leaves the default mode.
+            let mode =
+                <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(old.mode());
+            let _ = staged.file.set_permissions(mode);
+        }
+        staging
+            .rename(staged.temp.name(), &target.dir, &target.name)
+            .map_err(&to_error)?;
+        target.dir
+    };
+    staged.temp.set_committed();
+    if fsync {
+        fsync_dir(&dir).map_err(&to_error)?;
+    }
+    Ok(())
+}
+
+/// Runs `job` on `lane`; a lost job is an `Io` error of `op` on `path`.
+async fn on_lane<T, F>(lane: Lane, op: &'static str, path: VPath, job: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    lane.run(job).await.map_err(|lost| {
+        error(ErrorKind::Io, op, &path).with_detail(format!("background task failed: {lost}"))
+    })?
+}
+
+/// [`Store::open_write`]: checks `path`, opens the old file of an append, creates the temp file.
+fn open_write_now(
+    root: &Dir,
+    staging: &Arc<Dir>,
+    fsync: bool,
+    path: &VPath,
+    mode: WriteMode,
+) -> Result<DiskWriter> {
+    const OP: &str = "write";
+    let target = write_target(root, OP, path)?;
+    let prefix = match (mode, &target.existing) {
+        (WriteMode::Append, Some(_)) => {
+            Some(open_checked(OP, path, &target.dir, Path::new(&target.name))?.0)
+        }
+        _ => None,
+    };
+    drop(target);
+    let (temp, file) = TempFile::create(staging).map_err(io_error(OP, path))?;
+    Ok(DiskWriter::new(file, prefix, temp, fsync, path.clone()))
+}
+
+/// [`Store::open_read`] of `rel`: opens it, and reads a small file whole while at it, so that
+/// its one chunk needs no other trip to a blocking thread. A blocking call.
+fn open_read_blocking(
+    root: &Dir,
+    path: &VPath,
+    rel: &Path,
+    chunk_size: usize,
+) -> Result<FileReader> {
+    const OP: &str = "read";
+    let (mut file, size) = open_regular(root, OP, path, rel)?;
+    if size > chunk_size.min(SMALL_FILE) as u64 {
+        return Ok(FileReader {
+            size,
+            chunks: chunk_stream(file, size, chunk_size, path.clone()),
+        });
+    }
+    let chunk = read_chunk(&mut file, size as usize).map_err(io_error(OP, path))?;
+    if (chunk.len() as u64) < size {
+        return Err(truncated(path, chunk.len() as u64, size));
+    }
+    let chunks = if chunk.is_empty() {
+        Vec::new()
+    } else {
+        vec![Ok(chunk)]
+    };
+    Ok(FileReader {
+        size,
+        chunks: futures::stream::iter(chunks).boxed(),
+    })
+}
+
+/// A file that ended at byte `at` of the `size` it had when opened.
+fn truncated(path: &VPath, at: u64, size: u64) -> Error {
+    // Commits replace files by rename, which never shortens an open file: someone truncated it
+    // in place. A short file must be an error, never a short read.
+    error(ErrorKind::Io, "read", path).with_detail(format!(
+        "the file ended at byte {at} of {size}: it was truncated while being read"
+    ))
+}
+
+/// Opens regular file `rel` for reading, never blocking on a FIFO or device, and returns it with
+/// its size.
+fn open_regular(
+    root: &Dir,
+    op: &'static str,
+    path: &VPath,
+    rel: &Path,
+) -> Result<(std::fs::File, u64)> {
+    let to_error = io_error(op, path);
+    let (parent, name) = split_parent(rel);
+    let dir = open_dir(root, parent).map_err(&to_error)?;
+    // Stat first, so that a special file is refused without being opened at all (opening a
+    // device can have effects of its own): by its single name, unfollowed, so that this stat
+    // cannot leave the root. A final symlink is followed the long way, in the sandbox.
+    let md = dir.symlink_metadata(name).map_err(&to_error)?;
+    if md.is_symlink() {
+        let md = root.metadata(rel).map_err(&to_error)?;
+        check_regular(op, path, &md)?;
+        return open_checked(op, path, root, rel);
+    }
+    check_regular(op, path, &md)?;
+    open_checked(op, path, &dir, Path::new(name))
 }
 
 impl DiskStore {
@@ -270,6 +585,7 @@ impl DiskStore {
             staging: Arc::new(staging),
             root_id,
             host_root: root.to_path_buf(),
+            lane: Lane::new(LANE_WIDTH),
             options: DiskOptions {
                 chunk_size: options.chunk_size.max(1),
                 ..options
@@ -308,109 +624,6 @@ impl DiskStore {
             Ok(_) => Err(error(ErrorKind::NotADirectory, op, path)),
             Err(e) => Err(Error::from_io(op, e).with_path(path)),
         }
-    }
-
-    /// Checks that `path` can receive a file, as `open_write` and `commit` require, and says
-    /// where the file goes.
-    ///
-    /// Errors: `IsADirectory` for a directory (and the root), `Unsupported` for a special file,
-    /// `NotFound`/`NotADirectory` for a bad parent, `PermissionDenied` for a symlink that leads
-    /// outside the root. A dangling symlink that stays inside is replaced by the file.
-    fn write_target(&self, op: &'static str, path: &VPath) -> Result<Target> {
-        if path.is_root() {
-            return Err(error(ErrorKind::IsADirectory, op, path));
-        }
-        let rel = rel_path(op, path)?;
-        self.check_parent(op, path, &rel)?;
-        let to_error = io_error(op, path);
-        let md = match self.root.symlink_metadata(&rel) {
-            Ok(md) => md,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Ok(Target {
-                    rel,
-                    existing: None,
-                });
-            }
-            Err(e) => return Err(to_error(e)),
-        };
-        let (rel, md) = if md.is_symlink() {
-            match self.root.metadata(&rel) {
-                Ok(target) => {
-                    // Write through the link, as `>` and `cp` do. canonicalize resolves inside
-                    // the sandbox (O_PATH: it never opens the target for real).
-                    let canonical = self.root.canonicalize(&rel).map_err(&to_error)?;
-                    if canonical.components().next()
-                        == Some(std::path::Component::Normal(STAGING.as_ref()))
-                    {
-                        return Err(reserved(op, path));
-                    }
-                    (canonical, target)
-                }
-                // Dangling, yet inside: renaming onto the link replaces the link itself and
-                // touches nothing else.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Ok(Target {
-                        rel,
-                        existing: None,
-                    });
-                }
-                Err(e) => return Err(to_error(e)),
-            }
-        } else {
-            (rel, md)
-        };
-        if md.is_dir() {
-            Err(error(ErrorKind::IsADirectory, op, path))
-        } else if md.is_file() {
-            Ok(Target {
-                rel,
-                existing: Some(md),
-            })
-        } else {
-            Err(error(ErrorKind::Unsupported, op, path)
-                .with_detail("not a regular file (FIFO, socket or device)"))
-        }
-    }
-
-    /// Opens regular file `rel` for reading, never blocking on a FIFO or device, and returns it
-    /// with its size.
-    fn open_regular(
-        &self,
-        op: &'static str,
-        path: &VPath,
-        rel: &Path,
-    ) -> Result<(std::fs::File, u64)> {
-        // Stat first, so that a special file is refused without being opened at all (opening a
-        // device can have effects of its own).
-        let md = self.root.metadata(rel).map_err(io_error(op, path))?;
-        check_regular(op, path, &md)?;
-        self.open_checked(op, path, rel)
-    }
-
-    /// Opens `rel` for reading and checks that what was opened is a regular file.
-    ///
-    /// The entry may have been swapped since any earlier stat: O_NONBLOCK keeps the open of a
-    /// FIFO from waiting for a writer, O_NOCTTY keeps a terminal from becoming ours, and the
-    /// fstat judges what was actually opened.
-    fn open_checked(
-        &self,
-        op: &'static str,
-        path: &VPath,
-        rel: &Path,
-    ) -> Result<(std::fs::File, u64)> {
-        let to_error = io_error(op, path);
-        let mut options = OpenOptions::new();
-        options
-            .read(true)
-            .custom_flags((OFlags::NONBLOCK | OFlags::NOCTTY).bits() as i32);
-        let file = self.root.open_with(rel, &options).map_err(&to_error)?;
-        let md = file.metadata().map_err(&to_error)?;
-        check_regular(op, path, &md)?;
-        let file = file.into_std();
-        // A regular file: restore blocking mode, which some filesystems (FUSE) would honour.
-        let flags = rustix::fs::fcntl_getfl(&file).map_err(|e| to_error(e.into()))?;
-        rustix::fs::fcntl_setfl(&file, flags - OFlags::NONBLOCK).map_err(|e| to_error(e.into()))?;
-        Ok((file, md.len()))
     }
 
     /// Sets the access and modification times of existing `rel` to now.
@@ -636,59 +849,66 @@ impl Store for DiskStore {
     }
 
     async fn open_read(&mut self, path: &VPath) -> Result<FileReader> {
+        self.start_open_read(path).await?.await
+    }
+
+    async fn start_open_read(
+        &mut self,
+        path: &VPath,
+    ) -> Result<BoxFuture<'static, Result<FileReader>>> {
         const OP: &str = "read";
         if path.is_root() {
             return Err(error(ErrorKind::IsADirectory, OP, path));
         }
         let rel = rel_path(OP, path)?;
-        let (file, size) = self.open_regular(OP, path, &rel)?;
-        Ok(FileReader {
-            size,
-            chunks: chunk_stream(file, size, self.options.chunk_size, path.clone()),
+        // Opening, and reading a small file whole, take one job on the lane: in the actor the
+        // opens of a transfer's files would queue one behind the other, and a separate read
+        // would cost a second trip to a blocking thread.
+        let root = self.root.clone();
+        let chunk_size = self.options.chunk_size;
+        let path = path.clone();
+        Ok(on_lane(self.lane.clone(), OP, path.clone(), move || {
+            open_read_blocking(&root, &path, &rel, chunk_size)
         })
+        .boxed())
     }
 
     async fn open_write(&mut self, path: &VPath, mode: WriteMode) -> Result<DiskWriter> {
-        const OP: &str = "write";
-        let target = self.write_target(OP, path)?;
-        let prefix = match (mode, &target.existing) {
-            (WriteMode::Append, Some(_)) => Some(self.open_regular(OP, path, &target.rel)?.0),
-            _ => None,
-        };
-        let (temp, file) = TempFile::create(&self.staging).map_err(io_error(OP, path))?;
-        Ok(DiskWriter::new(
-            file,
-            prefix,
-            temp,
-            self.options.fsync,
-            path.clone(),
-        ))
+        // In the actor: the checks and the temp file's creation are short metadata calls (the
+        // data goes to the temp file later, or with the commit, on a blocking thread).
+        open_write_now(&self.root, &self.staging, self.options.fsync, path, mode)
     }
 
-    async fn commit(&mut self, path: &VPath, mut staged: DiskStaged) -> Result<()> {
-        const OP: &str = "write";
-        // On any error below, `staged` drops and its temp file goes; the old file is untouched.
-        let target = self.write_target(OP, path)?;
-        if let Some(old) = &target.existing {
-            // Replacing a file keeps its permission bits, as writing into it would. Best effort:
-            // a failure only leaves the default mode.
-            let _ = self
-                .staging
-                .set_permissions(staged.temp.name(), old.permissions());
-        }
-        self.staging
-            .rename(staged.temp.name(), &self.root, &target.rel)
-            .map_err(io_error(OP, path))?;
-        staged.temp.set_committed();
-        if self.options.fsync {
-            let root = self.root.clone();
-            let parent = split_parent(&target.rel).0.to_path_buf();
-            tokio::task::spawn_blocking(move || fsync_dir(&root, &parent))
+    async fn commit(&mut self, path: &VPath, staged: DiskStaged) -> Result<()> {
+        self.start_commit(path, staged).await?.await
+    }
+
+    async fn start_commit(
+        &mut self,
+        path: &VPath,
+        staged: DiskStaged,
+    ) -> Result<BoxFuture<'static, Result<()>>> {
+        // Nothing to do in the actor: the checks, a small file's data and the rename take one
+        // blocking job, so that the commits of a transfer's files do not queue in the mailbox.
+        let (root, staging, fsync) = (self.root.clone(), self.staging.clone(), self.options.fsync);
+        let path = path.clone();
+        if fsync {
+            // A commit that waits on the device is no job for the lane, where it would hold up
+            // the short ones: it gets a blocking thread of its own.
+            return Ok(async move {
+                let at = path.clone();
+                tokio::task::spawn_blocking(move || {
+                    commit_blocking(&root, &staging, fsync, &path, staged)
+                })
                 .await
-                .map_err(|e| join_error(OP, path, e))?
-                .map_err(io_error(OP, path))?;
+                .map_err(|e| join_error("write", &at, e))?
+            }
+            .boxed());
         }
-        Ok(())
+        Ok(on_lane(self.lane.clone(), "write", path.clone(), move || {
+            commit_blocking(&root, &staging, fsync, &path, staged)
+        })
+        .boxed())
     }
 
     async fn copy_file(
@@ -701,8 +921,8 @@ impl Store for DiskStore {
             return Err(error(ErrorKind::IsADirectory, OP, from));
         }
         let from_rel = rel_path(OP, from)?;
-        let (mut source, _) = self.open_regular(OP, from, &from_rel)?;
-        self.write_target(OP, to)?;
+        let (mut source, _) = open_regular(&self.root, OP, from, &from_rel)?;
+        write_target(&self.root, OP, to)?;
         let (temp, mut dest) = TempFile::create(&self.staging).map_err(io_error(OP, to))?;
         let fsync = self.options.fsync;
         let to = to.clone();
@@ -715,7 +935,7 @@ impl Store for DiskStore {
                     dest.sync_all()?;
                 }
                 // On an error above, `temp` drops here and the partial copy goes with it.
-                Ok(DiskStaged { temp })
+                Ok(DiskStaged::written(temp, dest))
             })
             .await
             .map_err(|e| join_error(OP, &to, e))?
@@ -757,9 +977,7 @@ mod tests {
         let opened = tokio::time::timeout(
             Duration::from_secs(5),
             tokio::task::spawn_blocking(move || {
-                store
-                    .open_checked("read", &path, Path::new("fifo"))
-                    .map(|_| ())
+                open_checked("read", &path, &store.root, Path::new("fifo")).map(|_| ())
             }),
         )
         .await

@@ -3,11 +3,16 @@
 //!
 //! Rule: a temp file lives exactly as long as its [`TempFile`] guard, unless a commit renamed it
 //! away. Every path that abandons a write (an error, a dropped writer, a dropped staged file, a
-//! dropped copy future) therefore leaves nothing behind, without any cleanup code of its own.
+//! dropped copy or commit future) therefore leaves nothing behind, without any cleanup code of
+//! its own.
+//!
+//! A small file never pays a trip to the blocking pool per chunk: the writer keeps up to
+//! [`SMALL_FILE`] bytes in memory, and the commit writes them into the temp file in the same
+//! blocking call that renames it into place. Larger files stream to the temp file as they come.
 
 use std::io::{self, Write};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -21,6 +26,17 @@ use super::join_error;
 
 /// Distinguishes the temp files of one process; the pid and the clock distinguish processes.
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Bytes a writer keeps in memory before it streams to its temp file. Up to this size a file is
+/// written and renamed by one blocking call at commit. Each writer holds at most this much, on
+/// top of the transfer's own pipeline.
+pub(super) const SMALL_FILE: usize = 256 << 10;
+
+/// The process id, asked of the kernel once rather than for every temp file.
+fn pid() -> u32 {
+    static PID: OnceLock<u32> = OnceLock::new();
+    *PID.get_or_init(std::process::id)
+}
 
 /// A temp file in the staging directory, removed on drop unless committed.
 #[derive(Debug)]
@@ -43,7 +59,7 @@ impl TempFile {
                 .map_or(0, |d| d.subsec_nanos());
             let name = format!(
                 "{}.{}.{nanos:08x}.tmp",
-                std::process::id(),
+                pid(),
                 COUNTER.fetch_add(1, Ordering::Relaxed)
             );
             match dir.open_with(&name, &options) {
@@ -94,14 +110,26 @@ fn copy_prefix(prefix: Option<std::fs::File>, file: &mut std::fs::File) -> io::R
     Ok(())
 }
 
+/// Writes `chunks` to the end of `file`.
+fn write_chunks(file: &mut std::fs::File, chunks: &[Bytes]) -> io::Result<()> {
+    chunks.iter().try_for_each(|chunk| file.write_all(chunk))
+}
+
 /// A write in progress to a temp file in the staging directory.
 ///
-/// Each chunk is written on the blocking pool, never on the async runtime. Dropping the writer
-/// removes the temp file.
+/// Chunks stay in memory while the file is at most [`SMALL_FILE`] bytes and go to the temp file
+/// with the commit; past that, they are written as they come. Either way file data is written on
+/// the blocking pool, never on the async runtime. Dropping the writer removes the temp file.
 #[derive(Debug)]
 pub struct DiskWriter {
-    /// `None` only while a chunk is being written, or after a write was cancelled mid-way.
+    /// `None` only while chunks are being written, or after such a write was cancelled mid-way.
     file: Option<std::fs::File>,
+    /// Chunks not yet written, while the file is small.
+    pending: Vec<Bytes>,
+    /// Bytes in `pending`.
+    pending_len: usize,
+    /// Set once chunks go to the temp file as they come: the file is not small.
+    streaming: bool,
     /// For an append: the old file, copied in before the first new byte. The copy happens here,
     /// outside the store's actor, so that `open_write` stays quick however large the file is.
     prefix: Option<std::fs::File>,
@@ -120,6 +148,10 @@ impl DiskWriter {
     ) -> Self {
         DiskWriter {
             file: Some(file),
+            pending: Vec::new(),
+            pending_len: 0,
+            // An append copies the old bytes first, which may be many: no point holding chunks.
+            streaming: prefix.is_some(),
             prefix,
             temp,
             fsync,
@@ -128,11 +160,33 @@ impl DiskWriter {
     }
 
     fn take_file(&mut self) -> Result<std::fs::File> {
-        self.file.take().ok_or_else(|| {
-            Error::new(ErrorKind::Cancelled, "write")
-                .with_path(&self.path)
-                .with_detail("an earlier write to this file was cancelled")
+        self.file.take().ok_or_else(|| self.cancelled())
+    }
+
+    fn cancelled(&self) -> Error {
+        Error::new(ErrorKind::Cancelled, "write")
+            .with_path(&self.path)
+            .with_detail("an earlier write to this file was cancelled")
+    }
+
+    /// Writes the old bytes of an append, the pending chunks and `then`, in one blocking call.
+    async fn flush(&mut self, then: Option<Bytes>, sync: bool) -> Result<()> {
+        let mut file = self.take_file()?;
+        let prefix = self.prefix.take();
+        let mut chunks = std::mem::take(&mut self.pending);
+        self.pending_len = 0;
+        chunks.extend(then);
+        // The File travels into the blocking task and back, so no lock is needed.
+        let (file, result) = tokio::task::spawn_blocking(move || {
+            let result = copy_prefix(prefix, &mut file)
+                .and_then(|()| write_chunks(&mut file, &chunks))
+                .and_then(|()| if sync { file.sync_all() } else { Ok(()) });
+            (file, result)
         })
+        .await
+        .map_err(|e| join_error("write", &self.path, e))?;
+        self.file = Some(file);
+        result.map_err(|e| Error::from_io("write", e).with_path(&self.path))
     }
 }
 
@@ -141,6 +195,35 @@ impl DiskWriter {
 #[derive(Debug)]
 pub struct DiskStaged {
     pub(super) temp: TempFile,
+    /// The temp file, still open: the commit writes `pending` to it and sets its mode.
+    pub(super) file: std::fs::File,
+    /// A small file's chunks, written by the commit before the rename.
+    pending: Vec<Bytes>,
+    /// Whether the commit must flush the file to the device after writing `pending`.
+    sync: bool,
+}
+
+impl DiskStaged {
+    /// A staged file whose data is all in the temp file already.
+    pub(super) fn written(temp: TempFile, file: std::fs::File) -> Self {
+        DiskStaged {
+            temp,
+            file,
+            pending: Vec::new(),
+            sync: false,
+        }
+    }
+
+    /// Writes the pending chunks and flushes them if asked. A blocking call.
+    pub(super) fn write_pending(&mut self) -> io::Result<()> {
+        write_chunks(&mut self.file, &self.pending)?;
+        self.pending = Vec::new();
+        if self.sync {
+            self.file.sync_all()?;
+            self.sync = false;
+        }
+        Ok(())
+    }
 }
 
 impl FileWriter for DiskWriter {
@@ -150,35 +233,33 @@ impl FileWriter for DiskWriter {
         if chunk.is_empty() && self.prefix.is_none() {
             return Ok(());
         }
-        let mut file = self.take_file()?;
-        let prefix = self.prefix.take();
-        // The File travels into the blocking task and back, so no lock is needed.
-        let (file, result) = tokio::task::spawn_blocking(move || {
-            let result = copy_prefix(prefix, &mut file).and_then(|()| file.write_all(&chunk));
-            (file, result)
-        })
-        .await
-        .map_err(|e| join_error("write", &self.path, e))?;
-        self.file = Some(file);
-        result.map_err(|e| Error::from_io("write", e).with_path(&self.path))
+        if self.file.is_none() {
+            return Err(self.cancelled());
+        }
+        if !self.streaming && self.pending_len + chunk.len() <= SMALL_FILE {
+            self.pending_len += chunk.len();
+            self.pending.push(chunk);
+            return Ok(());
+        }
+        self.streaming = true;
+        self.flush(Some(chunk), false).await
     }
 
     async fn finish(mut self) -> Result<DiskStaged> {
-        let mut file = self.take_file()?;
-        let prefix = self.prefix.take();
-        if prefix.is_some() || self.fsync {
-            let fsync = self.fsync;
-            tokio::task::spawn_blocking(move || {
-                copy_prefix(prefix, &mut file)?;
-                if fsync {
-                    file.sync_all()?;
-                }
-                Ok(())
-            })
-            .await
-            .map_err(|e| join_error("write", &self.path, e))?
-            .map_err(|e| Error::from_io("write", e).with_path(&self.path))?;
+        if self.streaming {
+            // The old bytes of an append with no new ones, and the device flush, still to do.
+            if self.prefix.is_some() || self.fsync {
+                self.flush(None, self.fsync).await?;
+            }
+            let file = self.take_file()?;
+            return Ok(DiskStaged::written(self.temp, file));
         }
-        Ok(DiskStaged { temp: self.temp })
+        let file = self.take_file()?;
+        Ok(DiskStaged {
+            temp: self.temp,
+            file,
+            pending: self.pending,
+            sync: self.fsync,
+        })
     }
 }
