@@ -554,6 +554,26 @@ fn open_regular(
 }
 
 impl DiskStore {
+    /// The host path of an entry about to be removed and its own metadata (symlink_metadata: a
+    /// link is removed itself, whatever it points at). Errors: `at_root` for the store's root;
+    /// `NotFound` and the like from the host.
+    fn removal_target(
+        &self,
+        op: &'static str,
+        path: &VPath,
+        at_root: ErrorKind,
+    ) -> Result<(PathBuf, Metadata)> {
+        if path.is_root() {
+            return Err(error(at_root, op, path));
+        }
+        let rel = rel_path(op, path)?;
+        let md = self
+            .root
+            .symlink_metadata(&rel)
+            .map_err(io_error(op, path))?;
+        Ok((rel, md))
+    }
+
     /// Opens the host directory `root` as a store, creates its staging directory and sweeps
     /// whatever a killed process left in it.
     ///
@@ -746,15 +766,7 @@ impl Store for DiskStore {
 
     async fn remove_file(&mut self, path: &VPath) -> Result<()> {
         const OP: &str = "rm";
-        if path.is_root() {
-            return Err(error(ErrorKind::IsADirectory, OP, path));
-        }
-        let rel = rel_path(OP, path)?;
-        // symlink_metadata: a link is removed itself, whatever it points at.
-        let md = self
-            .root
-            .symlink_metadata(&rel)
-            .map_err(io_error(OP, path))?;
+        let (rel, md) = self.removal_target(OP, path, ErrorKind::IsADirectory)?;
         if md.is_dir() {
             return Err(error(ErrorKind::IsADirectory, OP, path));
         }
@@ -763,14 +775,7 @@ impl Store for DiskStore {
 
     async fn remove_dir(&mut self, path: &VPath) -> Result<()> {
         const OP: &str = "rmdir";
-        if path.is_root() {
-            return Err(error(ErrorKind::Busy, OP, path));
-        }
-        let rel = rel_path(OP, path)?;
-        let md = self
-            .root
-            .symlink_metadata(&rel)
-            .map_err(io_error(OP, path))?;
+        let (rel, md) = self.removal_target(OP, path, ErrorKind::Busy)?;
         if !md.is_dir() {
             return Err(error(ErrorKind::NotADirectory, OP, path));
         }
@@ -779,14 +784,7 @@ impl Store for DiskStore {
 
     async fn remove_all(&mut self, path: &VPath) -> Result<()> {
         const OP: &str = "rm";
-        if path.is_root() {
-            return Err(error(ErrorKind::Busy, OP, path));
-        }
-        let rel = rel_path(OP, path)?;
-        let md = self
-            .root
-            .symlink_metadata(&rel)
-            .map_err(io_error(OP, path))?;
+        let (rel, md) = self.removal_target(OP, path, ErrorKind::Busy)?;
         if md.is_symlink() {
             // The link goes, never what it points at.
             return self.root.remove_file(&rel).map_err(io_error(OP, path));
