@@ -151,12 +151,7 @@ impl Inner {
 
     /// Waits up to [`LINGER`] for a job to be queued, yielding the CPU meanwhile. True if one was.
     fn linger(&self) -> bool {
-        let us: u64 = std::env::var("EXP_LINGER")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(200);
-        let _ = LINGER;
-        let until = Instant::now() + Duration::from_micros(us);
+        let until = Instant::now() + LINGER;
         loop {
             if self.queued.load(Ordering::Acquire) > 0 {
                 return true;
