@@ -23,7 +23,10 @@ use kameo::prelude::*;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
-use crate::store::{Capability, DirEntry, FileReader, FileWriter, Meta, Store, Usage, WriteMode};
+use crate::store::{
+    BatchFuture, Capability, DirEntry, FileReader, FileWriter, Meta, Store, Usage, WholeFile,
+    WholeRead, WriteMode,
+};
 
 /// Messages queued per backend before senders wait: enough to absorb a burst of parallel transfer
 /// steps, small enough that a flood of requests is pushed back on rather than buffered.
@@ -163,6 +166,33 @@ impl<S: Store> Message<CopyFile> for BackendActor<S> {
     }
 }
 
+/// [`Store::start_read_files`]: replied with the future that reads, which the caller runs.
+pub struct ReadFiles {
+    pub paths: Vec<VPath>,
+    pub limit: u64,
+}
+
+impl<S: Store> Message<ReadFiles> for BackendActor<S> {
+    type Reply = Result<BatchFuture<WholeRead>>;
+
+    async fn handle(&mut self, msg: ReadFiles, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
+        self.store.start_read_files(msg.paths, msg.limit).await
+    }
+}
+
+/// [`Store::start_write_files`]: replied with the future that commits, which the caller runs.
+pub struct WriteFiles {
+    pub files: Vec<WholeFile>,
+}
+
+impl<S: Store> Message<WriteFiles> for BackendActor<S> {
+    type Reply = Result<BatchFuture<()>>;
+
+    async fn handle(&mut self, msg: WriteFiles, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
+        self.store.start_write_files(msg.files).await
+    }
+}
+
 /// [`Store::usage`] and [`Store::capability`].
 pub struct GetUsage;
 
@@ -201,6 +231,13 @@ trait DynBackend: Send + Sync {
         mode: WriteMode,
     ) -> BoxFuture<'static, Result<Box<dyn DynWriter>>>;
     fn ask_copy_file(&self, from: VPath, to: VPath) -> BoxFuture<'static, Result<()>>;
+    fn ask_read_files(
+        &self,
+        paths: Vec<VPath>,
+        limit: u64,
+    ) -> BoxFuture<'static, Result<Vec<Result<WholeRead>>>>;
+    fn ask_write_files(&self, files: Vec<WholeFile>)
+    -> BoxFuture<'static, Result<Vec<Result<()>>>>;
     fn ask_usage(&self) -> BoxFuture<'static, Result<Usage>>;
 }
 
@@ -288,6 +325,35 @@ impl<S: Store> DynBackend for ActorRef<BackendActor<S>> {
             let job = actor.ask(copy).await.map_err(|e| from_send("cp", e))?;
             let staged = job.await?;
             commit(&actor, "cp", to, staged).await
+        }
+        .boxed()
+    }
+    fn ask_read_files(
+        &self,
+        paths: Vec<VPath>,
+        limit: u64,
+    ) -> BoxFuture<'static, Result<Vec<Result<WholeRead>>>> {
+        let actor = self.clone();
+        async move {
+            let rest = actor
+                .ask(ReadFiles { paths, limit })
+                .await
+                .map_err(|e| from_send("read", e))?;
+            Ok(rest.await)
+        }
+        .boxed()
+    }
+    fn ask_write_files(
+        &self,
+        files: Vec<WholeFile>,
+    ) -> BoxFuture<'static, Result<Vec<Result<()>>>> {
+        let actor = self.clone();
+        async move {
+            let rest = actor
+                .ask(WriteFiles { files })
+                .await
+                .map_err(|e| from_send("write", e))?;
+            Ok(rest.await)
         }
         .boxed()
     }
@@ -499,6 +565,65 @@ impl BackendHandle {
     pub async fn copy_file(&self, from: &VPath, to: &VPath) -> Result<()> {
         let (lf, lt) = (self.local(from)?, self.local(to)?);
         self.run(to, self.actor.ask_copy_file(lf, lt)).await
+    }
+
+    /// See [`Store::start_read_files`]: one result per path, in order, each error naming its
+    /// full path. An error of the whole call is repeated for every path.
+    pub async fn read_files(&self, paths: &[VPath], limit: u64) -> Vec<Result<WholeRead>> {
+        let local: Result<Vec<VPath>> = paths.iter().map(|p| self.local(p)).collect();
+        let results = match local {
+            Ok(local) => self.actor.ask_read_files(local, limit).await,
+            Err(e) => Err(e),
+        };
+        self.per_file(paths, results)
+    }
+
+    /// See [`Store::start_write_files`]: one result per file, in order, each error naming its
+    /// full path. An error of the whole call is repeated for every file.
+    pub async fn write_files(&self, files: Vec<WholeFile>) -> Vec<Result<()>> {
+        let paths: Vec<VPath> = files.iter().map(|f| f.path.clone()).collect();
+        let local: Result<Vec<WholeFile>> = files
+            .into_iter()
+            .map(|f| {
+                Ok(WholeFile {
+                    path: self.local(&f.path)?,
+                    data: f.data,
+                })
+            })
+            .collect();
+        let results = match local {
+            Ok(local) => self.actor.ask_write_files(local).await,
+            Err(e) => Err(e),
+        };
+        self.per_file(&paths, results)
+    }
+
+    /// A batch's results with full paths, or the batch's own error once per path.
+    fn per_file<T>(&self, paths: &[VPath], results: Result<Vec<Result<T>>>) -> Vec<Result<T>> {
+        match results {
+            Ok(results) if results.len() != paths.len() => paths
+                .iter()
+                .map(|path| {
+                    Err(Error::new(ErrorKind::Io, "batch")
+                        .with_path(path)
+                        .with_detail(format!(
+                            "the {} store answered a batch of {} files with {} results",
+                            self.kind,
+                            paths.len(),
+                            results.len()
+                        )))
+                })
+                .collect(),
+            Ok(results) => results
+                .into_iter()
+                .zip(paths)
+                .map(|(r, path)| r.map_err(|e| rebase(e, &self.mount).or_path(path)))
+                .collect(),
+            Err(e) => paths
+                .iter()
+                .map(|path| Err(rebase(e.clone(), &self.mount).or_path(path)))
+                .collect(),
+        }
     }
 
     /// See [`Store::usage`].

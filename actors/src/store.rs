@@ -17,6 +17,12 @@
 //! every file of a transfer behind the others in its one mailbox. The defaults do everything in
 //! the actor and hand back a finished future.
 //!
+//! Small files move in batches ([`Store::start_read_files`], [`Store::start_write_files`]): a
+//! transfer of many files of a few KiB is bound by what each file costs (round trips to Redis,
+//! trips to a blocking thread, messages to the actor), not by its bytes, so a store that can
+//! serve a batch in a few steps should. Each file of a batch keeps every rule of its one-file
+//! form. The defaults run the one-file operations for each file.
+//!
 //! Writes are atomic per file: a writer stages its data (a temp file, buffered chunks, chunk keys
 //! under a new id) and [`Store::commit`] makes it visible in one step, replacing any old file. A
 //! writer dropped without commit leaves nothing behind.
@@ -41,6 +47,16 @@ pub mod redis;
 
 /// Default size of the chunks a store streams, and of a transfer's pipeline slots.
 pub const DEFAULT_CHUNK_SIZE: usize = 1 << 20;
+
+/// Largest file a transfer moves whole, in batches ([`Store::start_read_files`],
+/// [`Store::start_write_files`]), rather than streaming it. A batch holds at most
+/// [`BATCH_FILES`] such files, so its bytes stay small whatever the tree.
+pub const SMALL_FILE_MAX: u64 = 64 << 10;
+
+/// Most files in one batch of [`Store::start_read_files`] or [`Store::start_write_files`] from a
+/// transfer: enough to spread each step's fixed cost thin, few enough that a batch's data stays
+/// a few MiB and several batches overlap.
+pub const BATCH_FILES: usize = 128;
 
 /// What an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +130,41 @@ pub struct Capability {
 pub struct FileReader {
     pub size: u64,
     pub chunks: BoxStream<'static, Result<Bytes>>,
+}
+
+/// A whole file: what a batched write takes and writes at `path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WholeFile {
+    pub path: VPath,
+    pub data: Bytes,
+}
+
+/// What a batched read found at one path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WholeRead {
+    /// Every byte of the file.
+    Data(Bytes),
+    /// The file holds more than the limit asked for (its size when opened): it was not read,
+    /// and is for streaming.
+    TooLarge(u64),
+}
+
+/// The future a batched operation hands out: one result per file, in the order given.
+pub type BatchFuture<T> = BoxFuture<'static, Vec<Result<T>>>;
+
+/// Collects `reader` into one buffer, or reports it too large for `limit` without reading it.
+pub async fn read_whole(reader: FileReader, limit: u64) -> Result<WholeRead> {
+    use futures::TryStreamExt;
+    if reader.size > limit {
+        return Ok(WholeRead::TooLarge(reader.size));
+    }
+    let chunks: Vec<Bytes> = reader.chunks.try_collect().await?;
+    Ok(WholeRead::Data(match chunks.len() {
+        0 => Bytes::new(),
+        // The usual case, a file of one chunk: no copy.
+        1 => chunks.into_iter().next().unwrap_or_default(),
+        _ => Bytes::from(chunks.concat()),
+    }))
 }
 
 /// The data side of a write, pumped by the caller outside the store's actor.
@@ -229,6 +280,65 @@ pub trait Store: Send + 'static {
         async move {
             self.commit(path, staged).await?;
             Ok(futures::future::ready(Ok(())).boxed())
+        }
+    }
+
+    /// Reads each of `paths` whole, as [`Store::open_read`] and draining its stream would, if it
+    /// holds at most `limit` bytes; a larger file is not read ([`WholeRead::TooLarge`]). In two
+    /// parts, as [`Store::start_open_read`]: the returned future runs outside the actor and
+    /// yields one result per path, in order. Each path succeeds or fails on its own, with the
+    /// errors of `open_read`; an error of the whole call (the store is unreachable) comes first.
+    ///
+    /// The default opens each path with [`Store::start_open_read`] and reads them side by side.
+    fn start_read_files(
+        &mut self,
+        paths: Vec<VPath>,
+        limit: u64,
+    ) -> impl Future<Output = Result<BatchFuture<WholeRead>>> + Send {
+        async move {
+            let mut opens = Vec::with_capacity(paths.len());
+            for path in &paths {
+                opens.push(self.start_open_read(path).await);
+            }
+            Ok(futures::future::join_all(
+                opens
+                    .into_iter()
+                    .map(|open| async move { read_whole(open?.await?, limit).await }),
+            )
+            .boxed())
+        }
+    }
+
+    /// Writes each of `files` whole, as [`Store::open_write`] with [`WriteMode::Replace`], one
+    /// write and [`Store::commit`] would: each file is checked, staged and made visible
+    /// atomically on its own, and one file's failure leaves the others alone. In two parts, as
+    /// [`Store::start_commit`]: the returned future finishes outside the actor and yields one
+    /// result per file, in order. Dropped before it ends, it discards every file not yet
+    /// committed; those already committed stay.
+    ///
+    /// The default stages each file in the actor and commits them side by side.
+    fn start_write_files(
+        &mut self,
+        files: Vec<WholeFile>,
+    ) -> impl Future<Output = Result<BatchFuture<()>>> + Send {
+        async move {
+            let mut commits = Vec::with_capacity(files.len());
+            for WholeFile { path, data } in files {
+                let staged = async {
+                    let mut writer = self.open_write(&path, WriteMode::Replace).await?;
+                    writer.write(data).await?;
+                    let staged = writer.finish().await?;
+                    self.start_commit(&path, staged).await
+                }
+                .await;
+                commits.push(staged);
+            }
+            Ok(futures::future::join_all(
+                commits
+                    .into_iter()
+                    .map(|commit| async move { commit?.await }),
+            )
+            .boxed())
         }
     }
 

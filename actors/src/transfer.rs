@@ -18,6 +18,7 @@
 //! Progress is metered here, once, as chunks reach the destination ([`crate::events::Meter`]);
 //! [`job`] runs a transfer as a job: an actor of its own that publishes events.
 
+mod batch;
 pub mod job;
 mod plan;
 
@@ -33,6 +34,7 @@ use crate::mounts::Mount;
 use crate::path::VPath;
 use crate::store::WriteMode;
 
+use self::batch::{Unit, transfer_batch};
 pub use self::plan::plan;
 
 /// Chunks in flight between a reader and a writer: enough to keep both sides busy.
@@ -104,6 +106,14 @@ struct PlannedSource {
     rename: bool,
 }
 
+impl PlannedSource {
+    /// Whether files go by the store's own fast path: a copy inside one mount whose store has
+    /// one. Otherwise they stream, or move whole in batches when small.
+    fn fast_copy(&self) -> bool {
+        self.from_mount.path == self.to_mount.path && self.from_mount.backend.capability().fast_copy
+    }
+}
+
 /// A checked and scanned transfer, ready to run.
 pub struct Plan {
     sources: Vec<PlannedSource>,
@@ -169,12 +179,29 @@ pub async fn execute(plan: &Plan, report: &Reporter<'_>) -> Result<TransferSumma
             }
         }
         let moves = plan.kind.moves();
-        let copies = futures::stream::iter(planned.files.clone())
-            .map(|(rel, size)| transfer_file(planned, moves, rel, size, report))
+        let units = if planned.fast_copy() {
+            planned
+                .files
+                .iter()
+                .map(|(rel, size)| Unit::One(rel.clone(), *size))
+                .collect()
+        } else {
+            batch::units(&planned.files)
+        };
+        let copies = futures::stream::iter(units)
+            .map(|unit| async move {
+                match unit {
+                    Unit::One(rel, size) => {
+                        let bytes = transfer_file(planned, moves, rel, size, report).await?;
+                        Ok((1, bytes))
+                    }
+                    Unit::Batch(files) => transfer_batch(planned, moves, files, report).await,
+                }
+            })
             .buffer_unordered(plan.jobs.max(1));
-        let bytes: Vec<u64> = copies.try_collect().await?;
-        summary.files += bytes.len() as u64;
-        summary.bytes += bytes.iter().sum::<u64>();
+        let moved: Vec<(u64, u64)> = copies.try_collect().await?;
+        summary.files += moved.iter().map(|(files, _)| files).sum::<u64>();
+        summary.bytes += moved.iter().map(|(_, bytes)| bytes).sum::<u64>();
         if moves {
             // Children before parents: reverse of the creation order.
             for rel in planned.dirs.iter().rev() {
@@ -199,8 +226,7 @@ async fn transfer_file(
     let to = rel.rebase(&planned.target);
     report.meter.file_started(&to);
     let (src, dst) = (&planned.from_mount.backend, &planned.to_mount.backend);
-    let same_store = planned.from_mount.path == planned.to_mount.path;
-    if same_store && src.capability().fast_copy {
+    if planned.fast_copy() {
         src.copy_file(&from, &to).await?;
         report.meter.add_bytes(size);
     } else {

@@ -57,7 +57,8 @@ use rustix::fs::{AtFlags, OFlags, Timespec, Timestamps};
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
 use crate::store::{
-    Capability, DEFAULT_CHUNK_SIZE, DirEntry, EntryKind, FileReader, Meta, Store, Usage, WriteMode,
+    BatchFuture, Capability, DEFAULT_CHUNK_SIZE, DirEntry, EntryKind, FileReader, Meta, Store,
+    Usage, WholeFile, WholeRead, WriteMode,
 };
 
 use self::lane::Lane;
@@ -457,6 +458,25 @@ fn commit_blocking(
     Ok(())
 }
 
+/// [`Store::start_read_files`] of one path: reads it whole if it holds at most `limit` bytes. A
+/// blocking call.
+fn read_whole_blocking(root: &Dir, path: &VPath, limit: u64) -> Result<WholeRead> {
+    const OP: &str = "read";
+    if path.is_root() {
+        return Err(error(ErrorKind::IsADirectory, OP, path));
+    }
+    let rel = rel_path(OP, path)?;
+    let (mut file, size) = open_regular(root, OP, path, &rel)?;
+    if size > limit {
+        return Ok(WholeRead::TooLarge(size));
+    }
+    let data = read_chunk(&mut file, size as usize).map_err(io_error(OP, path))?;
+    if (data.len() as u64) < size {
+        return Err(truncated(path, data.len() as u64, size));
+    }
+    Ok(WholeRead::Data(data))
+}
+
 /// Runs `job` on `lane`; a lost job is an `Io` error of `op` on `path`.
 async fn on_lane<T, F>(lane: Lane, op: &'static str, path: VPath, job: F) -> Result<T>
 where
@@ -466,6 +486,11 @@ where
     lane.run(job).await.map_err(|lost| {
         error(ErrorKind::Io, op, &path).with_detail(format!("background task failed: {lost}"))
     })?
+}
+
+/// The error of every file of a batch whose blocking job never reported.
+fn lost_batch(op: &'static str, why: &dyn std::fmt::Display) -> Error {
+    Error::new(ErrorKind::Io, op).with_detail(format!("background task failed: {why}"))
 }
 
 /// [`Store::open_write`]: checks `path`, opens the old file of an append, creates the temp file.
@@ -906,6 +931,61 @@ impl Store for DiskStore {
         Ok(on_lane(self.lane.clone(), "write", path.clone(), move || {
             commit_blocking(&root, &staging, fsync, &path, staged)
         })
+        .boxed())
+    }
+
+    async fn start_read_files(
+        &mut self,
+        paths: Vec<VPath>,
+        limit: u64,
+    ) -> Result<BatchFuture<WholeRead>> {
+        // The whole batch is one job on the lane: one trip to a blocking thread, not one a file.
+        let root = self.root.clone();
+        let lane = self.lane.clone();
+        Ok(async move {
+            let count = paths.len();
+            let job = lane.run(move || {
+                paths
+                    .iter()
+                    .map(|path| read_whole_blocking(&root, path, limit))
+                    .collect::<Vec<_>>()
+            });
+            job.await
+                .unwrap_or_else(|lost| vec![Err(lost_batch("read", &lost)); count])
+        }
+        .boxed())
+    }
+
+    async fn start_write_files(&mut self, files: Vec<WholeFile>) -> Result<BatchFuture<()>> {
+        // The whole batch is one blocking job: each file is staged with its data and renamed
+        // into place, as a one-file commit does. With fsync the job waits on the device, so it
+        // gets a thread of its own rather than holding up the lane.
+        let (root, staging, fsync) = (self.root.clone(), self.staging.clone(), self.options.fsync);
+        let count = files.len();
+        let job = move || {
+            files
+                .into_iter()
+                .map(|WholeFile { path, data }| {
+                    let staged = DiskStaged::whole(&staging, data, fsync)
+                        .map_err(io_error("write", &path))?;
+                    commit_blocking(&root, &staging, fsync, &path, staged)
+                })
+                .collect::<Vec<_>>()
+        };
+        if fsync {
+            return Ok(async move {
+                tokio::task::spawn_blocking(job)
+                    .await
+                    .unwrap_or_else(|e| vec![Err(lost_batch("write", &e)); count])
+            }
+            .boxed());
+        }
+        let lane = self.lane.clone();
+        Ok(async move {
+            lane.run(job)
+                .await
+                .unwrap_or_else(|lost| vec![Err(lost_batch("write", &lost)); count])
+        }
         .boxed())
     }
 

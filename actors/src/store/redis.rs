@@ -73,6 +73,7 @@
 //! `errors` (mapping), `shared` (state shared with readers and writers), [`gc`], `reader`,
 //! [`writer`].
 
+mod batch;
 mod config;
 mod errors;
 pub mod gc;
@@ -102,7 +103,10 @@ use self::shared::{IdGen, Shared, integer, text};
 use self::writer::{Prefill, RedisStaged, RedisWriter, copy_chunks};
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
-use crate::store::{Capability, DirEntry, FileReader, Meta, Store, Usage, WriteMode};
+use crate::store::{
+    BatchFuture, Capability, DirEntry, FileReader, Meta, Store, Usage, WholeFile, WholeRead,
+    WriteMode,
+};
 
 pub use self::config::{DEFAULT_COMMAND_TIMEOUT, RedisOptions};
 
@@ -656,6 +660,19 @@ impl Store for RedisStore {
             // `staged` drops here and deletes its chunks; the old file is untouched.
             Err(e) => Err(e.with_path(path)),
         }
+    }
+
+    async fn start_read_files(
+        &mut self,
+        paths: Vec<VPath>,
+        limit: u64,
+    ) -> Result<BatchFuture<WholeRead>> {
+        // Nothing needs the actor: the batch's round trips run in the caller.
+        Ok(batch::read_files(self.shared.clone(), paths, limit).boxed())
+    }
+
+    async fn start_write_files(&mut self, files: Vec<WholeFile>) -> Result<BatchFuture<()>> {
+        Ok(batch::write_files(self.shared.clone(), files).boxed())
     }
 
     async fn copy_file(

@@ -214,6 +214,18 @@ impl DiskStaged {
         }
     }
 
+    /// A new temp file in `staging` for a whole file's `data`, which the commit writes. A
+    /// blocking call.
+    pub(super) fn whole(staging: &Arc<Dir>, data: Bytes, sync: bool) -> io::Result<Self> {
+        let (temp, file) = TempFile::create(staging)?;
+        Ok(DiskStaged {
+            temp,
+            file,
+            pending: vec![data],
+            sync,
+        })
+    }
+
     /// Writes the pending chunks and flushes them if asked. A blocking call.
     pub(super) fn write_pending(&mut self) -> io::Result<()> {
         write_chunks(&mut self.file, &self.pending)?;

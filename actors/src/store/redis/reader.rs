@@ -53,7 +53,7 @@ pub(crate) fn chunks(
 }
 
 /// Chunk `index` of `count`, checked for its length.
-async fn fetch(
+pub(crate) async fn fetch(
     shared: &Shared,
     path: &VPath,
     file: &FileData,

@@ -97,6 +97,27 @@ local function dead_member(e)
   if e.size > 0 then chunks = math.ceil(e.size / e.cs) end
   return e.data .. '|' .. e.place .. '|' .. num(chunks)
 end
+-- Runs f(...) and returns its result, or nil and the {mavfs = code, key = key} of its fail();
+-- any other error goes on up.
+local function try(f, ...)
+  local ok, res = pcall(f, ...)
+  if ok then return res end
+  if type(res) == 'table' and res.mavfs then return nil, res end
+  error(res, 0)
+end
+-- The parent directory of a path of n names, resolved once per batch: `cache` maps the parent's
+-- path to {ids = resolved ids} or {err = failure}.
+local function parent(names, n, cache)
+  local key = table.concat(names, '/', 1, n - 1)
+  local hit = cache[key]
+  if not hit then
+    local ids, err = try(walk, names, n - 1)
+    hit = {ids = ids, err = err}
+    cache[key] = hit
+  end
+  if hit.err then error(hit.err) end
+  return hit.ids
+end
 "#;
 
 /// Runs `main` and turns a `fail` into an `{'err', code, key}` reply.
@@ -295,6 +316,132 @@ local function main()
   end
   touch_dir(names, ids, n - 1, now)
   return {'ok', dead}
+end
+"#;
+
+/// `stat_files(path...)`: the entry of each path, for a batched read. Reply:
+/// `{'ok', {code, entry or key, ...}}`, a pair per path: code `''` and the file's entry, or an
+/// error code and the key it names. Directories fail with `EISDIR`.
+const STAT_FILES: &str = r#"
+local function main()
+  local out = {}
+  local cache = {}
+  for i = 2, #ARGV do
+    local v, err = try(function()
+      local names = split(ARGV[i])
+      local n = #names
+      if n == 0 then fail('EISDIR') end
+      local ids = parent(names, n, cache)
+      local k = dkey(ids[n - 1])
+      local v = call('HGET', k, names[n])
+      if not v then fail('ENOENT') end
+      if parse(v, k, names[n]).kind == 'd' then fail('EISDIR') end
+      return v
+    end)
+    if v then
+      out[#out + 1] = ''
+      out[#out + 1] = v
+    else
+      out[#out + 1] = err.mavfs
+      out[#out + 1] = err.key
+    end
+  end
+  return {'ok', out}
+end
+"#;
+
+/// `stage_files(path, member, ...)`: for a batched write, checks that each path can receive a
+/// file (as `open` does) and registers the member of each that can in `pending`. Reply:
+/// `{'ok', {code, key, ...}}`, a pair per file: code `''` when staged, else an error code and the
+/// key it names.
+const STAGE_FILES: &str = r#"
+local function main()
+  local now = num(now_ms())
+  local out = {}
+  local cache = {}
+  for i = 2, #ARGV, 2 do
+    local ok, err = try(function()
+      local names = split(ARGV[i])
+      local n = #names
+      if n == 0 then fail('EISDIR') end
+      local ids = parent(names, n, cache)
+      local e = get(ids[n - 1], names[n])
+      if e and e.kind == 'd' then fail('EISDIR') end
+      return true
+    end)
+    if ok then
+      call('ZADD', P .. 'pending', now, ARGV[i + 1])
+      out[#out + 1] = ''
+      out[#out + 1] = ''
+    else
+      out[#out + 1] = err.mavfs
+      out[#out + 1] = err.key
+    end
+  end
+  return {'ok', out}
+end
+"#;
+
+/// `commit_files(path, member, size, chunk size, data, place, ...)`: `commit` for each file of
+/// a batch, each on its own: one file's refusal leaves the others committed. Reply:
+/// `{'ok', {code, dead member or key, ...}}`, a pair per file: code `''` and the dead member (or
+/// `''`) when committed, else an error code and the key it names.
+const COMMIT_FILES: &str = r#"
+local function main()
+  local pending = P .. 'pending'
+  local now = now_ms()
+  local out = {}
+  local cache = {}
+  local touched = {}
+  local files, bytes = 0, 0
+  local function commit_one(i)
+    local names = split(ARGV[i])
+    local n = #names
+    if n == 0 then fail('EISDIR') end
+    local ids = parent(names, n, cache)
+    local old = get(ids[n - 1], names[n])
+    if old and old.kind == 'd' then fail('EISDIR') end
+    if not call('ZSCORE', pending, ARGV[i + 1]) then
+      if old and old.data == ARGV[i + 4] then return '' end
+      fail('EXPIRED')
+    end
+    local e = {kind = 'f', size = tonumber(ARGV[i + 2]), mtime = now, cs = tonumber(ARGV[i + 3]),
+               data = ARGV[i + 4], place = ARGV[i + 5]}
+    call('HSET', dkey(ids[n - 1]), names[n], encode(e))
+    call('ZREM', pending, ARGV[i + 1])
+    local dead = ''
+    if old then
+      bytes = bytes + e.size - old.size
+      dead = dead_member(old)
+      if dead ~= '' then call('ZADD', pending, num(now), dead) end
+    else
+      files = files + 1
+      bytes = bytes + e.size
+    end
+    local dir = table.concat(names, '/', 1, n - 1)
+    if not touched[dir] then
+      touched[dir] = true
+      touch_dir(names, ids, n - 1, now)
+    end
+    return dead
+  end
+  -- The counters move by what was committed, even if an unexpected error stops the loop.
+  local ok, res = pcall(function()
+    for i = 2, #ARGV, 6 do
+      local dead, err = try(commit_one, i)
+      if dead then
+        out[#out + 1] = ''
+        out[#out + 1] = dead
+      else
+        out[#out + 1] = err.mavfs
+        out[#out + 1] = err.key
+      end
+    end
+  end)
+  stat_add('files', files)
+  stat_add('bytes', bytes)
+  if not ok then error(res, 0) end
+  return {'ok', out}
 end
 "#;
 
@@ -530,6 +677,9 @@ pub(crate) struct Scripts {
     pub touch: Script,
     pub open: Script,
     pub commit: Script,
+    pub stat_files: Script,
+    pub stage_files: Script,
+    pub commit_files: Script,
     pub copy: Script,
     pub remove_file: Script,
     pub remove_dir: Script,
@@ -543,7 +693,7 @@ pub(crate) struct Scripts {
 }
 
 impl Scripts {
-    pub(crate) fn all(&self) -> [&Script; 18] {
+    pub(crate) fn all(&self) -> [&Script; 21] {
         [
             &self.init,
             &self.stat,
@@ -553,6 +703,9 @@ impl Scripts {
             &self.touch,
             &self.open,
             &self.commit,
+            &self.stat_files,
+            &self.stage_files,
+            &self.commit_files,
             &self.copy,
             &self.remove_file,
             &self.remove_dir,
@@ -580,6 +733,9 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     touch: script(WRITE, TOUCH),
     open: script(WRITE, OPEN),
     commit: script(WRITE, COMMIT),
+    stat_files: script(READ, STAT_FILES),
+    stage_files: script(WRITE, STAGE_FILES),
+    commit_files: script(WRITE, COMMIT_FILES),
     copy: script(WRITE, COPY),
     remove_file: script(WRITE, REMOVE_FILE),
     remove_dir: script(WRITE, REMOVE_DIR),
