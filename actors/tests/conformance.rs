@@ -18,7 +18,7 @@ use mavfs_actors::backend::BackendHandle;
 use mavfs_actors::store::disk::{DiskOptions, DiskStore};
 use mavfs_actors::store::memory::MemoryStore;
 use mavfs_actors::store::redis::{RedisOptions, RedisStore};
-use mavfs_actors::store::{EntryKind, WriteMode};
+use mavfs_actors::store::{EntryKind, WholeFile, WholeRead, WriteMode};
 use mavfs_actors::{ErrorKind, VPath};
 
 #[path = "support/redis.rs"]
@@ -429,6 +429,120 @@ pub mod cases {
         assert_eq!((usage.files, usage.dirs, usage.bytes), (0, 0, 0));
     }
 
+    pub async fn batched_writes_commit_each_file_on_its_own(f: Fixture) {
+        let b = &f.backend;
+        b.mkdir(&p("/m/d/sub"), true).await.unwrap();
+        write(b, "/m/d/old", b"old contents").await;
+        write(b, "/m/file", b"x").await;
+        let big = pattern(3 * CHUNK + 5);
+        let files = vec![
+            ("/m/d/new", Bytes::from_static(b"new")),
+            ("/m/d/old", Bytes::from_static(b"replaced")),
+            ("/m/missing/f", Bytes::from_static(b"lost")),
+            ("/m/d/sub", Bytes::from_static(b"onto a dir")),
+            ("/m/file/f", Bytes::from_static(b"under a file")),
+            ("/m/d/empty", Bytes::new()),
+            ("/m/d/big", Bytes::from(big.clone())),
+            ("/m", Bytes::from_static(b"the root")),
+        ];
+        let batch = files
+            .iter()
+            .map(|(path, data)| WholeFile {
+                path: p(path),
+                data: data.clone(),
+            })
+            .collect();
+        let results = b.write_files(batch).await;
+        assert_eq!(results.len(), files.len(), "one result per file");
+        let kinds: Vec<Option<ErrorKind>> = results
+            .iter()
+            .map(|r| r.as_ref().err().map(|e| e.kind()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                None,
+                None,
+                Some(ErrorKind::NotFound),
+                Some(ErrorKind::IsADirectory),
+                Some(ErrorKind::NotADirectory),
+                None,
+                None,
+                Some(ErrorKind::IsADirectory),
+            ]
+        );
+        let missing = results[2].as_ref().unwrap_err();
+        assert_eq!(missing.path(), Some(&p("/m/missing/f")), "{missing}");
+        assert_eq!(read(b, "/m/d/new").await, b"new");
+        assert_eq!(read(b, "/m/d/old").await, b"replaced");
+        assert_eq!(read(b, "/m/d/empty").await, b"");
+        assert_eq!(read(b, "/m/d/big").await, big);
+        assert!(b.stat(&p("/m/d/sub")).await.unwrap().is_dir());
+        assert_eq!(read(b, "/m/file").await, b"x");
+        assert_eq!(
+            names(b, "/m/d").await,
+            ["big", "empty", "new", "old", "sub"]
+        );
+        let usage = b.usage().await.unwrap();
+        assert_eq!(
+            (usage.files, usage.bytes),
+            (5, (1 + 3 + 8 + big.len()) as u64),
+            "counters follow batched writes"
+        );
+        assert!(b.write_files(Vec::new()).await.is_empty());
+    }
+
+    pub async fn batched_reads_read_each_file_on_its_own(f: Fixture) {
+        let b = &f.backend;
+        b.mkdir(&p("/m/d"), false).await.unwrap();
+        let big = pattern(3 * CHUNK + 5);
+        write(b, "/m/d/small", b"small").await;
+        write(b, "/m/d/big", &big).await;
+        write(b, "/m/d/empty", b"").await;
+        b.touch(&p("/m/d/touched")).await.unwrap();
+        let paths: Vec<VPath> = [
+            "/m/d/small",
+            "/m/d/big",
+            "/m/d/none",
+            "/m/d",
+            "/m/d/small/x",
+            "/m/d/empty",
+            "/m/d/touched",
+            "/m",
+        ]
+        .iter()
+        .map(|s| p(s))
+        .collect();
+        let results = b.read_files(&paths, big.len() as u64).await;
+        assert_eq!(results.len(), paths.len(), "one result per path");
+        let data = |i: usize| match &results[i] {
+            Ok(WholeRead::Data(d)) => d.to_vec(),
+            other => panic!("{}: {other:?}", paths[i]),
+        };
+        assert_eq!(data(0), b"small");
+        assert_eq!(data(1), big);
+        assert_kind!(&results[2], ErrorKind::NotFound);
+        assert_kind!(&results[3], ErrorKind::IsADirectory);
+        assert_kind!(&results[4], ErrorKind::NotADirectory);
+        assert_eq!(data(5), b"");
+        assert_eq!(data(6), b"");
+        assert_kind!(&results[7], ErrorKind::IsADirectory);
+        let none = results[2].as_ref().unwrap_err();
+        assert_eq!(none.path(), Some(&p("/m/d/none")), "{none}");
+
+        // Past the limit a file is reported with its size, not read.
+        let results = b.read_files(&paths[..2], big.len() as u64 - 1).await;
+        assert_eq!(
+            results[0].as_ref().unwrap(),
+            &WholeRead::Data(Bytes::from_static(b"small"))
+        );
+        assert_eq!(
+            results[1].as_ref().unwrap(),
+            &WholeRead::TooLarge(big.len() as u64)
+        );
+        assert!(b.read_files(&[], 1).await.is_empty());
+    }
+
     pub async fn hostile_names_behave_alike(f: Fixture) {
         let b = &f.backend;
         let long = "n".repeat(255);
@@ -466,7 +580,9 @@ macro_rules! conformance {
                 mkdir_rules, list_rules, files_round_trip_at_chunk_boundaries, replace_and_append,
                 writes_are_invisible_until_commit, a_reader_keeps_the_version_it_opened, open_rules,
                 commit_rechecks_the_destination, touch_rules, remove_rules, rename_rules,
-                copy_file_rules, usage_counts_files_dirs_and_bytes, hostile_names_behave_alike);
+                copy_file_rules, usage_counts_files_dirs_and_bytes, hostile_names_behave_alike,
+                batched_writes_commit_each_file_on_its_own,
+                batched_reads_read_each_file_on_its_own);
         }
     };
     (@cases $fixture:expr; $($case:ident),*) => {

@@ -2,6 +2,7 @@
 //!
 //! - faults of issue point 3: an unreachable server, a server killed mid-write and restarted,
 //!   `maxmemory` under `noeviction`, an evicting policy, a deleted chunk, a key of the wrong type;
+//!   the same for batched writes of small files (past `maxmemory`, to a dead server);
 //! - orphans: a writer that dies without cleaning up leaves chunks a sweep removes;
 //! - sharing: two stores on one namespace see one tree; two writers to one path; a reader racing
 //!   a replace by another process;
@@ -17,9 +18,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 use mavfs_actors::backend::BackendHandle;
 use mavfs_actors::mounts::{Mount, MountTable, Tier};
-use mavfs_actors::store::WriteMode;
 use mavfs_actors::store::memory::MemoryStore;
 use mavfs_actors::store::redis::{RedisOptions, RedisStore};
+use mavfs_actors::store::{WholeFile, WriteMode};
 use mavfs_actors::transfer::{TransferKind, TransferRequest};
 use mavfs_actors::{Error, ErrorKind, RouterHandle, VPath};
 
@@ -313,6 +314,78 @@ async fn maxmemory_under_noeviction_is_no_space_and_leaves_nothing_behind() {
     let usage = b.usage().await.unwrap();
     assert_eq!((usage.files, usage.bytes), (1, old.len() as u64));
     assert_eq!(usage.capacity, Some(4 << 20), "maxmemory is the capacity");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_past_maxmemory_commits_what_fit_whole_and_leaves_nothing_staged() {
+    let args = ["--maxmemory", "4mb", "--maxmemory-policy", "noeviction"];
+    let Some(server) = RedisServer::start_with("batch past maxmemory", &args) else {
+        return;
+    };
+    let ns = "batchfull";
+    let b = mount(&server, ns).await;
+    // 8 MiB of 64 KiB files into 4 MiB: the first ones fit, the rest cannot.
+    let files: Vec<WholeFile> = (0..128)
+        .map(|i| WholeFile {
+            path: p(&format!("/r/f{i:03}")),
+            data: Bytes::from(pattern(CHUNK, i)),
+        })
+        .collect();
+    let results = b.write_files(files.clone()).await;
+    let mut committed = 0;
+    for (file, result) in files.iter().zip(&results) {
+        match result {
+            Ok(()) => {
+                committed += 1;
+                assert!(
+                    read(&b, file.path.as_str()).await.unwrap() == file.data,
+                    "{}: committed whole",
+                    file.path
+                );
+            }
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::NoSpace, "{e}");
+                assert_eq!(e.path(), Some(&file.path), "{e}");
+                assert_kind!(b.stat(&file.path).await, ErrorKind::NotFound);
+            }
+        }
+    }
+    assert!(committed < files.len(), "4 MiB cannot hold 8 MiB");
+    assert_eq!(names(&b, "/r").await.len(), committed, "no partial file");
+    // One chunk per committed file; the failed files' chunks and members are gone.
+    settle(&server, ns, committed).await;
+    let usage = b.usage().await.unwrap();
+    assert_eq!(usage.files, committed as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_to_a_dead_server_fails_every_file_within_the_timeout() {
+    let Some(mut server) = RedisServer::start("batch to a dead server") else {
+        return;
+    };
+    let b = mount(&server, "deadbatch").await;
+    server.kill();
+    let files: Vec<WholeFile> = (0..16)
+        .map(|i| WholeFile {
+            path: p(&format!("/r/f{i}")),
+            data: Bytes::from(pattern(100, i)),
+        })
+        .collect();
+    let started = Instant::now();
+    let results = b.write_files(files.clone()).await;
+    assert!(
+        started.elapsed() < 2 * COMMAND_TIMEOUT + Duration::from_secs(2),
+        "failed after {:?}",
+        started.elapsed()
+    );
+    for (file, result) in files.iter().zip(results) {
+        let e = assert_kind!(result, ErrorKind::Unavailable);
+        assert_eq!(e.path(), Some(&file.path), "{e}");
+    }
+    let paths: Vec<VPath> = files.iter().map(|f| f.path.clone()).collect();
+    for result in b.read_files(&paths, 1 << 20).await {
+        assert_kind!(result, ErrorKind::Unavailable);
+    }
 }
 
 #[tokio::test]
