@@ -83,20 +83,23 @@ for w in "${workloads[@]}"; do
   bytes=$(du -sb "$shm/data/$w" | cut -f1)
   cp_push=(); cp_pull=(); rc_push=(); mv_push=(); mv_pull=()
   for r in $(seq 1 "$runs"); do
-    rm -rf "$dest/cp" "$shm/back"
-    cp_push+=("$(timed cp -r "$shm/data/$w" "$dest/cp")")
-    cp_pull+=("$(timed cp -r "$dest/cp" "$shm/back")")
-    rm -rf "$dest/cp" "$shm/back"
+    # Every copy goes to a directory of its own, and the disk-side copies are deleted only after
+    # the last run: on ext4, creating files right after deleting thousands costs far more than
+    # on a fresh directory, which would penalise whichever tool came second.
+    run="$dest/$w.$r"
+    mkdir -p "$run"
+    cp_push+=("$(timed cp -r "$shm/data/$w" "$run/cp")")
+    cp_pull+=("$(timed cp -r "$run/cp" "$shm/back")")
+    rm -rf "$shm/back"
     if command -v rclone >/dev/null 2>&1; then
-      rc_push+=("$(timed rclone copy --transfers 4 "$shm/data/$w" "$dest/rclone")")
-      rm -rf "$dest/rclone"
+      rc_push+=("$(timed rclone copy --transfers 4 "$shm/data/$w" "$run/rclone")")
     fi
     sync
-    mv_push+=("$(mavfs_seconds "pull /src/$w /vram/$w" "push /vram/$w /vdisk/mavfs")")
+    mv_push+=("$(mavfs_seconds "pull /src/$w /vram/$w" "push /vram/$w /vdisk/$w.$r/mavfs")")
     sync
-    mv_pull+=("$(mavfs_seconds "pull /vdisk/mavfs /vram/back")")
-    rm -rf "$dest/mavfs"
+    mv_pull+=("$(mavfs_seconds "pull /vdisk/$w.$r/mavfs /vram/back")")
   done
+  rm -rf "$dest/$w".*
   c=$(best "${cp_push[@]}"); m=$(best "${mv_push[@]}")
   printf '%-6s %-5s %-14s %10.3f %10s\n' "$w" push "cp -r" "$c" 1.00
   if [ ${#rc_push[@]} -gt 0 ]; then

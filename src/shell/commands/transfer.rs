@@ -76,11 +76,11 @@ pub fn print_summary(name: &str, summary: &TransferSummary) {
     }
 }
 
-/// `push: 3 files, 1.00 GiB in 0.41 s (2.44 GiB/s)`.
+/// `push: 3 files, 1.00 GiB in 0.412 s (2.43 GiB/s)`: milliseconds, which short transfers need.
 pub fn summary_line(name: &str, summary: &TransferSummary) -> String {
     let files = if summary.files == 1 { "file" } else { "files" };
     format!(
-        "{name}: {} {files}, {} in {:.2} s ({})",
+        "{name}: {} {files}, {} in {:.3} s ({})",
         summary.files,
         format::size(summary.bytes),
         summary.elapsed.as_secs_f64(),
