@@ -25,6 +25,9 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
 use crate::store::{WholeFile, WholeRead};
 
+/// Files per script call: a script's arguments and reply stay a few thousand values.
+const SCRIPT_FILES: usize = 256;
+
 /// Reads each of `paths` whole if it holds at most `limit` bytes. See
 /// [`crate::store::Store::start_read_files`].
 pub(crate) async fn read_files(
@@ -32,17 +35,42 @@ pub(crate) async fn read_files(
     paths: Vec<VPath>,
     limit: u64,
 ) -> Vec<Result<WholeRead>> {
+    let mut out = Vec::with_capacity(paths.len());
+    for part in paths.chunks(SCRIPT_FILES) {
+        if part.iter().any(VPath::is_root) {
+            // The root is a directory: never sent, so that the scripts see parent and name.
+            for path in part {
+                out.extend(if path.is_root() {
+                    vec![Err(Error::new(ErrorKind::IsADirectory, "read").with_path(path))]
+                } else {
+                    read_part(&shared, std::slice::from_ref(path), limit).await
+                });
+            }
+        } else {
+            out.extend(read_part(&shared, part, limit).await);
+        }
+    }
+    out
+}
+
+/// [`read_files`] of at most [`SCRIPT_FILES`] paths.
+async fn read_part(shared: &Arc<Shared>, paths: &[VPath], limit: u64) -> Vec<Result<WholeRead>> {
     const OP: &str = "read";
-    let args = paths.iter().map(|p| p.as_str().to_string()).collect();
+    let args = paths
+        .iter()
+        .flat_map(|path| {
+            let (parent, name) = split(path);
+            [parent, name]
+        })
+        .collect();
     let pairs = match shared.run(OP, &SCRIPTS.stat_files, args).await {
         Ok(reply) => match pairs(&reply, paths.len()) {
             Some(pairs) => pairs,
-            None => return for_each(&paths, shared.origin.bad_reply(OP, "stat_files")),
+            None => return for_each(paths, shared.origin.bad_reply(OP, "stat_files")),
         },
-        Err(e) => return for_each(&paths, e),
+        Err(e) => return for_each(paths, e),
     };
     let reads = paths.iter().zip(pairs).map(|(path, (code, value))| {
-        let shared = &shared;
         async move {
             if !code.is_empty() {
                 return Err(shared
@@ -88,7 +116,30 @@ pub(crate) async fn read_files(
 
 /// Writes each of `files` whole, each committed on its own. See
 /// [`crate::store::Store::start_write_files`].
-pub(crate) async fn write_files(shared: Arc<Shared>, files: Vec<WholeFile>) -> Vec<Result<()>> {
+pub(crate) async fn write_files(shared: Arc<Shared>, mut files: Vec<WholeFile>) -> Vec<Result<()>> {
+    const OP: &str = "write";
+    let mut out = Vec::with_capacity(files.len());
+    while !files.is_empty() {
+        let rest = files.split_off(files.len().min(SCRIPT_FILES));
+        let part = std::mem::replace(&mut files, rest);
+        if part.iter().any(|f| f.path.is_root()) {
+            // The root is a directory: never staged, so that the scripts see parent and name.
+            for file in part {
+                out.extend(if file.path.is_root() {
+                    vec![Err(Error::new(ErrorKind::IsADirectory, OP).with_path(&file.path))]
+                } else {
+                    write_part(&shared, vec![file]).await
+                });
+            }
+        } else {
+            out.extend(write_part(&shared, part).await);
+        }
+    }
+    out
+}
+
+/// [`write_files`] of at most [`SCRIPT_FILES`] files, none of them the root.
+async fn write_part(shared: &Arc<Shared>, files: Vec<WholeFile>) -> Vec<Result<()>> {
     const OP: &str = "write";
     let paths: Vec<VPath> = files.iter().map(|f| f.path.clone()).collect();
     let sizes: Vec<u64> = files.iter().map(|f| f.data.len() as u64).collect();
@@ -112,29 +163,11 @@ pub(crate) async fn write_files(shared: Arc<Shared>, files: Vec<WholeFile>) -> V
             .collect(),
         inflight: None,
     };
-    let args = paths
-        .iter()
-        .zip(&members)
-        .flat_map(|(path, member)| [path.as_str().to_string(), member.clone()])
-        .collect();
-    let staged = match shared.run(OP, &SCRIPTS.stage_files, args).await {
-        Ok(reply) => match pairs(&reply, files.len()) {
-            Some(pairs) => pairs,
-            None => return for_each(&paths, shared.origin.bad_reply(OP, "stage_files")),
-        },
-        Err(e) => return for_each(&paths, e),
-    };
+    if let Err(e) = shared.run(OP, &SCRIPTS.stage_files, members.clone()).await {
+        return for_each(&paths, e);
+    }
     let mut sets = Vec::new();
-    for (i, (file, (code, key))) in files.into_iter().zip(staged).enumerate() {
-        if !code.is_empty() {
-            results[i] = Err(shared
-                .origin
-                .script_error(OP, &code, &key)
-                .with_path(&paths[i]));
-            // Refused before anything was registered for it.
-            guard.abandon(i);
-            continue;
-        }
+    for (i, file) in files.into_iter().enumerate() {
         for index in 0..chunk_count(sizes[i], cs) {
             let start = (index * cs) as usize;
             let end = (start + cs as usize).min(file.data.len());
@@ -234,19 +267,13 @@ impl Committing {
             .filter(|&i| guard.members[i].is_some())
             .collect();
         if !committing.is_empty() {
-            let args = committing
-                .iter()
-                .flat_map(|&i| {
-                    [
-                        paths[i].as_str().to_string(),
-                        members[i].clone(),
-                        sizes[i].to_string(),
-                        cs.to_string(),
-                        ids[i].clone(),
-                        ids[i].clone(),
-                    ]
-                })
-                .collect();
+            let mut args = Vec::with_capacity(1 + 5 * committing.len());
+            args.push(cs.to_string());
+            for &i in &committing {
+                let (parent, name) = split(&paths[i]);
+                args.extend([parent, name, members[i].clone(), sizes[i].to_string()]);
+                args.push(ids[i].clone());
+            }
             match shared.run(OP, &SCRIPTS.commit_files, args).await {
                 Ok(reply) => {
                     let Some(pairs) = pairs(&reply, committing.len()) else {
@@ -348,6 +375,13 @@ fn pairs(reply: &[Value], n: usize) -> Option<Vec<(String, String)>> {
         .chunks(2)
         .map(|pair| Some((text(&pair[0])?.to_string(), text(&pair[1])?.to_string())))
         .collect()
+}
+
+/// A path that is not the root as the scripts take it: its parent directory and its name.
+fn split(path: &VPath) -> (String, String) {
+    let parent = path.parent().unwrap_or_else(VPath::root);
+    let name = path.file_name().unwrap_or_default();
+    (parent.as_str().to_string(), name.to_string())
 }
 
 /// `err` for every path of a batch that failed as a whole.

@@ -105,18 +105,18 @@ local function try(f, ...)
   if type(res) == 'table' and res.mavfs then return nil, res end
   error(res, 0)
 end
--- The parent directory of a path of n names, resolved once per batch: `cache` maps the parent's
--- path to {ids = resolved ids} or {err = failure}.
-local function parent(names, n, cache)
-  local key = table.concat(names, '/', 1, n - 1)
-  local hit = cache[key]
+-- The directory at `path`, resolved once per batch: `cache` maps a path to what resolving it
+-- gave, {names, ids} (ids[#names] is the directory's id) or {err}, raised again on every use.
+local function dir_at(path, cache)
+  local hit = cache[path]
   if not hit then
-    local ids, err = try(walk, names, n - 1)
-    hit = {ids = ids, err = err}
-    cache[key] = hit
+    local names = split(path)
+    local ids, err = try(walk, names, #names)
+    hit = {names = names, ids = ids, err = err}
+    cache[path] = hit
   end
   if hit.err then error(hit.err) end
-  return hit.ids
+  return hit
 end
 "#;
 
@@ -319,25 +319,24 @@ local function main()
 end
 "#;
 
-/// `stat_files(path...)`: the entry of each path, for a batched read. Reply:
-/// `{'ok', {code, entry or key, ...}}`, a pair per path: code `''` and the file's entry, or an
-/// error code and the key it names. Directories fail with `EISDIR`.
+/// `stat_files(parent, name, ...)`: the entry of each file, for a batched read; each path comes
+/// as its parent directory and its name, so that a batch in one directory resolves it once.
+/// Reply: `{'ok', {code, entry or key, ...}}`, a pair per path: code `''` and the file's entry,
+/// or an error code and the key it names. Directories fail with `EISDIR`.
 const STAT_FILES: &str = r#"
 local function main()
   local out = {}
   local cache = {}
-  for i = 2, #ARGV do
-    local v, err = try(function()
-      local names = split(ARGV[i])
-      local n = #names
-      if n == 0 then fail('EISDIR') end
-      local ids = parent(names, n, cache)
-      local k = dkey(ids[n - 1])
-      local v = call('HGET', k, names[n])
-      if not v then fail('ENOENT') end
-      if parse(v, k, names[n]).kind == 'd' then fail('EISDIR') end
-      return v
-    end)
+  local function stat_one(i)
+    local dir = dir_at(ARGV[i], cache)
+    local k = dkey(dir.ids[#dir.names])
+    local v = call('HGET', k, ARGV[i + 1])
+    if not v then fail('ENOENT') end
+    if string.sub(v, 1, 1) == 'd' then fail('EISDIR') end
+    return v
+  end
+  for i = 2, #ARGV, 2 do
+    local v, err = try(stat_one, i)
     if v then
       out[#out + 1] = ''
       out[#out + 1] = v
@@ -350,85 +349,75 @@ local function main()
 end
 "#;
 
-/// `stage_files(path, member, ...)`: for a batched write, checks that each path can receive a
-/// file (as `open` does) and registers the member of each that can in `pending`. Reply:
-/// `{'ok', {code, key, ...}}`, a pair per file: code `''` when staged, else an error code and the
-/// key it names.
+/// `stage_files(member...)`: registers the data of a batched write in `pending`, before any of
+/// its chunks exist. The destinations are checked by `commit_files`. `{'ok'}`.
 const STAGE_FILES: &str = r#"
 local function main()
   local now = num(now_ms())
-  local out = {}
-  local cache = {}
-  for i = 2, #ARGV, 2 do
-    local ok, err = try(function()
-      local names = split(ARGV[i])
-      local n = #names
-      if n == 0 then fail('EISDIR') end
-      local ids = parent(names, n, cache)
-      local e = get(ids[n - 1], names[n])
-      if e and e.kind == 'd' then fail('EISDIR') end
-      return true
-    end)
-    if ok then
-      call('ZADD', P .. 'pending', now, ARGV[i + 1])
-      out[#out + 1] = ''
-      out[#out + 1] = ''
-    else
-      out[#out + 1] = err.mavfs
-      out[#out + 1] = err.key
-    end
+  local args = {}
+  for i = 2, #ARGV do
+    args[#args + 1] = now
+    args[#args + 1] = ARGV[i]
   end
-  return {'ok', out}
+  call('ZADD', P .. 'pending', unpack(args))
+  return {'ok'}
 end
 "#;
 
-/// `commit_files(path, member, size, chunk size, data, place, ...)`: `commit` for each file of
-/// a batch, each on its own: one file's refusal leaves the others committed. Reply:
+/// `commit_files(chunk size, parent, name, member, size, data, ...)`: `commit` for each file of
+/// a batch, each on its own (one file's refusal leaves the others committed); each path comes as
+/// its parent directory and its name, and each file's data is placed by its own id. Reply:
 /// `{'ok', {code, dead member or key, ...}}`, a pair per file: code `''` and the dead member (or
 /// `''`) when committed, else an error code and the key it names.
 const COMMIT_FILES: &str = r#"
 local function main()
   local pending = P .. 'pending'
   local now = now_ms()
-  local out = {}
-  local cache = {}
-  local touched = {}
+  local tail = '/' .. num(now) .. '/' .. ARGV[2] .. '/'
+  local members = {}
+  for i = 5, #ARGV, 5 do members[#members + 1] = ARGV[i] end
+  local staged = call('ZMSCORE', pending, unpack(members))
+  local out, done = {}, {}
+  local cache, touched = {}, {}
   local files, bytes = 0, 0
-  local function commit_one(i)
-    local names = split(ARGV[i])
-    local n = #names
-    if n == 0 then fail('EISDIR') end
-    local ids = parent(names, n, cache)
-    local old = get(ids[n - 1], names[n])
-    if old and old.kind == 'd' then fail('EISDIR') end
-    if not call('ZSCORE', pending, ARGV[i + 1]) then
-      if old and old.data == ARGV[i + 4] then return '' end
+  local function commit_one(i, j)
+    local dir = dir_at(ARGV[i], cache)
+    local k = dkey(dir.ids[#dir.names])
+    local name, size, data = ARGV[i + 1], ARGV[i + 3], ARGV[i + 4]
+    local v = call('HGET', k, name)
+    local old
+    if v then
+      old = parse(v, k, name)
+      if old.kind == 'd' then fail('EISDIR') end
+    end
+    if not staged[j] then
+      if old and old.data == data then return '' end
       fail('EXPIRED')
     end
-    local e = {kind = 'f', size = tonumber(ARGV[i + 2]), mtime = now, cs = tonumber(ARGV[i + 3]),
-               data = ARGV[i + 4], place = ARGV[i + 5]}
-    call('HSET', dkey(ids[n - 1]), names[n], encode(e))
-    call('ZREM', pending, ARGV[i + 1])
+    call('HSET', k, name, 'f/' .. size .. tail .. data .. '/' .. data)
+    done[#done + 1] = ARGV[i + 2]
     local dead = ''
     if old then
-      bytes = bytes + e.size - old.size
+      bytes = bytes + tonumber(size) - old.size
       dead = dead_member(old)
       if dead ~= '' then call('ZADD', pending, num(now), dead) end
     else
       files = files + 1
-      bytes = bytes + e.size
+      bytes = bytes + tonumber(size)
     end
-    local dir = table.concat(names, '/', 1, n - 1)
-    if not touched[dir] then
-      touched[dir] = true
-      touch_dir(names, ids, n - 1, now)
+    if not touched[ARGV[i]] then
+      touched[ARGV[i]] = true
+      touch_dir(dir.names, dir.ids, #dir.names, now)
     end
     return dead
   end
-  -- The counters move by what was committed, even if an unexpected error stops the loop.
+  -- The counters and `pending` follow what was committed, even if an unexpected error stops
+  -- the loop.
   local ok, res = pcall(function()
-    for i = 2, #ARGV, 6 do
-      local dead, err = try(commit_one, i)
+    local j = 0
+    for i = 3, #ARGV, 5 do
+      j = j + 1
+      local dead, err = try(commit_one, i, j)
       if dead then
         out[#out + 1] = ''
         out[#out + 1] = dead
@@ -438,6 +427,7 @@ local function main()
       end
     end
   end)
+  if #done > 0 then call('ZREM', pending, unpack(done)) end
   stat_add('files', files)
   stat_add('bytes', bytes)
   if not ok then error(res, 0) end
