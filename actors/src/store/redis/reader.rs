@@ -5,6 +5,8 @@
 //! process never cuts a reader short. A replace by another process deletes the old chunks at
 //! once; a reader racing it finds a chunk missing and fails with an `Io` error naming the file,
 //! never a short read and never a mix of versions (chunk keys are per data id).
+//!
+//! Every chunk handed out owns its memory: see [`fetch`].
 
 use std::sync::Arc;
 
@@ -52,7 +54,14 @@ pub(crate) fn chunks(
         .boxed()
 }
 
-/// Chunk `index` of `count`, checked for its length.
+/// Chunk `index` of `count`, checked for its length, in an allocation of its own.
+///
+/// The reply fred hands back is a slice of its connection's read buffer, which grows by doubling
+/// while a 1 MiB reply arrives and then also holds the start of the next one: a consumer that
+/// keeps the chunk (a memory mount, anything buffering) would pin about twice its size and pay
+/// the page faults for all of it. One copy per chunk is cheaper than those faults (pushing 1 GiB
+/// to a memory mount: 1.9 GB resident and 479k page faults without the copy, 1.2 GB and 300k with
+/// it, and less CPU).
 pub(crate) async fn fetch(
     shared: &Shared,
     path: &VPath,
@@ -84,6 +93,6 @@ pub(crate) async fn fetch(
                 index + 1,
                 chunk.len()
             ))),
-        Some(chunk) => Ok(chunk),
+        Some(chunk) => Ok(Bytes::copy_from_slice(&chunk)),
     }
 }
