@@ -115,8 +115,10 @@ const LAYOUT: &str = "1";
 /// Directories up to this many entries list in one `HGETALL`; larger ones in `HSCAN` pages of
 /// about this many, so a listing never holds more than one page in Redis's reply buffers.
 pub const LIST_PAGE: usize = 1000;
-/// Connections (per node) for chunk data, besides the one for metadata.
-const DATA_CONNECTIONS: usize = 4;
+/// Connections (per node) for chunk data, besides the one for metadata. Measured with 4 files
+/// at once against a local Redis: 16 instead of 4 cut Redis's CPU per GiB written by about 20%
+/// and made both directions 10-15% faster; 8 was in between.
+const DATA_CONNECTIONS: usize = 16;
 /// `COPY`s in flight for a copy or an append.
 pub(crate) const COPY_CONCURRENCY: usize = 64;
 /// Oldest Redis whose scripts take flags (`allow-oom`, `no-writes`).

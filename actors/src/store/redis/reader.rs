@@ -21,8 +21,10 @@ use super::shared::Shared;
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
 
-/// Chunk reads in flight ahead of the consumer.
-const READ_AHEAD: usize = 8;
+/// Chunk reads in flight ahead of the consumer. More only queues replies in Redis's output
+/// buffers and the socket while the consumer catches up: with 4 files at once, 8 ahead made
+/// Redis spend about 20% more CPU than 4 and the transfer about 15% slower on a 2-core host.
+const READ_AHEAD: usize = 4;
 
 /// Where a file's data lives.
 #[derive(Debug, Clone)]

@@ -22,7 +22,7 @@ pub(crate) struct Shared {
     /// Metadata scripts, `COPY` and `UNLINK`: one connection (per node), so that commands sent in
     /// order run in order, which the cleanup of an interrupted copy relies on.
     pub client: Client,
-    /// Chunk `SET`s and `GET`s, round robin over a few connections: one connection caps bulk
+    /// Chunk `SET`s and `GET`s, round robin over `DATA_CONNECTIONS` connections: one caps bulk
     /// throughput well below what Redis can take.
     pub data: Pool,
     pub keys: Keys,
