@@ -90,7 +90,7 @@ best_min() { printf '%s\n' "$@" | sort -g | head -n1; }
 best_max() { printf '%s\n' "$@" | sort -g | tail -n1; }
 ratio() { echo "scale=2; $1 / $2" | bc -l; }
 
-printf '%-6s %-13s %-30s %14s %8s\n' WORK DIRECTION TOOL RATE "VS BENCH"
+printf '%-6s %-13s %-34s %14s %8s\n' WORK DIRECTION TOOL RATE "VS BENCH"
 for w in "${workloads[@]}"; do
   case $w in
     large) make_large "$shm/data/$w"; files=8; bytes=$((8 * 128 << 20)); size=1048576; pipe=4; n=2000 ;;
@@ -112,25 +112,25 @@ for w in "${workloads[@]}"; do
   t_in=$(best_min "${ins[@]}"); t_out=$(best_min "${outs[@]}")
   set_rps=$(best_max "${sets[@]}"); get_rps=$(best_max "${gets[@]}"); rset_rps=$(best_max "${rsets[@]}")
   if [ "$w" = large ]; then
-    unit="MiB/s"; get_unit="MiB/s"
+    unit="MiB/s"; set_unit="MiB/s"; get_unit="MiB/s"
     in_rate=$(echo "scale=1; $bytes / 1048576 / $t_in" | bc -l)
     out_rate=$(echo "scale=1; $bytes / 1048576 / $t_out" | bc -l)
     set_rate=$(echo "scale=1; $set_rps * $size / 1048576" | bc -l)
     rset_rate=$(echo "scale=1; $rset_rps * $size / 1048576" | bc -l)
     get_rate=$(echo "scale=1; $get_rps * $size / 1048576" | bc -l)
   else
-    unit="files/s"; get_unit="GET/s"
+    unit="files/s"; set_unit="SET/s"; get_unit="GET/s"
     in_rate=$(echo "scale=0; $files / $t_in" | bc -l)
     out_rate=$(echo "scale=0; $files / $t_out" | bc -l)
-    set_rate=$(echo "scale=0; $set_rps / 1" | bc -l); unit_b="SET/s"
+    set_rate=$(echo "scale=0; $set_rps / 1" | bc -l)
     rset_rate=$(echo "scale=0; $rset_rps / 1" | bc -l)
     get_rate=$(echo "scale=0; $get_rps / 1" | bc -l)
   fi
-  printf '%-6s %-13s %-30s %14s %8s\n' "$w" "into Redis" "mavfs pull /src -> /vram" "$in_rate $unit" "$(ratio "$in_rate" "$set_rate")"
-  printf '%-6s %-13s %-30s %14s %8s\n' "$w" "into Redis" "redis-benchmark SET -P $pipe" "$set_rate ${unit_b:-$unit}" "1.00"
-  printf '%-6s %-13s %-30s %14s %8s\n' "$w" "into Redis" "redis-benchmark SET -P $pipe -r 1024" "$rset_rate ${unit_b:-$unit}" "$(ratio "$rset_rate" "$set_rate")"
-  printf '%-6s %-13s %-30s %14s %8s\n' "$w" "into Redis" "  mavfs vs SET -r 1024" "" "$(ratio "$in_rate" "$rset_rate")"
-  printf '%-6s %-13s %-30s %14s %8s\n' "$w" "out of Redis" "mavfs push /vram -> /mem" "$out_rate $unit" "$(ratio "$out_rate" "$get_rate")"
-  printf '%-6s %-13s %-30s %14s %8s\n' "$w" "out of Redis" "redis-benchmark GET -P $pipe" "$get_rate $get_unit" "1.00"
+  printf '%-6s %-13s %-34s %14s %8s\n' "$w" "into Redis" "mavfs pull /src -> /vram" "$in_rate $unit" "$(ratio "$in_rate" "$set_rate")"
+  printf '%-6s %-13s %-34s %14s %8s\n' "$w" "into Redis" "redis-benchmark SET -P $pipe" "$set_rate $set_unit" "1.00"
+  printf '%-6s %-13s %-34s %14s %8s\n' "$w" "into Redis" "redis-benchmark SET -P $pipe -r 1024" "$rset_rate $set_unit" "$(ratio "$rset_rate" "$set_rate")"
+  printf '%-6s %-13s %-34s %14s %8s\n' "$w" "into Redis" "  mavfs vs SET -r 1024" "" "$(ratio "$in_rate" "$rset_rate")"
+  printf '%-6s %-13s %-34s %14s %8s\n' "$w" "out of Redis" "mavfs push /vram -> /mem" "$out_rate $unit" "$(ratio "$out_rate" "$get_rate")"
+  printf '%-6s %-13s %-34s %14s %8s\n' "$w" "out of Redis" "redis-benchmark GET -P $pipe" "$get_rate $get_unit" "1.00"
   rm -rf "${shm:?}/data/$w"
 done
