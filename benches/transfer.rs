@@ -153,7 +153,7 @@ fn throughput(c: &mut Criterion) {
                 let meter = Meter::new();
                 let start = Instant::now();
                 for _ in 0..iters {
-                    transfer::stream_file(&src, &p("/m1/f"), &dst, &p("/d2/f"), &meter)
+                    transfer::stream_file(&src, &p("/m1/f"), &dst, &p("/d2/f"), &meter, false)
                         .await
                         .unwrap();
                 }

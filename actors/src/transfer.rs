@@ -230,7 +230,7 @@ async fn transfer_file(
         src.copy_file(&from, &to).await?;
         report.meter.add_bytes(size);
     } else {
-        let streamed = stream_file(src, &from, dst, &to, report.meter).await?;
+        let streamed = stream_file(src, &from, dst, &to, report.meter, moves).await?;
         if moves {
             // Delete the source only once its copy is committed and verified.
             verify(dst, &to, &streamed).await?;
@@ -243,11 +243,11 @@ async fn transfer_file(
     Ok(size)
 }
 
-/// What [`stream_file`] moved: its length and CRC-32.
+/// What [`stream_file`] moved: its length and, when asked for, its CRC-32.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Streamed {
     pub bytes: u64,
-    pub crc: u32,
+    pub crc: Option<u32>,
 }
 
 /// Reads `path` back and checks it against what was streamed into it. Errors: `Io` naming the
@@ -263,7 +263,7 @@ async fn verify(backend: &BackendHandle, path: &VPath, expected: &Streamed) -> R
     }
     let got = Streamed {
         bytes,
-        crc: crc.finalize(),
+        crc: Some(crc.finalize()),
     };
     if got != *expected {
         return Err(Error::new(ErrorKind::Io, "mv")
@@ -274,14 +274,16 @@ async fn verify(backend: &BackendHandle, path: &VPath, expected: &Streamed) -> R
 }
 
 /// Streams file `from` on `src` into `to` on `dst` through a pipeline of [`PIPELINE_WINDOW`]
-/// chunks, metering bytes as they are written, then commits it. On any error the destination is
-/// untouched.
+/// chunks, metering bytes as they are written, then commits it; with `checksum`, a CRC-32 of the
+/// bytes goes along (a move verifies its copy with it; a copy need not pay for it). On any error
+/// the destination is untouched.
 pub async fn stream_file(
     src: &BackendHandle,
     from: &VPath,
     dst: &BackendHandle,
     to: &VPath,
     meter: &Meter,
+    checksum: bool,
 ) -> Result<Streamed> {
     let mut reader = src.open_read(from).await?;
     let mut writer = dst.open_write(to, WriteMode::Replace).await?;
@@ -298,18 +300,20 @@ pub async fn stream_file(
         Ok::<(), Error>(())
     };
     let write_side = async {
-        let mut crc = crc32fast::Hasher::new();
+        let mut crc = checksum.then(crc32fast::Hasher::new);
         let mut copied = 0u64;
         while let Some(chunk) = rx.recv().await {
             let n = chunk.len() as u64;
-            crc.update(&chunk);
+            if let Some(crc) = &mut crc {
+                crc.update(&chunk);
+            }
             writer.write(chunk).await?;
             copied += n;
             meter.add_bytes(n);
         }
         Ok::<Streamed, Error>(Streamed {
             bytes: copied,
-            crc: crc.finalize(),
+            crc: crc.map(crc32fast::Hasher::finalize),
         })
     };
     let ((), streamed) = futures::try_join!(read_side, write_side)?;
