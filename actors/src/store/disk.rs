@@ -35,6 +35,7 @@
 //! creates, opens and renames relative to that directory. Only a final symlink takes the longer
 //! way through [`Dir::metadata`] and [`Dir::canonicalize`].
 
+mod buffers;
 mod lane;
 mod staging;
 mod walk;
@@ -61,6 +62,7 @@ use crate::store::{
     Usage, WholeFile, WholeRead, WriteMode,
 };
 
+use self::buffers::Buffers;
 use self::lane::Lane;
 pub use self::staging::{DiskStaged, DiskWriter};
 use self::staging::{SMALL_FILE, TempFile};
@@ -103,6 +105,8 @@ pub struct DiskStore {
     host_root: PathBuf,
     options: DiskOptions,
     lane: Lane,
+    /// Buffers of chunk size for read streams, reused (see [`buffers`]).
+    buffers: Buffers,
 }
 
 /// A directory opened through the sandbox, or the root itself (which needs no opening).
@@ -247,18 +251,20 @@ fn read_chunk(file: &mut std::fs::File, want: usize) -> io::Result<Bytes> {
 fn chunk_stream(
     file: std::fs::File,
     size: u64,
+    buffers: Buffers,
     chunk_size: usize,
     path: VPath,
 ) -> BoxStream<'static, Result<Bytes>> {
     futures::stream::try_unfold((file, 0u64), move |(mut file, done)| {
         let path = path.clone();
+        let buffers = buffers.clone();
         async move {
             if done >= size {
                 return Ok(None);
             }
             let want = (size - done).min(chunk_size as u64) as usize;
             let (file, chunk) = tokio::task::spawn_blocking(move || {
-                let chunk = read_chunk(&mut file, want);
+                let chunk = buffers.read(&mut file, want);
                 (file, chunk)
             })
             .await
@@ -520,6 +526,7 @@ fn open_read_blocking(
     root: &Dir,
     path: &VPath,
     rel: &Path,
+    buffers: Buffers,
     chunk_size: usize,
 ) -> Result<FileReader> {
     const OP: &str = "read";
@@ -527,7 +534,7 @@ fn open_read_blocking(
     if size > chunk_size.min(SMALL_FILE) as u64 {
         return Ok(FileReader {
             size,
-            chunks: chunk_stream(file, size, chunk_size, path.clone()),
+            chunks: chunk_stream(file, size, buffers, chunk_size, path.clone()),
         });
     }
     let chunk = read_chunk(&mut file, size as usize).map_err(io_error(OP, path))?;
@@ -631,6 +638,7 @@ impl DiskStore {
             root_id,
             host_root: root.to_path_buf(),
             lane: Lane::new(LANE_WIDTH),
+            buffers: Buffers::new(options.chunk_size.max(1)),
             options: DiskOptions {
                 chunk_size: options.chunk_size.max(1),
                 ..options
@@ -889,9 +897,10 @@ impl Store for DiskStore {
         // would cost a second trip to a blocking thread.
         let root = self.root.clone();
         let chunk_size = self.options.chunk_size;
+        let buffers = self.buffers.clone();
         let path = path.clone();
         Ok(on_lane(self.lane.clone(), OP, path.clone(), move || {
-            open_read_blocking(&root, &path, &rel, chunk_size)
+            open_read_blocking(&root, &path, &rel, buffers, chunk_size)
         })
         .boxed())
     }
