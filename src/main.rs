@@ -36,9 +36,11 @@ fn main() -> ExitCode {
 
 /// Logs go to stderr only, so they never mix with command output.
 fn init_tracing(verbose: u8) {
+    // fred's own warnings (a QUIT racing the runtime's shutdown at exit, reconnect attempts)
+    // duplicate or pre-empt the errors the Redis store reports in the user's terms.
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
+        0 => "warn,fred=error",
+        1 => "info,fred=warn",
         _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
