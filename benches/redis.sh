@@ -5,8 +5,10 @@
 # Workloads, created in tmpfs (/dev/shm), as in compare.sh:
 #   large: 8 files of 128 MiB      small: 20,000 files of 4 KiB in 100 directories
 # For each workload, with /vram in Redis, /src a disk mount on tmpfs and /mem a memory mount:
-#   into Redis:   pull /src/W /vram/W   vs  redis-benchmark SET at the workload's value size
-#   out of Redis: push /vram/W /mem/W   vs  redis-benchmark GET at the same size
+#   into Redis:   pull /src/W /vram/W (from disk), pull /mem/W /vram/W (from memory)
+#                 vs  redis-benchmark SET at the workload's value size
+#   out of Redis: push /vram/W /mem/W (to memory), push /vram/W /src/W.out (to disk)
+#                 vs  redis-benchmark GET at the same size
 # (large: 1 MiB values, -P 4; small: 4 KiB values, -P 16). redis-benchmark overwrites one key, so
 # Redis never allocates; the "SET -r" row spreads the same SETs over 1024 keys, which makes Redis
 # allocate as MAVFS's writes do. MAVFS times come from the summary line each transfer prints;
@@ -90,18 +92,21 @@ best_min() { printf '%s\n' "$@" | sort -g | head -n1; }
 best_max() { printf '%s\n' "$@" | sort -g | tail -n1; }
 ratio() { echo "scale=2; $1 / $2" | bc -l; }
 
-printf '%-6s %-13s %-34s %14s %8s\n' WORK DIRECTION TOOL RATE "VS BENCH"
+printf '%-6s %-13s %-34s %14s %s\n' WORK DIRECTION TOOL RATE "VS BENCH"
 for w in "${workloads[@]}"; do
   case $w in
     large) make_large "$shm/data/$w"; files=8; bytes=$((8 * 128 << 20)); size=1048576; pipe=4; n=2000 ;;
     small) make_small "$shm/data/$w"; files=20000; bytes=$((20000 * 4096)); size=4096; pipe=16; n=200000 ;;
     *) echo "unknown workload $w" >&2; exit 2 ;;
   esac
-  ins=(); outs=(); sets=(); gets=(); rsets=()
+  from_disk=(); from_mem=(); to_mem=(); to_disk=(); sets=(); gets=(); rsets=()
   for _ in $(seq 1 "$runs"); do
     redis-cli -p "$port" flushall >/dev/null
-    mapfile -t t < <(mavfs_seconds "pull /src/$w /vram/$w" "push /vram/$w /mem/$w")
-    ins+=("${t[0]}"); outs+=("${t[1]}")
+    rm -rf "${shm:?}/data/$w.out"
+    mapfile -t t < <(mavfs_seconds "pull /src/$w /vram/$w" "push /vram/$w /mem/$w" \
+      "push /vram/$w /src/$w.out" "rm -r /vram/$w" "pull /mem/$w /vram/$w")
+    from_disk+=("${t[0]}"); to_mem+=("${t[1]}"); to_disk+=("${t[2]}"); from_mem+=("${t[3]}")
+    rm -rf "${shm:?}/data/$w.out"
     redis-cli -p "$port" flushall >/dev/null
     read -r set_rps get_rps < <(bench_rps $size $pipe $n)
     sets+=("$set_rps"); gets+=("$get_rps")
@@ -109,28 +114,34 @@ for w in "${workloads[@]}"; do
     read -r set_rps _ < <(bench_rps $size $pipe $n -r 1024)
     rsets+=("$set_rps")
   done
-  t_in=$(best_min "${ins[@]}"); t_out=$(best_min "${outs[@]}")
   set_rps=$(best_max "${sets[@]}"); get_rps=$(best_max "${gets[@]}"); rset_rps=$(best_max "${rsets[@]}")
   if [ "$w" = large ]; then
     unit="MiB/s"; set_unit="MiB/s"; get_unit="MiB/s"
-    in_rate=$(echo "scale=1; $bytes / 1048576 / $t_in" | bc -l)
-    out_rate=$(echo "scale=1; $bytes / 1048576 / $t_out" | bc -l)
-    set_rate=$(echo "scale=1; $set_rps * $size / 1048576" | bc -l)
-    rset_rate=$(echo "scale=1; $rset_rps * $size / 1048576" | bc -l)
-    get_rate=$(echo "scale=1; $get_rps * $size / 1048576" | bc -l)
+    # MiB/s of a MAVFS transfer that took $1 seconds, or of redis-benchmark at $1 requests/s.
+    mavfs_rate() { echo "scale=1; $bytes / 1048576 / $1" | bc -l; }
+    bench_rate() { echo "scale=1; $1 * $size / 1048576" | bc -l; }
   else
     unit="files/s"; set_unit="SET/s"; get_unit="GET/s"
-    in_rate=$(echo "scale=0; $files / $t_in" | bc -l)
-    out_rate=$(echo "scale=0; $files / $t_out" | bc -l)
-    set_rate=$(echo "scale=0; $set_rps / 1" | bc -l)
-    rset_rate=$(echo "scale=0; $rset_rps / 1" | bc -l)
-    get_rate=$(echo "scale=0; $get_rps / 1" | bc -l)
+    mavfs_rate() { echo "scale=0; $files / $1" | bc -l; }
+    bench_rate() { echo "scale=0; $1 / 1" | bc -l; }
   fi
-  printf '%-6s %-13s %-34s %14s %8s\n' "$w" "into Redis" "mavfs pull /src -> /vram" "$in_rate $unit" "$(ratio "$in_rate" "$set_rate")"
-  printf '%-6s %-13s %-34s %14s %8s\n' "$w" "into Redis" "redis-benchmark SET -P $pipe" "$set_rate $set_unit" "1.00"
-  printf '%-6s %-13s %-34s %14s %8s\n' "$w" "into Redis" "redis-benchmark SET -P $pipe -r 1024" "$rset_rate $set_unit" "$(ratio "$rset_rate" "$set_rate")"
-  printf '%-6s %-13s %-34s %14s %8s\n' "$w" "into Redis" "  mavfs vs SET -r 1024" "" "$(ratio "$in_rate" "$rset_rate")"
-  printf '%-6s %-13s %-34s %14s %8s\n' "$w" "out of Redis" "mavfs push /vram -> /mem" "$out_rate $unit" "$(ratio "$out_rate" "$get_rate")"
-  printf '%-6s %-13s %-34s %14s %8s\n' "$w" "out of Redis" "redis-benchmark GET -P $pipe" "$get_rate $get_unit" "1.00"
+  set_rate=$(bench_rate "$set_rps"); rset_rate=$(bench_rate "$rset_rps"); get_rate=$(bench_rate "$get_rps")
+  row() { printf '%-6s %-13s %-34s %14s %s\n' "$w" "$1" "$2" "$3" "$4"; }
+  # A MAVFS row: direction, label, the benchmark rate it is set against, the times of its runs.
+  mavfs_row() {
+    local dir=$1 label=$2 against=$3 rate vs
+    shift 3
+    rate=$(mavfs_rate "$(best_min "$@")")
+    vs=$(ratio "$rate" "$against")
+    [ "$dir" = "into Redis" ] && vs="$vs  (vs SET -r 1024: $(ratio "$rate" "$rset_rate"))"
+    row "$dir" "$label" "$rate $unit" "$vs"
+  }
+  row "into Redis" "redis-benchmark SET -P $pipe" "$set_rate $set_unit" "1.00"
+  row "into Redis" "redis-benchmark SET -P $pipe -r 1024" "$rset_rate $set_unit" "$(ratio "$rset_rate" "$set_rate")"
+  mavfs_row "into Redis" "mavfs pull /src -> /vram (disk)" "$set_rate" "${from_disk[@]}"
+  mavfs_row "into Redis" "mavfs pull /mem -> /vram (memory)" "$set_rate" "${from_mem[@]}"
+  row "out of Redis" "redis-benchmark GET -P $pipe" "$get_rate $get_unit" "1.00"
+  mavfs_row "out of Redis" "mavfs push /vram -> /mem (memory)" "$get_rate" "${to_mem[@]}"
+  mavfs_row "out of Redis" "mavfs push /vram -> /src (disk)" "$get_rate" "${to_disk[@]}"
   rm -rf "${shm:?}/data/$w"
 done
