@@ -273,14 +273,15 @@ fn two_processes_share_one_redis() {
     writeln!(stdin, "echo from a > /vram/d/a.txt").unwrap();
     stdin.flush().unwrap();
 
-    // B sees A's file as soon as A has written it.
+    // B sees A's file as soon as A has written it. (`cat` first: an `ls` that ran before A's
+    // write committed would list an empty directory.)
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let mut args = flags.to_vec();
-        args.extend(["exec", "ls /vram/d", "cat /vram/d/a.txt"]);
+        args.extend(["exec", "cat /vram/d/a.txt", "ls /vram/d"]);
         let out = b.run(&args);
         if out.code == 0 {
-            assert_eq!(out.stdout, "a.txt\nfrom a\n");
+            assert_eq!(out.stdout, "from a\na.txt\n");
             break;
         }
         assert!(

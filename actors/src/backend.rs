@@ -7,7 +7,8 @@
 //! `ls` or `stat` on the same mount, and cancelling the transfer stops it. `OpenRead` and `Commit`
 //! likewise reply with a future that the caller runs to finish the operation outside the actor
 //! ([`Store::start_open_read`], [`Store::start_commit`]), so that the opens and commits of many
-//! small files run side by side instead of queueing one behind the other in the mailbox.
+//! small files run side by side instead of queueing one behind the other in the mailbox;
+//! `ReadFiles` and `WriteFiles` move a batch of small files in one message the same way.
 //!
 //! [`BackendHandle`] is what the rest of the engine holds: it hides the actor and the store's
 //! concrete type, takes full virtual paths (`/vram/a`), hands the store its local path (`/a`), and

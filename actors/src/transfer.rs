@@ -5,14 +5,16 @@
 //! coreutils refuses (a directory into itself, a directory without `-r`, a file onto a directory),
 //! and pre-scans the source trees so that every entry is known before anything is written. Then
 //! the directories are created, parents first, and the files are copied several at a time: inside
-//! one mount by the store's fast path, across mounts by streaming chunks through a bounded
-//! pipeline ([`stream_file`]), so memory stays at chunk size x window whatever the file size.
-//! Each file commits atomically; the first failure stops the transfer, discards what was in
+//! one mount by the store's fast path; across mounts, files of up to
+//! [`crate::store::SMALL_FILE_MAX`] whole, in batches (module `batch`), since for them the cost
+//! per file, not per byte, decides the speed, and larger files by streaming chunks through a
+//! bounded pipeline ([`stream_file`]), so memory stays at chunk size x window whatever the file
+//! size. Each file commits atomically; the first failure stops the transfer, discards what was in
 //! flight and keeps what was already committed.
 //!
 //! A move inside one mount is a rename. A move across mounts deletes each source file only after
 //! its copy is committed and verified (its size, and a CRC-32 of the bytes streamed compared with
-//! one of the bytes read back), and deletes source directories last, so an interruption leaves
+//! one of the bytes read back; a small file's bytes are compared whole), and deletes source directories last, so an interruption leaves
 //! both copies of a file, never neither.
 //!
 //! Progress is metered here, once, as chunks reach the destination ([`crate::events::Meter`]);

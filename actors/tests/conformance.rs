@@ -435,7 +435,7 @@ pub mod cases {
         write(b, "/m/d/old", b"old contents").await;
         write(b, "/m/file", b"x").await;
         let big = pattern(3 * CHUNK + 5);
-        let files = vec![
+        let files = [
             ("/m/d/new", Bytes::from_static(b"new")),
             ("/m/d/old", Bytes::from_static(b"replaced")),
             ("/m/missing/f", Bytes::from_static(b"lost")),

@@ -30,6 +30,11 @@
 //! trip to a blocking thread each way, and the lane's thread lingers between jobs so that the
 //! next one does not wait for a wake-up.
 //!
+//! A batch of small files ([`Store::start_read_files`], [`Store::start_write_files`]) is one job
+//! on the lane: each file opened and read, or staged, written and renamed, as its one-file form
+//! would, without a trip to a blocking thread per file. Read streams reuse their chunk buffers
+//! ([`buffers`]).
+//!
 //! Each operation resolves a path through the sandbox once: it opens the parent directory with
 //! cap-std, then looks at the entry by its single name without following it (one `statx`),
 //! creates, opens and renames relative to that directory. Only a final symlink takes the longer

@@ -45,6 +45,14 @@
 //! them. Two writers to one path: each commit switches the whole file, so the last complete write
 //! wins and chunks never interleave.
 //!
+//! Small files also move in batches ([`Store::start_read_files`], [`Store::start_write_files`];
+//! module `batch`), in a few round trips per batch instead of a few per file: a read resolves
+//! every path in one script (`stat_files`), then fetches every chunk at once; a write registers
+//! every file's new data id in `pending` in one script (`stage_files`), `SET`s every chunk at once,
+//! then commits each file in one script (`commit_files`), which applies `commit`'s checks and
+//! rules to each file on its own, so that one refused file leaves the others committed. A batch
+//! dropped before its commit discards its chunks; once its commit is sent, it runs to its end.
+//!
 //! A reader captures data id, size and chunk size at open and fetches chunks ahead of its
 //! consumer. In this process a reader pins its data id, so a replace or remove here waits for the
 //! reader before deleting the old chunks. Across processes deletion is not deferred: a reader in
@@ -69,7 +77,8 @@
 //! never evict these keys, which have no TTL. A missing chunk is an `Io` error naming the file; a
 //! key of the wrong type is an `Io` error naming the key.
 //!
-//! Submodules: [`config`] (options), `keys` (key names, entries), `scripts` (the Lua),
+//! Submodules: [`config`] (options), `keys` (key names, entries), `scripts` (the Lua), `batch`
+//! (batched reads and writes),
 //! `errors` (mapping), `shared` (state shared with readers and writers), [`gc`], `reader`,
 //! [`writer`].
 

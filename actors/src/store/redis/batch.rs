@@ -41,7 +41,9 @@ pub(crate) async fn read_files(
             // The root is a directory: never sent, so that the scripts see parent and name.
             for path in part {
                 out.extend(if path.is_root() {
-                    vec![Err(Error::new(ErrorKind::IsADirectory, "read").with_path(path))]
+                    vec![Err(
+                        Error::new(ErrorKind::IsADirectory, "read").with_path(path)
+                    )]
                 } else {
                     read_part(&shared, std::slice::from_ref(path), limit).await
                 });
@@ -126,7 +128,9 @@ pub(crate) async fn write_files(shared: Arc<Shared>, mut files: Vec<WholeFile>) 
             // The root is a directory: never staged, so that the scripts see parent and name.
             for file in part {
                 out.extend(if file.path.is_root() {
-                    vec![Err(Error::new(ErrorKind::IsADirectory, OP).with_path(&file.path))]
+                    vec![Err(
+                        Error::new(ErrorKind::IsADirectory, OP).with_path(&file.path)
+                    )]
                 } else {
                     write_part(&shared, vec![file]).await
                 });
@@ -319,13 +323,16 @@ impl Committing {
     }
 }
 
+/// What the chunk `SET`s of a batch gave: per chunk, its file's index, its key and the result.
+type Landed = Vec<(usize, String, Result<(), FredError>)>;
+
 /// The staged data of a batched write not yet committed or given up: dropped, it discards each
 /// member's chunks once the batch's `SET`s in flight have ended.
 struct Staging {
     shared: Arc<Shared>,
     /// Per file: its member and chunk count while staged.
     members: Vec<Option<(String, u64)>>,
-    inflight: Option<JoinHandle<Vec<(usize, String, Result<(), FredError>)>>>,
+    inflight: Option<JoinHandle<Landed>>,
 }
 
 impl Staging {
