@@ -44,8 +44,22 @@ make_small() {
 }
 
 now() { date +%s.%N; }
-# Runs "$@" and prints its wall time in seconds.
-timed() { local t0 t1; sync; t0=$(now); "$@" >/dev/null 2>&1; t1=$(now); echo "$t1 - $t0" | bc -l; }
+# Puts every timed step on the same footing: nothing dirty left to write back, no page cache
+# left from earlier steps (when this user may drop it), which a later writer would first have
+# to reclaim, and the step's source, if given, read into the cache, so that a pull measures the
+# tool rather than the device, whichever tool comes first.
+settle() {
+  sync
+  if [ -w /proc/sys/vm/drop_caches ]; then echo 1 > /proc/sys/vm/drop_caches; fi
+  if [ -n "${1:-}" ]; then find "$1" -type f -exec cat {} + >/dev/null; fi
+}
+# Runs "${@:2}" after `settle "$1"` and prints its wall time in seconds.
+timed() {
+  local t0 t1
+  settle "$1"; shift
+  t0=$(now); "$@" >/dev/null 2>&1; t1=$(now)
+  echo "$t1 - $t0" | bc -l
+}
 best() { printf '%s\n' "$@" | sort -g | head -n1; }
 
 config="$shm/mavfs.toml"
@@ -88,15 +102,15 @@ for w in "${workloads[@]}"; do
     # on a fresh directory, which would penalise whichever tool came second.
     run="$dest/$w.$r"
     mkdir -p "$run"
-    cp_push+=("$(timed cp -r "$shm/data/$w" "$run/cp")")
-    cp_pull+=("$(timed cp -r "$run/cp" "$shm/back")")
+    cp_push+=("$(timed "" cp -r "$shm/data/$w" "$run/cp")")
+    cp_pull+=("$(timed "$run/cp" cp -r "$run/cp" "$shm/back")")
     rm -rf "$shm/back"
     if command -v rclone >/dev/null 2>&1; then
-      rc_push+=("$(timed rclone copy --transfers 4 "$shm/data/$w" "$run/rclone")")
+      rc_push+=("$(timed "" rclone copy --transfers 4 "$shm/data/$w" "$run/rclone")")
     fi
-    sync
+    settle
     mv_push+=("$(mavfs_seconds "pull /src/$w /vram/$w" "push /vram/$w /vdisk/$w.$r/mavfs")")
-    sync
+    settle "$run/mavfs"
     mv_pull+=("$(mavfs_seconds "pull /vdisk/$w.$r/mavfs /vram/back")")
   done
   rm -rf "$dest/$w".*

@@ -537,6 +537,9 @@ fn open_read_blocking(
     const OP: &str = "read";
     let (mut file, size) = open_regular(root, OP, path, rel)?;
     if size > chunk_size.min(SMALL_FILE) as u64 {
+        // A stream reads the file once, front to back: the kernel may read ahead further than
+        // it dares for a file it knows nothing of. Advice only: a refusal changes nothing.
+        let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::Sequential);
         return Ok(FileReader {
             size,
             chunks: chunk_stream(file, size, buffers, chunk_size, path.clone()),
