@@ -72,8 +72,26 @@ impl Fixture {
         self.root.join(".mavfs-staging")
     }
 
+    /// Temp files anywhere under the staging directory (the live stores' lock files aside).
+    fn temp_files(&self) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        let mut dirs = vec![self.staging()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let entry = entry.unwrap();
+                let path = entry.path();
+                if entry.file_type().unwrap().is_dir() {
+                    dirs.push(path);
+                } else if !entry.file_name().to_string_lossy().ends_with(".lock") {
+                    found.push(path);
+                }
+            }
+        }
+        found
+    }
+
     fn assert_staging_empty(&self) {
-        assert_eq!(names(&self.staging()), Vec::<String>::new());
+        assert_eq!(self.temp_files(), Vec::<PathBuf>::new());
     }
 }
 
@@ -464,7 +482,12 @@ async fn staging_is_swept_on_open_and_reserved() {
     std::fs::create_dir_all(f.staging().join("nested/deeper")).unwrap();
     std::fs::write(f.staging().join("nested/deeper/x"), b"x").unwrap();
     let mut store = DiskStore::open(&f.root, DiskOptions::default()).unwrap();
-    assert_eq!(names(&f.staging()), Vec::<String>::new());
+    let left = names(&f.staging());
+    assert!(
+        !left.iter().any(|n| n == "orphan.tmp" || n == "nested"),
+        "{left:?}"
+    );
+    f.assert_staging_empty();
 
     let staging = p("/.mavfs-staging");
     let root = store.list(&p("/")).await.unwrap();
@@ -513,10 +536,61 @@ async fn staging_is_swept_on_open_and_reserved() {
 }
 
 #[tokio::test]
+async fn two_stores_on_one_root_never_sweep_each_others_writes() {
+    let mut f = Fixture::new();
+    let mut writer = f
+        .store
+        .open_write(&p("/shared"), WriteMode::Replace)
+        .await
+        .unwrap();
+    writer
+        .write(Bytes::from(vec![5u8; 300 << 10]))
+        .await
+        .unwrap();
+    // Another process opens the same root meanwhile: its sweep leaves this store's temp file.
+    let mut other = DiskStore::open(&f.root, DiskOptions::default()).unwrap();
+    let staged = writer.finish().await.unwrap();
+    f.store.commit(&p("/shared"), staged).await.unwrap();
+    assert_eq!(
+        std::fs::read(f.root.join("shared")).unwrap(),
+        vec![5u8; 300 << 10]
+    );
+    // And the other store writes as well, then goes: its session goes with it.
+    let mut w = other
+        .open_write(&p("/theirs"), WriteMode::Replace)
+        .await
+        .unwrap();
+    w.write(Bytes::from_static(b"x")).await.unwrap();
+    let staged = w.finish().await.unwrap();
+    other.commit(&p("/theirs"), staged).await.unwrap();
+    drop(other);
+    assert_eq!(
+        names(&f.staging()).len(),
+        2,
+        "only the first store's session"
+    );
+    f.assert_staging_empty();
+}
+
+#[tokio::test]
+async fn the_session_of_a_dead_process_is_swept() {
+    let f = Fixture::new();
+    // What a killed process leaves: a session directory with a temp file, and its lock file,
+    // which nobody holds any more.
+    std::fs::create_dir(f.staging().join("999.dead")).unwrap();
+    std::fs::write(f.staging().join("999.dead/1.tmp"), b"half a file").unwrap();
+    std::fs::write(f.staging().join("999.dead.lock"), b"").unwrap();
+    let _store = DiskStore::open(&f.root, DiskOptions::default()).unwrap();
+    let left = names(&f.staging());
+    assert!(!left.iter().any(|n| n.starts_with("999.")), "{left:?}");
+    f.assert_staging_empty();
+}
+
+#[tokio::test]
 async fn a_staging_symlink_is_replaced_not_followed() {
     let f = Fixture::new();
     // A second store on the same root, as after a restart: it sweeps at open.
-    std::fs::remove_dir(f.staging()).unwrap();
+    std::fs::remove_dir_all(f.staging()).unwrap();
     symlink(&f.outside, f.staging()).unwrap();
     let _store = DiskStore::open(&f.root, DiskOptions::default()).unwrap();
     assert!(std::fs::symlink_metadata(f.staging()).unwrap().is_dir());
@@ -533,7 +607,7 @@ async fn abandoned_writes_leave_no_temp_file() {
         .await
         .unwrap();
     writer.write(Bytes::from_static(b"partial")).await.unwrap();
-    assert_eq!(names(&f.staging()).len(), 1);
+    assert_eq!(f.temp_files().len(), 1);
     drop(writer);
     f.assert_staging_empty();
     // A sealed file never committed.

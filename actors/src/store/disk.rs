@@ -13,9 +13,11 @@
 //!   (`PermissionDenied` when it leads outside).
 //!   FIFOs, sockets and devices are listed as [`EntryKind::Special`] and never opened in a way
 //!   that could block.
-//! - **Staging.** Every write and copy goes to a temp file in `.mavfs-staging` at the root (on the
-//!   same filesystem, so that commit is a rename). `open` sweeps whatever a killed process left
-//!   there. The name is reserved: hidden from `list` and `usage`, refused as a path.
+//! - **Staging.** Every write and copy goes to a temp file in the store's own directory under
+//!   `.mavfs-staging` at the root (on the same filesystem, so that commit is a rename). `open`
+//!   sweeps whatever a killed process left there, and never what a live one is writing
+//!   ([`session`]), so several processes may share a root. The name is reserved: hidden from
+//!   `list` and `usage`, refused as a path.
 //! - **Atomic commit.** [`Store::commit`] renames the staged file onto its destination, which
 //!   rename(2) does atomically: a reader sees the old file or the new one whole, and a reader that
 //!   opened the old file keeps reading it. Writing onto a symlink that stays inside the root
@@ -42,6 +44,7 @@
 
 mod buffers;
 mod lane;
+mod session;
 mod staging;
 mod walk;
 
@@ -53,7 +56,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use cap_fs_ext::{DirExt, OpenOptionsMaybeDirExt};
+use cap_fs_ext::OpenOptionsMaybeDirExt;
 use cap_std::fs::{Dir, Metadata, MetadataExt, OpenOptions, OpenOptionsExt};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
@@ -69,6 +72,7 @@ use crate::store::{
 
 use self::buffers::Buffers;
 use self::lane::Lane;
+use self::session::Session;
 pub use self::staging::{DiskStaged, DiskWriter};
 use self::staging::{SMALL_FILE, TempFile};
 
@@ -104,7 +108,8 @@ impl Default for DiskOptions {
 #[derive(Debug)]
 pub struct DiskStore {
     root: Arc<Dir>,
-    staging: Arc<Dir>,
+    /// This store's own staging directory (see [`session`]).
+    staging: Arc<Session>,
     /// Device and inode of the root, to recognise it when reached through a symlink.
     root_id: (u64, u64),
     host_root: PathBuf,
@@ -507,7 +512,7 @@ fn lost_batch(op: &'static str, why: &dyn std::fmt::Display) -> Error {
 /// [`Store::open_write`]: checks `path`, opens the old file of an append, creates the temp file.
 fn open_write_now(
     root: &Dir,
-    staging: &Arc<Dir>,
+    staging: &Arc<Session>,
     fsync: bool,
     path: &VPath,
     mode: WriteMode,
@@ -639,7 +644,7 @@ impl DiskStore {
         }
         let dir = Dir::open_ambient_dir(root, cap_std::ambient_authority()).map_err(host_error)?;
         let root_id = file_id(&dir.dir_metadata().map_err(host_error)?);
-        let staging = Self::sweep_staging(&dir).map_err(host_error)?;
+        let staging = Session::open(&dir).map_err(host_error)?;
         Ok(DiskStore {
             root: Arc::new(dir),
             staging: Arc::new(staging),
@@ -652,23 +657,6 @@ impl DiskStore {
                 ..options
             },
         })
-    }
-
-    /// Empties (or creates) the staging directory and opens it.
-    fn sweep_staging(root: &Dir) -> io::Result<Dir> {
-        match root.symlink_metadata(STAGING) {
-            Ok(md) if md.is_dir() => root.remove_dir_all(STAGING)?,
-            // Not ours (a file, or a symlink that could lead anywhere): remove the entry itself.
-            Ok(_) => root.remove_file(STAGING)?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        match root.create_dir(STAGING) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
-        }
-        root.open_dir_nofollow(STAGING)
     }
 
     /// The host directory this store serves.

@@ -16,13 +16,14 @@ use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use cap_std::fs::{Dir, OpenOptions};
+use cap_std::fs::OpenOptions;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
 use crate::store::FileWriter;
 
 use super::join_error;
+use super::session::Session;
 
 /// Distinguishes the temp files of one process; the pid and the clock distinguish processes.
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -41,14 +42,14 @@ fn pid() -> u32 {
 /// A temp file in the staging directory, removed on drop unless committed.
 #[derive(Debug)]
 pub(super) struct TempFile {
-    dir: Arc<Dir>,
+    dir: Arc<Session>,
     name: String,
     committed: bool,
 }
 
 impl TempFile {
     /// Creates a new, empty, uniquely named temp file in `dir` and opens it for writing.
-    pub(super) fn create(dir: &Arc<Dir>) -> io::Result<(TempFile, std::fs::File)> {
+    pub(super) fn create(dir: &Arc<Session>) -> io::Result<(TempFile, std::fs::File)> {
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         // `create_new` makes a clash an error rather than a shared file: pick another name. Clashes
@@ -216,7 +217,7 @@ impl DiskStaged {
 
     /// A new temp file in `staging` for a whole file's `data`, which the commit writes. A
     /// blocking call.
-    pub(super) fn whole(staging: &Arc<Dir>, data: Bytes, sync: bool) -> io::Result<Self> {
+    pub(super) fn whole(staging: &Arc<Session>, data: Bytes, sync: bool) -> io::Result<Self> {
         let (temp, file) = TempFile::create(staging)?;
         Ok(DiskStaged {
             temp,
