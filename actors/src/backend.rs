@@ -258,6 +258,27 @@ where
     async move { actor.ask(msg).await.map_err(|e| from_send(op, e)) }.boxed()
 }
 
+/// Asks `actor` for the work it hands out (the part of an operation that runs outside the
+/// actor), then runs that work in the returned future.
+fn ask_then_run<S, M, T>(
+    actor: &ActorRef<BackendActor<S>>,
+    op: &'static str,
+    msg: M,
+) -> BoxFuture<'static, Result<T>>
+where
+    S: Store,
+    M: Send + 'static,
+    T: Send + 'static,
+    BackendActor<S>: Message<M, Reply = Result<BoxFuture<'static, T>>>,
+{
+    let actor = actor.clone();
+    async move {
+        let rest = actor.ask(msg).await.map_err(|e| from_send(op, e))?;
+        Ok(rest.await)
+    }
+    .boxed()
+}
+
 impl<S: Store> DynBackend for ActorRef<BackendActor<S>> {
     fn ask_stat(&self, path: VPath) -> BoxFuture<'static, Result<Meta>> {
         ask_boxed(self, "stat", Stat { path })
@@ -284,15 +305,9 @@ impl<S: Store> DynBackend for ActorRef<BackendActor<S>> {
         ask_boxed(self, "mv", Rename { from, to })
     }
     fn ask_open_read(&self, path: VPath) -> BoxFuture<'static, Result<FileReader>> {
-        let actor = self.clone();
-        async move {
-            let rest = actor
-                .ask(OpenRead { path })
-                .await
-                .map_err(|e| from_send("read", e))?;
-            rest.await
-        }
-        .boxed()
+        ask_then_run(self, "read", OpenRead { path })
+            .map(Result::flatten)
+            .boxed()
     }
     fn ask_open_write(
         &self,
@@ -334,29 +349,13 @@ impl<S: Store> DynBackend for ActorRef<BackendActor<S>> {
         paths: Vec<VPath>,
         limit: u64,
     ) -> BoxFuture<'static, Result<Vec<Result<WholeRead>>>> {
-        let actor = self.clone();
-        async move {
-            let rest = actor
-                .ask(ReadFiles { paths, limit })
-                .await
-                .map_err(|e| from_send("read", e))?;
-            Ok(rest.await)
-        }
-        .boxed()
+        ask_then_run(self, "read", ReadFiles { paths, limit })
     }
     fn ask_write_files(
         &self,
         files: Vec<WholeFile>,
     ) -> BoxFuture<'static, Result<Vec<Result<()>>>> {
-        let actor = self.clone();
-        async move {
-            let rest = actor
-                .ask(WriteFiles { files })
-                .await
-                .map_err(|e| from_send("write", e))?;
-            Ok(rest.await)
-        }
-        .boxed()
+        ask_then_run(self, "write", WriteFiles { files })
     }
     fn ask_usage(&self) -> BoxFuture<'static, Result<Usage>> {
         ask_boxed(self, "stats", GetUsage)
