@@ -20,7 +20,7 @@ use mavfs_actors::backend::BackendHandle;
 use mavfs_actors::mounts::{Mount, MountTable, Tier};
 use mavfs_actors::store::memory::MemoryStore;
 use mavfs_actors::store::redis::{RedisOptions, RedisStore};
-use mavfs_actors::store::{WholeFile, WriteMode};
+use mavfs_actors::store::{WholeFile, WholeRead, WriteMode};
 use mavfs_actors::transfer::{TransferKind, TransferRequest};
 use mavfs_actors::{Error, ErrorKind, RouterHandle, VPath};
 
@@ -430,6 +430,17 @@ async fn a_missing_chunk_is_an_error_naming_the_file_never_a_short_read() {
     assert!(shown.starts_with("/r/f: Input/output error"), "{shown}");
     assert!(shown.contains("chunk 2 of 4 is missing"), "{shown}");
     assert_eq!(got, CHUNK, "only the chunk before the hole came through");
+
+    // A batched read of the same file fails it the same way, and reads the others whole.
+    write(&b, "/r/g", b"whole").await.unwrap();
+    let results = b.read_files(&[p("/r/f"), p("/r/g")], 1 << 20).await;
+    let err = assert_kind!(&results[0], ErrorKind::Io);
+    assert!(err.to_string().contains("chunk 2 of 4 is missing"), "{err}");
+    assert_eq!(err.path(), Some(&p("/r/f")));
+    assert_eq!(
+        results[1].as_ref().unwrap(),
+        &WholeRead::Data(Bytes::from_static(b"whole"))
+    );
 }
 
 #[tokio::test]
