@@ -2,11 +2,13 @@
 //! whatever its length, where one file at a time costs a few per file.
 //!
 //! A batched read is one script that resolves every path (`stat_files`), then the chunk `GET`s
-//! of every file at once, which fred pipelines. A batched write is one script that checks every
-//! destination and registers each file's data in `pending` (`stage_files`), the chunk `SET`s of
-//! every file at once, then one script that commits each file (`commit_files`). Each file keeps
-//! the rules of its one-file form: its own checks and errors, an atomic switch to its new data,
-//! the old data retired, its staged chunks discarded when it fails or the batch is dropped.
+//! of every file at once, which fred pipelines. A batched write is one script that registers
+//! each file's new data in `pending` (`stage_files`), the chunk `SET`s of every file at once,
+//! then one script that checks and commits each file (`commit_files`). Each file keeps the rules
+//! of its one-file form: its own checks and errors, an atomic switch to its new data, the old
+//! data retired, its staged chunks discarded when it fails or the batch is dropped. One
+//! difference: a file's destination is checked at its commit only, not before its data moves,
+//! which would cost every file a second walk of its path in Lua.
 
 use std::sync::Arc;
 
