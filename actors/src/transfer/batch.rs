@@ -8,6 +8,9 @@
 //! is committed and read back equal. A file that grew past [`SMALL_FILE_MAX`] since the scan is
 //! streamed on its own instead, so a batch never holds more than its share of memory.
 
+use bytes::Bytes;
+
+use crate::backend::BackendHandle;
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
 use crate::store::{BATCH_FILES, SMALL_FILE_MAX, WholeFile, WholeRead};
@@ -136,11 +139,12 @@ pub(super) async fn transfer_batch(
 }
 
 /// Reads the committed files of a moved batch back and checks each against what was sent.
-/// Errors: `Io` naming the first that differs; its source, and every source after it, is kept.
+/// Errors: `Io` naming the first that differs, or the read-back's own; either way no source of
+/// the batch has been deleted yet, and all are kept.
 async fn verify_batch(
-    dst: &crate::backend::BackendHandle,
+    dst: &BackendHandle,
     to: &[VPath],
-    committed: &[(usize, bytes::Bytes)],
+    committed: &[(usize, Bytes)],
 ) -> Result<()> {
     let paths: Vec<VPath> = committed.iter().map(|(i, _)| to[*i].clone()).collect();
     let back = dst.read_files(&paths, SMALL_FILE_MAX).await;
