@@ -11,8 +11,8 @@
 //! - [`mounts`]: the mount table, built once at start.
 //! - [`router`]: [`router::RouterHandle`], the only API the front ends use; it resolves paths,
 //!   routes single-mount operations and hands transfers to the router actor.
-//! - [`transfer`]: copies and moves of files and trees, streamed across mounts, atomic per file;
-//!   each runs as a job, in a transfer actor of its own.
+//! - [`transfer`]: copies and moves of files and trees, streamed across mounts (small files whole,
+//!   in batches), atomic per file; each runs as a job, in a transfer actor of its own.
 //! - [`events`]: progress metering and the event bus that carries every job's events to any
 //!   subscribed front end.
 //!
