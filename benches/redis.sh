@@ -10,8 +10,9 @@
 #   out of Redis: push /vram/W /mem/W (to memory), push /vram/W /src/W.out (to disk)
 #                 vs  redis-benchmark GET at the same size
 # (large: 1 MiB values, -P 4; small: 4 KiB values, -P 16). redis-benchmark overwrites one key, so
-# Redis never allocates; the "SET -r" row spreads the same SETs over 1024 keys, which makes Redis
-# allocate as MAVFS's writes do. MAVFS times come from the summary line each transfer prints;
+# Redis never allocates; the "SET -r 1024" row spreads the same SETs over 1024 keys, and the "new
+# keys" row stores as many values as the workload has chunks, each under a key of its own, which
+# is what a MAVFS write into Redis must do. MAVFS times come from the summary line each transfer prints;
 # files per second for the small workload.
 #
 # Usage: benches/redis.sh [large|small]...   (default: both)
@@ -95,11 +96,11 @@ ratio() { echo "scale=2; $1 / $2" | bc -l; }
 printf '%-6s %-13s %-34s %14s %s\n' WORK DIRECTION TOOL RATE "VS BENCH"
 for w in "${workloads[@]}"; do
   case $w in
-    large) make_large "$shm/data/$w"; files=8; bytes=$((8 * 128 << 20)); size=1048576; pipe=4; n=2000 ;;
-    small) make_small "$shm/data/$w"; files=20000; bytes=$((20000 * 4096)); size=4096; pipe=16; n=200000 ;;
+    large) make_large "$shm/data/$w"; files=8; chunks=1024; bytes=$((8 * 128 << 20)); size=1048576; pipe=4; n=2000 ;;
+    small) make_small "$shm/data/$w"; files=20000; chunks=20000; bytes=$((20000 * 4096)); size=4096; pipe=16; n=200000 ;;
     *) echo "unknown workload $w" >&2; exit 2 ;;
   esac
-  from_disk=(); from_mem=(); to_mem=(); to_disk=(); sets=(); gets=(); rsets=()
+  from_disk=(); from_mem=(); to_mem=(); to_disk=(); sets=(); gets=(); rsets=(); nsets=()
   for _ in $(seq 1 "$runs"); do
     redis-cli -p "$port" flushall >/dev/null
     rm -rf "${shm:?}/data/$w.out"
@@ -113,8 +114,12 @@ for w in "${workloads[@]}"; do
     redis-cli -p "$port" flushall >/dev/null
     read -r set_rps _ < <(bench_rps $size $pipe $n -r 1024)
     rsets+=("$set_rps")
+    redis-cli -p "$port" flushall >/dev/null
+    read -r set_rps _ < <(bench_rps $size $pipe $chunks -r 1000000000)
+    nsets+=("$set_rps")
   done
   set_rps=$(best_max "${sets[@]}"); get_rps=$(best_max "${gets[@]}"); rset_rps=$(best_max "${rsets[@]}")
+  nset_rps=$(best_max "${nsets[@]}")
   if [ "$w" = large ]; then
     unit="MiB/s"; set_unit="MiB/s"; get_unit="MiB/s"
     # MiB/s of a MAVFS transfer that took $1 seconds, or of redis-benchmark at $1 requests/s.
@@ -126,6 +131,7 @@ for w in "${workloads[@]}"; do
     bench_rate() { echo "scale=0; $1 / 1" | bc -l; }
   fi
   set_rate=$(bench_rate "$set_rps"); rset_rate=$(bench_rate "$rset_rps"); get_rate=$(bench_rate "$get_rps")
+  nset_rate=$(bench_rate "$nset_rps")
   row() { printf '%-6s %-13s %-34s %14s %s\n' "$w" "$1" "$2" "$3" "$4"; }
   # A MAVFS row: direction, label, the benchmark rate it is set against, the times of its runs.
   mavfs_row() {
@@ -133,11 +139,14 @@ for w in "${workloads[@]}"; do
     shift 3
     rate=$(mavfs_rate "$(best_min "$@")")
     vs=$(ratio "$rate" "$against")
-    [ "$dir" = "into Redis" ] && vs="$vs  (vs SET -r 1024: $(ratio "$rate" "$rset_rate"))"
+    if [ "$dir" = "into Redis" ]; then
+      vs="$vs  (vs SET -r 1024: $(ratio "$rate" "$rset_rate"); vs new keys: $(ratio "$rate" "$nset_rate"))"
+    fi
     row "$dir" "$label" "$rate $unit" "$vs"
   }
   row "into Redis" "redis-benchmark SET -P $pipe" "$set_rate $set_unit" "1.00"
   row "into Redis" "redis-benchmark SET -P $pipe -r 1024" "$rset_rate $set_unit" "$(ratio "$rset_rate" "$set_rate")"
+  row "into Redis" "redis-benchmark SET -P $pipe, new keys" "$nset_rate $set_unit" "$(ratio "$nset_rate" "$set_rate")"
   mavfs_row "into Redis" "mavfs pull /src -> /vram (disk)" "$set_rate" "${from_disk[@]}"
   mavfs_row "into Redis" "mavfs pull /mem -> /vram (memory)" "$set_rate" "${from_mem[@]}"
   row "out of Redis" "redis-benchmark GET -P $pipe" "$get_rate $get_unit" "1.00"
