@@ -20,6 +20,8 @@
 #   RUNS=N        repetitions; the best of N is reported (default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/workloads.sh
+. benches/workloads.sh
 
 workloads=("$@")
 [ ${#workloads[@]} -gt 0 ] || workloads=(large small)
@@ -39,18 +41,6 @@ redis_pid=$!
 trap 'kill $redis_pid 2>/dev/null; wait $redis_pid 2>/dev/null; rm -rf "$shm"' EXIT
 until [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ]; do sleep 0.05; done
 
-make_large() {
-  mkdir -p "$1"
-  for i in $(seq 1 8); do head -c $((128 << 20)) /dev/urandom > "$1/file$i"; done
-}
-make_small() {
-  mkdir -p "$1"
-  local block; block=$(head -c 4096 /dev/urandom | base64 -w0 | head -c 4096)
-  for d in $(seq 1 100); do
-    mkdir -p "$1/dir$d"
-    for f in $(seq 1 200); do printf '%s' "$block" > "$1/dir$d/f$f"; done
-  done
-}
 
 config="$shm/mavfs.toml"
 cat > "$config" <<TOML
@@ -73,12 +63,6 @@ tier = "cold"
 TOML
 mkdir -p "$shm/data"
 
-# Seconds of each transfer of one exec session, read from the summary lines.
-mavfs_seconds() {
-  local out
-  out=$("$mavfs" -c "$config" exec "$@" 2>&1 >/dev/null) || { echo "mavfs failed: $out" >&2; exit 1; }
-  printf '%s\n' "$out" | grep -E '^(push|pull|cp|mv): ' | sed -E 's/.* in ([0-9.]+) s .*/\1/'
-}
 # redis-benchmark's SET and GET requests per second (as "SET GET") at SIZE bytes with PIPE
 # pipelining, N requests each, and any further redis-benchmark flags. One run does both, so the
 # GETs read what the SETs wrote.
@@ -91,7 +75,6 @@ bench_rps() {
 }
 best_min() { printf '%s\n' "$@" | sort -g | head -n1; }
 best_max() { printf '%s\n' "$@" | sort -g | tail -n1; }
-ratio() { echo "scale=2; $1 / $2" | bc -l; }
 
 printf '%-6s %-13s %-34s %14s %s\n' WORK DIRECTION TOOL RATE "VS BENCH"
 for w in "${workloads[@]}"; do
