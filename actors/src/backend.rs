@@ -271,12 +271,8 @@ where
     T: Send + 'static,
     BackendActor<S>: Message<M, Reply = Result<BoxFuture<'static, T>>>,
 {
-    let actor = actor.clone();
-    async move {
-        let rest = actor.ask(msg).await.map_err(|e| from_send(op, e))?;
-        Ok(rest.await)
-    }
-    .boxed()
+    let ask = ask_boxed(actor, op, msg);
+    async move { Ok(ask.await?.await) }.boxed()
 }
 
 impl<S: Store> DynBackend for ActorRef<BackendActor<S>> {
