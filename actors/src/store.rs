@@ -38,7 +38,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
 
 pub mod disk;
@@ -165,6 +165,15 @@ pub async fn read_whole(reader: FileReader, limit: u64) -> Result<WholeRead> {
         1 => chunks.into_iter().next().unwrap_or_default(),
         _ => Bytes::from(chunks.concat()),
     }))
+}
+
+/// The check every store's [`Store::rename`] starts with: neither path may be the store's root.
+/// Errors: `Busy` naming the root.
+pub(crate) fn refuse_root_rename(op: &'static str, from: &VPath, to: &VPath) -> Result<()> {
+    match [from, to].into_iter().find(|p| p.is_root()) {
+        Some(root) => Err(Error::new(ErrorKind::Busy, op).with_path(root)),
+        None => Ok(()),
+    }
 }
 
 /// The data side of a write, pumped by the caller outside the store's actor.

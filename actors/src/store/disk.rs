@@ -831,10 +831,7 @@ impl Store for DiskStore {
 
     async fn rename(&mut self, from: &VPath, to: &VPath) -> Result<()> {
         const OP: &str = "mv";
-        if from.is_root() || to.is_root() {
-            let busy = if from.is_root() { from } else { to };
-            return Err(error(ErrorKind::Busy, OP, busy));
-        }
+        crate::store::refuse_root_rename(OP, from, to)?;
         let from_rel = rel_path(OP, from)?;
         let to_rel = rel_path(OP, to)?;
         // symlink_metadata: a link is moved itself.

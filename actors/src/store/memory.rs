@@ -408,10 +408,7 @@ impl Store for MemoryStore {
 
     async fn rename(&mut self, from: &VPath, to: &VPath) -> Result<()> {
         const OP: &str = "mv";
-        if from.is_root() || to.is_root() {
-            let busy = if from.is_root() { from } else { to };
-            return Err(Error::new(ErrorKind::Busy, OP).with_path(busy));
-        }
+        crate::store::refuse_root_rename(OP, from, to)?;
         let from_is_dir = self.node(OP, from)?.meta().is_dir();
         if from == to {
             return Ok(());
