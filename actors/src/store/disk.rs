@@ -474,6 +474,16 @@ fn commit_blocking(
     Ok(())
 }
 
+/// The `size` bytes of open `file`, all of them. Errors: `Io` when it holds fewer now (it was
+/// truncated since its size was taken). A blocking call.
+fn read_whole_file(file: &mut std::fs::File, size: u64, path: &VPath) -> Result<Bytes> {
+    let data = read_chunk(file, size as usize).map_err(io_error("read", path))?;
+    if (data.len() as u64) < size {
+        return Err(truncated(path, data.len() as u64, size));
+    }
+    Ok(data)
+}
+
 /// [`Store::start_read_files`] of one path: reads it whole if it holds at most `limit` bytes. A
 /// blocking call.
 fn read_whole_blocking(root: &Dir, path: &VPath, limit: u64) -> Result<WholeRead> {
@@ -486,11 +496,7 @@ fn read_whole_blocking(root: &Dir, path: &VPath, limit: u64) -> Result<WholeRead
     if size > limit {
         return Ok(WholeRead::TooLarge(size));
     }
-    let data = read_chunk(&mut file, size as usize).map_err(io_error(OP, path))?;
-    if (data.len() as u64) < size {
-        return Err(truncated(path, data.len() as u64, size));
-    }
-    Ok(WholeRead::Data(data))
+    Ok(WholeRead::Data(read_whole_file(&mut file, size, path)?))
 }
 
 /// Runs `job` on `lane`; a lost job is an `Io` error of `op` on `path`.
@@ -550,10 +556,7 @@ fn open_read_blocking(
             chunks: chunk_stream(file, size, buffers, chunk_size, path.clone()),
         });
     }
-    let chunk = read_chunk(&mut file, size as usize).map_err(io_error(OP, path))?;
-    if (chunk.len() as u64) < size {
-        return Err(truncated(path, chunk.len() as u64, size));
-    }
+    let chunk = read_whole_file(&mut file, size, path)?;
     let chunks = if chunk.is_empty() {
         Vec::new()
     } else {
