@@ -14,6 +14,9 @@ use mavfs_actors::path::VPath;
 use mavfs_actors::store::disk::{DiskOptions, DiskStore};
 use mavfs_actors::store::memory::MemoryStore;
 use mavfs_actors::store::{EntryKind, FileWriter, Store, WriteMode};
+
+#[path = "support/staging.rs"]
+mod staging_support;
 use tempfile::TempDir;
 
 const CANARY: &[u8] = b"canary: nothing may change me\n";
@@ -74,20 +77,7 @@ impl Fixture {
 
     /// Temp files anywhere under the staging directory (the live stores' lock files aside).
     fn temp_files(&self) -> Vec<PathBuf> {
-        let mut found = Vec::new();
-        let mut dirs = vec![self.staging()];
-        while let Some(dir) = dirs.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap() {
-                let entry = entry.unwrap();
-                let path = entry.path();
-                if entry.file_type().unwrap().is_dir() {
-                    dirs.push(path);
-                } else if !entry.file_name().to_string_lossy().ends_with(".lock") {
-                    found.push(path);
-                }
-            }
-        }
-        found
+        staging_support::temp_files(&self.staging())
     }
 
     fn assert_staging_empty(&self) {

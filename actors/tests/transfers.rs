@@ -43,6 +43,8 @@ use tokio::time::timeout;
 
 #[path = "support/redis.rs"]
 mod redis_support;
+#[path = "support/staging.rs"]
+mod staging_support;
 
 use redis_support::{RedisCluster, RedisServer};
 
@@ -258,21 +260,7 @@ impl World {
     /// the background, so they get a moment to finish.
     async fn assert_no_staging(&self, ctx: &str) {
         for dir in &self.staging {
-            // Temp files anywhere below; the live store's session lock is no leftover.
-            let mut left = Vec::new();
-            let mut dirs = vec![dir.clone()];
-            while let Some(dir) = dirs.pop() {
-                let entries = std::fs::read_dir(&dir)
-                    .unwrap_or_else(|e| panic!("{ctx}: staging dir {}: {e}", dir.display()));
-                for entry in entries {
-                    let entry = entry.unwrap();
-                    if entry.file_type().unwrap().is_dir() {
-                        dirs.push(entry.path());
-                    } else if !entry.file_name().to_string_lossy().ends_with(".lock") {
-                        left.push(entry.path());
-                    }
-                }
-            }
+            let left = staging_support::temp_files(dir);
             assert!(left.is_empty(), "{ctx}: staging leftovers {left:?}");
         }
         for (server, ns) in &self.redis {
