@@ -105,6 +105,16 @@ local function try(f, ...)
   if type(res) == 'table' and res.mavfs then return nil, res end
   error(res, 0)
 end
+-- Appends one file's answer to a batch reply: '' and its value, or its failure's code and key.
+local function answer(out, value, err)
+  if err then
+    out[#out + 1] = err.mavfs
+    out[#out + 1] = err.key
+  else
+    out[#out + 1] = ''
+    out[#out + 1] = value
+  end
+end
 -- The directory at `path`, resolved once per batch: `cache` maps a path to what resolving it
 -- gave, {names, ids} (ids[#names] is the directory's id) or {err}, raised again on every use.
 local function dir_at(path, cache)
@@ -336,14 +346,7 @@ local function main()
     return v
   end
   for i = 2, #ARGV, 2 do
-    local v, err = try(stat_one, i)
-    if v then
-      out[#out + 1] = ''
-      out[#out + 1] = v
-    else
-      out[#out + 1] = err.mavfs
-      out[#out + 1] = err.key
-    end
+    answer(out, try(stat_one, i))
   end
   return {'ok', out}
 end
@@ -417,14 +420,7 @@ local function main()
     local j = 0
     for i = 3, #ARGV, 5 do
       j = j + 1
-      local dead, err = try(commit_one, i, j)
-      if dead then
-        out[#out + 1] = ''
-        out[#out + 1] = dead
-      else
-        out[#out + 1] = err.mavfs
-        out[#out + 1] = err.key
-      end
+      answer(out, try(commit_one, i, j))
     end
   end)
   if #done > 0 then call('ZREM', pending, unpack(done)) end
