@@ -11,10 +11,10 @@ use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures::StreamExt;
 use mavfs_actors::backend::BackendHandle;
-use mavfs_actors::mounts::{Mount, MountTable, Tier};
 use mavfs_actors::store::WriteMode;
 use mavfs_actors::store::disk::{DiskOptions, DiskStore};
 use mavfs_actors::store::memory::MemoryStore;
+use mavfs_actors::{BackendKind, Mount, MountTable, Tier};
 use mavfs_actors::{RouterHandle, VPath};
 
 const SIZE: usize = 64 * 1024;
@@ -27,16 +27,16 @@ fn router(disk_root: &std::path::Path) -> RouterHandle {
     let disk = DiskStore::open(disk_root, DiskOptions::default()).unwrap();
     RouterHandle::spawn(
         MountTable::new(vec![
-            Mount {
-                path: p("/vram"),
-                tier: Tier::Hot,
-                backend: BackendHandle::spawn(p("/vram"), "memory", MemoryStore::new(None)),
-            },
-            Mount {
-                path: p("/vdisk"),
-                tier: Tier::Cold,
-                backend: BackendHandle::spawn(p("/vdisk"), "disk", disk),
-            },
+            Mount::new(
+                p("/vram"),
+                Tier::Hot,
+                BackendHandle::spawn(p("/vram"), BackendKind::Memory, MemoryStore::new(None)),
+            ),
+            Mount::new(
+                p("/vdisk"),
+                Tier::Cold,
+                BackendHandle::spawn(p("/vdisk"), BackendKind::Disk, disk),
+            ),
         ])
         .unwrap(),
     )

@@ -11,12 +11,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mavfs_actors::backend::BackendHandle;
-use mavfs_actors::events::Meter;
-use mavfs_actors::mounts::{Mount, MountTable, Tier};
 use mavfs_actors::store::WriteMode;
 use mavfs_actors::store::disk::{DiskOptions, DiskStore};
 use mavfs_actors::store::memory::MemoryStore;
-use mavfs_actors::transfer::{self, TransferKind, TransferRequest};
+use mavfs_actors::transfer::{self, Meter, TransferKind, TransferRequest};
+use mavfs_actors::{BackendKind, Mount, MountTable, Tier};
 use mavfs_actors::{RouterHandle, VPath};
 
 const SIZE: usize = 64 << 20;
@@ -26,29 +25,13 @@ fn p(s: &str) -> VPath {
     VPath::parse(s).unwrap()
 }
 
-fn mount(path: &str, tier: Tier, backend: BackendHandle) -> Mount {
-    Mount {
-        path: p(path),
-        tier,
-        backend,
-    }
-}
-
-fn disk(path: &str, root: &std::path::Path) -> Mount {
+fn disk(path: &str, root: &std::path::Path) -> BackendHandle {
     let store = DiskStore::open(root, DiskOptions::default()).unwrap();
-    mount(
-        path,
-        Tier::Cold,
-        BackendHandle::spawn(p(path), "disk", store),
-    )
+    BackendHandle::spawn(p(path), BackendKind::Disk, store)
 }
 
-fn memory(path: &str) -> Mount {
-    mount(
-        path,
-        Tier::Hot,
-        BackendHandle::spawn(p(path), "memory", MemoryStore::new(None)),
-    )
+fn memory(path: &str) -> BackendHandle {
+    BackendHandle::spawn(p(path), BackendKind::Memory, MemoryStore::new(None))
 }
 
 async fn seed(router: &RouterHandle, path: &str) {
@@ -76,12 +59,13 @@ fn throughput(c: &mut Criterion) {
         .build()
         .unwrap();
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (m1, d2_backend) = (memory("/m1"), disk("/d2", d2.path()));
     let router = rt.block_on(async {
         let table = vec![
-            memory("/m1"),
-            memory("/m2"),
-            disk("/d1", d1.path()),
-            disk("/d2", d2.path()),
+            Mount::new(p("/m1"), Tier::Hot, m1.clone()),
+            Mount::new(p("/m2"), Tier::Hot, memory("/m2")),
+            Mount::new(p("/d1"), Tier::Cold, disk("/d1", d1.path())),
+            Mount::new(p("/d2"), Tier::Cold, d2_backend.clone()),
         ];
         let router = RouterHandle::spawn(MountTable::new(table).unwrap());
         seed(&router, "/m1/f").await;
@@ -146,10 +130,8 @@ fn throughput(c: &mut Criterion) {
     });
     group.bench_function("bare stream_file", |b| {
         b.iter_custom(|iters| {
-            let router = router.clone();
+            let (src, dst) = (m1.clone(), d2_backend.clone());
             rt.block_on(rt.spawn(async move {
-                let src = router.mounts()[0].backend.clone();
-                let dst = router.mounts()[3].backend.clone();
                 let meter = Meter::new();
                 let start = Instant::now();
                 for _ in 0..iters {

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use mavfs_actors::store::WriteMode;
-use mavfs_actors::{RouterHandle, VPath};
+use mavfs_actors::{VPath, WriteMode};
 
 use crate::cli::Cli;
 use crate::config::parse_size;
+use crate::engine::Engine;
 use crate::shell::format;
 
 /// What to measure.
@@ -57,13 +57,13 @@ impl Sample {
 }
 
 /// Runs the benchmark on every mount and prints a table; returns the exit code.
-pub async fn run(router: &RouterHandle, settings: Settings) -> i32 {
+pub async fn run(engine: &Engine, settings: Settings) -> i32 {
     println!(
         "{:<10} {:<8} {:<5} {:>10} {:>7} {:>10} {:>10} {:>12}",
         "MOUNT", "BACKEND", "OP", "SIZE", "ITERS", "P50", "P99", "THROUGHPUT"
     );
     let mut code = 0;
-    for mount in router.mounts() {
+    for mount in engine.mounts() {
         let scratch = match mount
             .path
             .join(&format!(".mavfs-bench-{}", std::process::id()))
@@ -74,12 +74,12 @@ pub async fn run(router: &RouterHandle, settings: Settings) -> i32 {
                 return 1;
             }
         };
-        let task = tokio::spawn(measure(router.clone(), scratch.clone(), settings));
+        let task = tokio::spawn(measure(engine.clone(), scratch.clone(), settings));
         let result = task
             .await
             .unwrap_or_else(|e| Err(format!("benchmark task failed: {e}")));
         // Clean up whatever was written, even after a failure.
-        let _ = router.remove(&scratch, true, true).await;
+        let _ = engine.remove(&scratch, true, true).await;
         match result {
             Ok(mut samples) => {
                 for (op, sample) in [("write", &mut samples.0), ("read", &mut samples.1)] {
@@ -87,7 +87,7 @@ pub async fn run(router: &RouterHandle, settings: Settings) -> i32 {
                     println!(
                         "{:<10} {:<8} {:<5} {:>10} {:>7} {:>10} {:>10} {:>12}",
                         mount.path.as_str(),
-                        mount.backend.kind(),
+                        mount.backend.as_str(),
                         op,
                         format::size(settings.size as u64),
                         settings.iters,
@@ -107,11 +107,11 @@ pub async fn run(router: &RouterHandle, settings: Settings) -> i32 {
 }
 
 async fn measure(
-    router: RouterHandle,
+    engine: Engine,
     dir: VPath,
     settings: Settings,
 ) -> Result<(Sample, Sample), String> {
-    router.mkdir(&dir, false).await.map_err(|e| e.to_string())?;
+    engine.mkdir(&dir, false).await.map_err(|e| e.to_string())?;
     let data = Bytes::from(vec![0xA5u8; settings.size]);
     let paths: Vec<VPath> = (0..settings.iters)
         .map(|i| dir.join(&format!("f{i}")).map_err(|e| e.to_string()))
@@ -123,7 +123,7 @@ async fn measure(
     let started = Instant::now();
     for path in &paths {
         let t = Instant::now();
-        let mut w = router
+        let mut w = engine
             .write(path, WriteMode::Replace)
             .await
             .map_err(|e| e.to_string())?;
@@ -139,7 +139,7 @@ async fn measure(
     let started = Instant::now();
     for path in &paths {
         let t = Instant::now();
-        let mut r = router.read(path).await.map_err(|e| e.to_string())?;
+        let mut r = engine.read(path).await.map_err(|e| e.to_string())?;
         let mut n = 0;
         while let Some(chunk) = r.chunks.next().await {
             n += chunk.map_err(|e| e.to_string())?.len();

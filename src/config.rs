@@ -2,43 +2,35 @@
 //!
 //! This module owns everything between a TOML file and a validated [`Config`] (DESIGN.md sections
 //! 3 and 7): finding the file ([`locate`]), the built-in defaults ([`Config::defaults`]), parsing and
-//! validating ([`Config::load`], [`Config::parse`]), size strings ([`parse_size`]) and keeping Redis
-//! passwords out of output ([`redact_url`]). It checks only what can be checked without starting
-//! anything: a disk root must exist, but whether a Redis server answers is the engine's business.
+//! validating ([`Config::load`], [`Config::parse`]) and size strings ([`parse_size`]). It checks
+//! only what can be checked without starting anything: a disk root must exist, but whether a
+//! Redis server answers is the engine's business.
+//!
+//! The rules themselves (limits and defaults, tiers and backend names, the namespace rule, Redis
+//! URL checking and redaction) are the engine's, imported from its crate root; this module adds
+//! only the file, line and key of what breaks them.
 //!
 //! Every error is a [`ConfigError`] that names the file, the 1-based line and the key, as in
 //! `mavfs.toml:7: key mount[2].root: /x/y does not exist`. Mount tables are numbered from 1 in
 //! these key paths, as a person counts them.
 //!
-//! Submodules: `parse` walks the TOML document, `size` reads sizes, `redis_url` checks and redacts
-//! Redis URLs.
+//! Submodules: `parse` walks the TOML document, `size` reads sizes.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use mavfs_actors::path::VPath;
+use mavfs_actors::redis_url;
+pub use mavfs_actors::{
+    BackendKind, DEFAULT_CHUNK_SIZE, DEFAULT_JOBS, DEFAULT_NAMESPACE, MAX_CHUNK_SIZE, MAX_JOBS,
+    MIN_CHUNK_SIZE, Tier, VPath, redact_url,
+};
 
 mod parse;
-mod redis_url;
 mod size;
 #[cfg(test)]
 mod tests;
 
-pub use redis_url::redact_url;
 pub use size::parse_size;
-
-/// Parallel file transfers per job when neither the config nor the command says otherwise.
-pub const DEFAULT_JOBS: usize = 4;
-/// The most parallel file transfers a config may ask for.
-pub const MAX_JOBS: usize = 64;
-/// Size of one streamed chunk when the config does not say otherwise (1 MiB).
-pub const DEFAULT_CHUNK_SIZE: usize = 1 << 20;
-/// Smallest chunk a config may ask for (4 KiB): smaller chunks cost more in messages than they move.
-pub const MIN_CHUNK_SIZE: usize = 4 << 10;
-/// Largest chunk a config may ask for (64 MiB): the pipeline holds a window of chunks in memory.
-pub const MAX_CHUNK_SIZE: usize = 64 << 20;
-/// Redis key prefix of a mount whose config does not name one.
-pub const DEFAULT_NAMESPACE: &str = "mavfs";
 
 /// A validated configuration: the mount table and the transfer settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,31 +73,6 @@ pub struct MountConfig {
     pub backend: BackendConfig,
 }
 
-/// A mount's tier.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Tier {
-    /// Working data, fast: the default for memory and Redis mounts.
-    Hot,
-    /// Storage, slower: the default for disk mounts.
-    Cold,
-}
-
-impl Tier {
-    /// The name used in config files and output: `hot` or `cold`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tier::Hot => "hot",
-            Tier::Cold => "cold",
-        }
-    }
-}
-
-impl fmt::Display for Tier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// What backs a mount, with the settings that apply to that backend only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackendConfig {
@@ -128,14 +95,21 @@ pub enum BackendConfig {
     Redis(RedisConfig),
 }
 
+impl BackendConfig {
+    /// Which backend this is.
+    pub fn kind(&self) -> BackendKind {
+        match self {
+            BackendConfig::Memory { .. } => BackendKind::Memory,
+            BackendConfig::Disk { .. } => BackendKind::Disk,
+            BackendConfig::Redis(_) => BackendKind::Redis,
+        }
+    }
+}
+
 /// Prints the backend's name as in config files: `memory`, `disk` or `redis`.
 impl fmt::Display for BackendConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            BackendConfig::Memory { .. } => "memory",
-            BackendConfig::Disk { .. } => "disk",
-            BackendConfig::Redis(_) => "redis",
-        })
+        f.write_str(self.kind().as_str())
     }
 }
 

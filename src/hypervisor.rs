@@ -14,15 +14,14 @@
 use std::fmt;
 use std::path::Path;
 
-use mavfs_actors::RouterHandle;
-use mavfs_actors::backend::BackendHandle;
-use mavfs_actors::mounts::{Mount, MountTable, Tier};
 use mavfs_actors::store::disk::{DiskOptions, DiskStore};
 use mavfs_actors::store::memory::MemoryStore;
 use mavfs_actors::store::redis::{DEFAULT_COMMAND_TIMEOUT, RedisOptions, RedisStore};
+use mavfs_actors::{Mount, MountTable, RouterHandle, Tier, VPath};
 
 use crate::cli::{Cli, RamBackend};
 use crate::config::{self, BackendConfig, Config, MountConfig, RedisConfig};
+use crate::engine::Engine;
 
 /// The mount the `--ram` flags configure.
 const RAM_MOUNT: &str = "/vram";
@@ -80,11 +79,11 @@ fn apply_flags(config: &mut Config, cli: &Cli) -> Result<(), StartError> {
                     )
                 })),
                 cluster: Vec::new(),
-                namespace: "mavfs".to_string(),
+                namespace: config::DEFAULT_NAMESPACE.to_string(),
                 password_env: None,
             }),
         };
-        set_mount(config, RAM_MOUNT, config::Tier::Hot, backend);
+        set_mount(config, RAM_MOUNT, Tier::Hot, backend);
     }
     if let Some(dir) = &cli.disk_dir {
         let backend = BackendConfig::Disk {
@@ -92,14 +91,14 @@ fn apply_flags(config: &mut Config, cli: &Cli) -> Result<(), StartError> {
             fsync: false,
             create: true,
         };
-        set_mount(config, DISK_MOUNT, config::Tier::Cold, backend);
+        set_mount(config, DISK_MOUNT, Tier::Cold, backend);
     }
     Ok(())
 }
 
 /// Replaces the backend of the mount at `path`, or adds that mount.
-fn set_mount(config: &mut Config, path: &str, tier: config::Tier, backend: BackendConfig) {
-    let vpath = mavfs_actors::VPath::parse(path).expect("the flag mounts are valid paths");
+fn set_mount(config: &mut Config, path: &str, tier: Tier, backend: BackendConfig) {
+    let vpath = VPath::parse(path).expect("the flag mounts are valid paths");
     match config.mounts.iter_mut().find(|m| m.path == vpath) {
         Some(m) => m.backend = backend,
         None => config.mounts.push(MountConfig {
@@ -110,29 +109,19 @@ fn set_mount(config: &mut Config, path: &str, tier: config::Tier, backend: Backe
     }
 }
 
-/// Opens every mount's store and starts the engine. A mount that cannot open is reported on
-/// stderr and left out; it is an error only when none can.
-pub async fn start(config: &Config) -> Result<RouterHandle, StartError> {
+/// Opens every mount's store and starts the engine in this process. A mount that cannot open
+/// is reported on stderr and left out; it is an error only when none can.
+pub async fn start(config: &Config) -> Result<Engine, StartError> {
     let mut mounts = Vec::with_capacity(config.mounts.len());
     let mut failed = Vec::new();
     for mount in &config.mounts {
-        let backend = match open_backend(mount, config).await {
-            Ok(backend) => backend,
+        match open_mount(mount, config).await {
+            Ok(m) => mounts.push(m),
             Err(e) => {
                 eprintln!("mavfs: {e}");
                 failed.push(mount.path.to_string());
-                continue;
             }
-        };
-        let tier = match mount.tier {
-            config::Tier::Hot => Tier::Hot,
-            config::Tier::Cold => Tier::Cold,
-        };
-        mounts.push(Mount {
-            path: mount.path.clone(),
-            tier,
-            backend,
-        });
+        }
     }
     if mounts.is_empty() {
         return Err(StartError(format!(
@@ -141,17 +130,20 @@ pub async fn start(config: &Config) -> Result<RouterHandle, StartError> {
         )));
     }
     let table = MountTable::new(mounts).map_err(|e| StartError(format!("mount {e}")))?;
-    Ok(RouterHandle::spawn(table))
+    Ok(Engine::Local(RouterHandle::spawn(table)))
 }
 
-async fn open_backend(mount: &MountConfig, config: &Config) -> Result<BackendHandle, StartError> {
+/// Opens `mount`'s store and mounts it.
+async fn open_mount(mount: &MountConfig, config: &Config) -> Result<Mount, StartError> {
     let path = mount.path.clone();
+    let (tier, kind) = (mount.tier, mount.backend.kind());
     match &mount.backend {
-        BackendConfig::Memory { capacity } => Ok(BackendHandle::spawn(
-            path,
-            "memory",
-            MemoryStore::new(*capacity),
-        )),
+        BackendConfig::Memory { capacity } => {
+            Ok(
+                Mount::spawn(path, tier, kind, MemoryStore::new(*capacity))
+                    .with_capacity(*capacity),
+            )
+        }
         BackendConfig::Disk {
             root,
             fsync,
@@ -172,7 +164,7 @@ async fn open_backend(mount: &MountConfig, config: &Config) -> Result<BackendHan
             let store = DiskStore::open(root, options).map_err(|e| {
                 StartError(format!("mount {path}: {}: {}", root.display(), e.reason()))
             })?;
-            Ok(BackendHandle::spawn(path, "disk", store))
+            Ok(Mount::spawn(path, tier, kind, store))
         }
         BackendConfig::Redis(redis) => {
             let store = open_redis(redis, config)
@@ -181,7 +173,7 @@ async fn open_backend(mount: &MountConfig, config: &Config) -> Result<BackendHan
             for warning in store.warnings() {
                 eprintln!("mavfs: mount {path}: warning: {warning}");
             }
-            Ok(BackendHandle::spawn(path, "redis", store))
+            Ok(Mount::spawn(path, tier, kind, store))
         }
     }
 }

@@ -5,6 +5,7 @@
 mod bench;
 mod cli;
 mod config;
+mod engine;
 mod hypervisor;
 mod shell;
 
@@ -58,8 +59,8 @@ async fn run(cli: Cli) -> i32 {
             return 2;
         }
     };
-    let router = match hypervisor::start(&config).await {
-        Ok(r) => r,
+    let engine = match hypervisor::start(&config).await {
+        Ok(engine) => engine,
         Err(e) => {
             eprintln!("mavfs: {e}");
             return 2;
@@ -71,7 +72,7 @@ async fn run(cli: Cli) -> i32 {
     };
     let code = match &cli.command {
         None | Some(Command::Shell) => {
-            let mut session = Session::new(router.clone(), options);
+            let mut session = Session::new(engine.clone(), options);
             if std::io::stdin().is_terminal() {
                 shell::interactive::run(&mut session).await
             } else {
@@ -79,17 +80,17 @@ async fn run(cli: Cli) -> i32 {
             }
         }
         Some(Command::Exec { lines }) => {
-            let mut session = Session::new(router.clone(), options);
+            let mut session = Session::new(engine.clone(), options);
             shell::run_exec(&mut session, lines).await
         }
         Some(Command::Bench) => match bench::Settings::from_cli(&cli) {
-            Ok(settings) => bench::run(&router, settings).await,
+            Ok(settings) => bench::run(&engine, settings).await,
             Err(e) => {
                 eprintln!("mavfs: bench: {e}");
                 2
             }
         },
     };
-    router.shutdown().await;
+    engine.shutdown().await;
     code
 }

@@ -1,7 +1,7 @@
 //! The shell: one session of commands over the engine.
 //!
 //! A [`Session`] holds the current directory and runs lines: [`parse`] splits a line into
-//! commands, [`commands`] runs each against the [`RouterHandle`], and output goes to stdout or,
+//! commands, [`commands`] runs each against the [`Engine`], and output goes to stdout or,
 //! redirected, atomically into a virtual file ([`output`]). Errors are printed here, once, as
 //! `mavfs: <command>: <path>: <reason>`. The three ways in share this: [`interactive`] (rustyline),
 //! [`run_script`] (stdin not a terminal) and [`run_exec`] (`mavfs exec`).
@@ -17,8 +17,10 @@ pub mod progress;
 use std::fmt;
 use std::io::BufRead;
 
-use mavfs_actors::store::WriteMode;
-use mavfs_actors::{Error, RouterHandle, VPath};
+use mavfs_actors::WriteMode;
+use mavfs_actors::{Error, VPath};
+
+use crate::engine::Engine;
 
 use self::output::{Output, OutputError};
 use self::parse::Command;
@@ -51,6 +53,12 @@ pub enum CmdError {
 impl From<Error> for CmdError {
     fn from(e: Error) -> Self {
         CmdError::Engine(e)
+    }
+}
+
+impl From<mavfs_actors::PathError> for CmdError {
+    fn from(e: mavfs_actors::PathError) -> Self {
+        CmdError::Engine(e.into())
     }
 }
 
@@ -95,18 +103,18 @@ pub struct SessionOptions {
 
 /// One shell session: a current directory over one engine.
 pub struct Session {
-    router: RouterHandle,
+    engine: Engine,
     cwd: VPath,
     options: SessionOptions,
     /// Jobs this session started with `&` whose end it has not reported yet.
-    background: Vec<mavfs_actors::events::JobId>,
+    background: Vec<mavfs_actors::JobId>,
 }
 
 impl Session {
-    pub fn new(router: RouterHandle, options: SessionOptions) -> Self {
-        let cwd = router.home().clone();
+    pub fn new(engine: Engine, options: SessionOptions) -> Self {
+        let cwd = engine.home();
         Session {
-            router,
+            engine,
             cwd,
             options,
             background: Vec::new(),
@@ -117,8 +125,9 @@ impl Session {
         &self.cwd
     }
 
-    pub fn router(&self) -> &RouterHandle {
-        &self.router
+    /// The engine this session works on.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     pub fn options(&self) -> SessionOptions {
@@ -131,7 +140,7 @@ impl Session {
 
     /// Resolves a path argument against the current directory.
     pub fn resolve(&self, input: &str) -> Result<VPath, CmdError> {
-        self.router
+        self.engine
             .resolve(&self.cwd, input)
             .map_err(|e| CmdError::BadPath(input.to_string(), e))
     }
@@ -206,7 +215,7 @@ impl Session {
         } else {
             WriteMode::Replace
         };
-        Ok(Output::file(self.router.write(&path, mode).await?))
+        Ok(Output::file(self.engine.write(&path, mode).await?))
     }
 }
 

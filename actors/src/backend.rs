@@ -25,8 +25,8 @@ use kameo::prelude::*;
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
 use crate::store::{
-    BatchFuture, Capability, DirEntry, FileReader, FileWriter, Meta, Store, Usage, WholeFile,
-    WholeRead, WriteMode,
+    BackendKind, BatchFuture, Capability, DirEntry, FileReader, FileWriter, Meta, Store, Usage,
+    WholeFile, WholeRead, WriteMode,
 };
 
 /// Messages queued per backend before senders wait: enough to absorb a burst of parallel transfer
@@ -436,14 +436,13 @@ fn rebase(err: Error, mount: &VPath) -> Error {
 pub struct BackendHandle {
     actor: Arc<dyn DynBackend>,
     mount: VPath,
-    kind: &'static str,
+    kind: BackendKind,
     capability: Capability,
 }
 
 impl BackendHandle {
-    /// Spawns the actor owning `store` for the mount at `mount`; `kind` names the backend for
-    /// humans (`memory`, `disk`, `redis`).
-    pub fn spawn<S: Store>(mount: VPath, kind: &'static str, store: S) -> Self {
+    /// Spawns the actor owning `store` for the mount at `mount`; `kind` says which store it is.
+    pub fn spawn<S: Store>(mount: VPath, kind: BackendKind, store: S) -> Self {
         let capability = store.capability();
         let actor =
             BackendActor::spawn_with_mailbox(store, kameo::mailbox::bounded(MAILBOX_CAPACITY));
@@ -459,7 +458,8 @@ impl BackendHandle {
         &self.mount
     }
 
-    pub fn kind(&self) -> &'static str {
+    /// Which store serves this backend.
+    pub fn kind(&self) -> BackendKind {
         self.kind
     }
 

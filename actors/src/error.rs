@@ -4,78 +4,20 @@
 //! path it failed on, an optional detail in the user's terms and an optional source. Errors are built
 //! where the operation and the path are known; there is deliberately no blanket `From<io::Error>`,
 //! because it would drop the path. Stores convert host errors with [`Error::from_io`].
+//!
+//! An `Error` crosses process boundaries (the daemon's socket, `--json`) in its wire form: kind,
+//! operation, path, detail and the source as text ([`Error`]'s serde implementation). A decoded
+//! error prints exactly as the original did.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io;
 use std::sync::Arc;
 
-use crate::path::VPath;
+use serde::{Deserialize, Serialize};
 
-/// What went wrong, in the vocabulary of errno. The `Display` of each kind is the reason the shell
-/// prints (`mavfs: cat: /vram/x: No such file or directory`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// ENOENT: the path, or one of its parents, does not exist.
-    NotFound,
-    /// EEXIST: the destination exists and the operation does not replace it.
-    AlreadyExists,
-    /// EISDIR: a file operation met a directory.
-    IsADirectory,
-    /// ENOTDIR: a directory operation, or a path's parent, met a file.
-    NotADirectory,
-    /// ENOTEMPTY: a directory still has entries.
-    DirectoryNotEmpty,
-    /// EACCES: the host refused, or the path leads outside a sandbox.
-    PermissionDenied,
-    /// ENOSPC: a capacity limit, a full disk or a full Redis.
-    NoSpace,
-    /// ENAMETOOLONG: a component over 255 bytes or a path over 4096 bytes.
-    NameTooLong,
-    /// EINVAL: a malformed name or an impossible request (a directory into itself).
-    InvalidInput,
-    /// EBUSY: the target is in use, such as a mount root.
-    Busy,
-    /// EXDEV-like: the operation needs one store but was given two.
-    CrossesMounts,
-    /// ENOTSUP: the entry's type (FIFO, socket, device) or the operation is not supported.
-    Unsupported,
-    /// ECANCELED: the operation was cancelled before it finished.
-    Cancelled,
-    /// EIO-like: the backend is unreachable or stopped.
-    Unavailable,
-    /// EIO: any other failure of the host or backend.
-    Io,
-}
-
-impl ErrorKind {
-    /// The errno-like reason shown to users.
-    pub fn reason(self) -> &'static str {
-        match self {
-            ErrorKind::NotFound => "No such file or directory",
-            ErrorKind::AlreadyExists => "File exists",
-            ErrorKind::IsADirectory => "Is a directory",
-            ErrorKind::NotADirectory => "Not a directory",
-            ErrorKind::DirectoryNotEmpty => "Directory not empty",
-            ErrorKind::PermissionDenied => "Permission denied",
-            ErrorKind::NoSpace => "No space left on device",
-            ErrorKind::NameTooLong => "File name too long",
-            ErrorKind::InvalidInput => "Invalid argument",
-            ErrorKind::Busy => "Device or resource busy",
-            ErrorKind::CrossesMounts => "Invalid cross-device link",
-            ErrorKind::Unsupported => "Operation not supported",
-            ErrorKind::Cancelled => "Operation canceled",
-            ErrorKind::Unavailable => "Backend unavailable",
-            ErrorKind::Io => "Input/output error",
-        }
-    }
-}
-
-impl fmt::Display for ErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.reason())
-    }
-}
+pub use crate::error_kind::ErrorKind;
+use crate::path::{PathError, VPath};
 
 /// A failed operation: kind, operation, virtual path, detail and source.
 ///
@@ -84,7 +26,8 @@ impl fmt::Display for ErrorKind {
 #[derive(Debug, Clone)]
 pub struct Error {
     kind: ErrorKind,
-    op: &'static str,
+    /// The operation, such as `read`; owned only when decoded from the wire.
+    op: Cow<'static, str>,
     path: Option<VPath>,
     detail: Option<String>,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
@@ -98,7 +41,7 @@ impl Error {
     pub fn new(kind: ErrorKind, op: &'static str) -> Self {
         Error {
             kind,
-            op,
+            op: Cow::Borrowed(op),
             path: None,
             detail: None,
             source: None,
@@ -120,7 +63,7 @@ impl Error {
         };
         Error {
             kind,
-            op,
+            op: Cow::Borrowed(op),
             path: None,
             detail,
             source: Some(Arc::new(err)),
@@ -153,18 +96,22 @@ impl Error {
         self
     }
 
+    /// What went wrong.
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
 
-    pub fn op(&self) -> &'static str {
-        self.op
+    /// The operation that failed (`read`, `mkdir`, ...).
+    pub fn op(&self) -> &str {
+        &self.op
     }
 
+    /// The virtual path the error is about, if any.
     pub fn path(&self) -> Option<&VPath> {
         self.path.as_ref()
     }
 
+    /// The explanation shown after the reason, if any.
     pub fn detail(&self) -> Option<&str> {
         self.detail.as_deref()
     }
@@ -192,6 +139,73 @@ impl std::error::Error for Error {
         self.source
             .as_deref()
             .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// The wire form of an [`Error`]: plain data, the source reduced to its text.
+#[derive(Serialize, Deserialize)]
+struct WireError {
+    kind: ErrorKind,
+    op: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    path: Option<VPath>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<String>,
+}
+
+/// A source error that arrived as text.
+#[derive(Debug)]
+struct SourceText(String);
+
+impl fmt::Display for SourceText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SourceText {}
+
+impl Serialize for Error {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        WireError {
+            kind: self.kind,
+            op: self.op.to_string(),
+            path: self.path.clone(),
+            detail: self.detail.clone(),
+            source: self.source.as_ref().map(|s| s.to_string()),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Error {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = WireError::deserialize(deserializer)?;
+        Ok(Error {
+            kind: wire.kind,
+            op: Cow::Owned(wire.op),
+            path: wire.path,
+            detail: wire.detail,
+            source: wire
+                .source
+                .map(|s| Arc::new(SourceText(s)) as Arc<dyn std::error::Error + Send + Sync>),
+        })
+    }
+}
+
+/// A path that failed its checks, as an engine error of the same kind and detail.
+impl From<PathError> for Error {
+    fn from(e: PathError) -> Self {
+        let mut err = Error::new(e.kind(), e.op());
+        if let Some(path) = e.path() {
+            err = err.with_path(path);
+        }
+        if let Some(detail) = e.detail() {
+            err = err.with_detail(detail);
+        }
+        err
     }
 }
 

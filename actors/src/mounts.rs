@@ -1,37 +1,113 @@
-//! The mount table: which backend serves which part of the virtual tree.
+//! The mount table: which backend serves which part of the virtual tree, and what a front end
+//! may know of it.
 //!
 //! Mounts sit one level below `/` (`/vram`, `/vdisk`); `/` itself is a virtual directory listing
 //! them. The table is built once at start and never changes, so the router shares it read-only
 //! with every handle instead of answering each lookup through its mailbox.
+//!
+//! A [`Mount`] holds its backend's handle privately; front ends see a mount as a [`MountInfo`]
+//! (path, tier, backend kind, capacity) and its usage as [`MountStats`], plain data that crosses
+//! a socket.
 
 use std::fmt;
+
+use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendHandle;
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
+use crate::store::{BackendKind, Store, Usage};
 
 /// Where a mount sits in the hierarchy: `push` moves hot -> cold, `pull` cold -> hot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Tier {
+    /// Working data, fast: memory and Redis mounts by default.
     Hot,
+    /// Storage, slower: disk mounts by default.
     Cold,
+}
+
+impl Tier {
+    /// The name in config files and output: `hot` or `cold`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Hot => "hot",
+            Tier::Cold => "cold",
+        }
+    }
 }
 
 impl fmt::Display for Tier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Tier::Hot => "hot",
-            Tier::Cold => "cold",
-        })
+        f.write_str(self.as_str())
     }
 }
 
-/// One mounted backend.
+/// What a front end knows of a mount.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountInfo {
+    pub path: VPath,
+    pub tier: Tier,
+    pub backend: BackendKind,
+    /// The configured capacity in bytes, if any.
+    pub capacity: Option<u64>,
+}
+
+/// Usage of one mount, for `stats`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountStats {
+    pub path: VPath,
+    pub backend: BackendKind,
+    pub tier: Tier,
+    pub usage: Usage,
+}
+
+/// One mounted backend: where it appears, its tier, and the actor that serves it.
 #[derive(Clone)]
 pub struct Mount {
     pub path: VPath,
     pub tier: Tier,
-    pub backend: BackendHandle,
+    /// The backend's kind, for front ends.
+    pub kind: BackendKind,
+    /// The configured capacity, for front ends.
+    pub capacity: Option<u64>,
+    pub(crate) backend: BackendHandle,
+}
+
+impl Mount {
+    /// Mounts the backend `backend` (spawned for `path`) at `path`.
+    pub fn new(path: VPath, tier: Tier, backend: BackendHandle) -> Self {
+        Mount {
+            path,
+            tier,
+            kind: backend.kind(),
+            capacity: None,
+            backend,
+        }
+    }
+
+    /// Mounts `store` at `path`: spawns the backend actor that owns it.
+    pub fn spawn<S: Store>(path: VPath, tier: Tier, kind: BackendKind, store: S) -> Self {
+        let backend = BackendHandle::spawn(path.clone(), kind, store);
+        Mount::new(path, tier, backend)
+    }
+
+    /// Sets the capacity front ends are shown (a memory mount's configured `capacity`).
+    pub fn with_capacity(mut self, capacity: Option<u64>) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// What a front end may know of this mount.
+    pub fn info(&self) -> MountInfo {
+        MountInfo {
+            path: self.path.clone(),
+            tier: self.tier,
+            backend: self.kind,
+            capacity: self.capacity,
+        }
+    }
 }
 
 /// All mounts, in the order they were declared (the first is the shell's home).
@@ -62,6 +138,7 @@ impl MountTable {
         Ok(MountTable { mounts })
     }
 
+    /// Every mount, in declaration order.
     pub fn mounts(&self) -> &[Mount] {
         &self.mounts
     }
@@ -71,13 +148,14 @@ impl MountTable {
         &self.mounts[0].path
     }
 
+    /// Whether `path` is a mount's root (`/vram`).
     pub fn is_mount_root(&self, path: &VPath) -> bool {
         self.mounts.iter().any(|m| m.path == *path)
     }
 
     /// Resolves shell input against `cwd` (see [`VPath::resolve`]): `..` stops at mount roots.
     pub fn resolve(&self, cwd: &VPath, input: &str) -> Result<VPath> {
-        VPath::resolve(cwd, input, |p| self.is_mount_root(p))
+        Ok(VPath::resolve(cwd, input, |p| self.is_mount_root(p))?)
     }
 
     /// The mount serving `path`; `None` for `/` itself. Errors: `NotFound` naming the mounts when

@@ -11,7 +11,83 @@
 
 use std::fmt;
 
-use crate::error::{Error, ErrorKind, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::error_kind::ErrorKind;
+
+/// The result of a path check.
+pub type Result<T> = std::result::Result<T, PathError>;
+
+/// A path or name that breaks the rules: its kind (`InvalidInput`, `NameTooLong`, `NotFound` for
+/// an empty path), the check that failed, and what was wrong. It becomes an engine
+/// [`crate::Error`] of the same kind with `?`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathError {
+    kind: ErrorKind,
+    op: &'static str,
+    path: Option<VPath>,
+    detail: Option<String>,
+}
+
+impl PathError {
+    fn new(kind: ErrorKind, op: &'static str) -> Self {
+        PathError {
+            kind,
+            op,
+            path: None,
+            detail: None,
+        }
+    }
+
+    fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    fn with_path(mut self, path: &VPath) -> Self {
+        self.path = Some(path.clone());
+        self
+    }
+
+    /// What is wrong, as an errno-like kind.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The check that failed: `path` or `name`.
+    pub fn op(&self) -> &'static str {
+        self.op
+    }
+
+    /// The path the bad name was to be joined to, if any.
+    pub fn path(&self) -> Option<&VPath> {
+        self.path.as_ref()
+    }
+
+    /// What was wrong, in the user's terms, if more than the kind says.
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+
+    /// The reason with its detail: `Invalid argument ("." is not a valid file name)`.
+    pub fn reason(&self) -> String {
+        match &self.detail {
+            Some(d) => format!("{} ({d})", self.kind.reason()),
+            None => self.kind.reason().to_string(),
+        }
+    }
+}
+
+impl fmt::Display for PathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(p) = &self.path {
+            write!(f, "{p}: ")?;
+        }
+        f.write_str(&self.reason())
+    }
+}
+
+impl std::error::Error for PathError {}
 
 /// Longest name of one component, in bytes (as Linux's NAME_MAX).
 pub const MAX_NAME_BYTES: usize = 255;
@@ -19,18 +95,44 @@ pub const MAX_NAME_BYTES: usize = 255;
 pub const MAX_PATH_BYTES: usize = 4096;
 
 /// An absolute, normalised virtual path.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// It crosses the wire as its text and is checked again when decoded: a `VPath` that came from a
+/// socket keeps every rule of one parsed here.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct VPath(String);
+
+impl TryFrom<String> for VPath {
+    type Error = PathError;
+
+    /// Parses `text` as an absolute path; it must already be normal (as every `VPath`'s text is),
+    /// so that decoding never changes a path. Errors: as [`VPath::parse`], and `InvalidInput`
+    /// for a path that is not normal.
+    fn try_from(text: String) -> Result<Self> {
+        let path = VPath::parse(&text)?;
+        if path.0 != text {
+            return Err(PathError::new(ErrorKind::InvalidInput, "path")
+                .with_detail(format!("{text:?} is not a normalised path")));
+        }
+        Ok(path)
+    }
+}
+
+impl From<VPath> for String {
+    fn from(path: VPath) -> String {
+        path.0
+    }
+}
 
 /// Checks one path component. Rules: not empty, not `.` or `..`, no `/` or NUL, at most
 /// [`MAX_NAME_BYTES`] bytes. Errors: `NameTooLong` for a long name, `InvalidInput` otherwise.
 pub fn validate_name(name: &str) -> Result<()> {
     if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
-        return Err(Error::new(ErrorKind::InvalidInput, "name")
+        return Err(PathError::new(ErrorKind::InvalidInput, "name")
             .with_detail(format!("{name:?} is not a valid file name")));
     }
     if name.len() > MAX_NAME_BYTES {
-        return Err(Error::new(ErrorKind::NameTooLong, "name"));
+        return Err(PathError::new(ErrorKind::NameTooLong, "name"));
     }
     Ok(())
 }
@@ -45,7 +147,7 @@ impl VPath {
     /// Errors: `InvalidInput` if not absolute or holding NUL; `NameTooLong` past the limits.
     pub fn parse(input: &str) -> Result<Self> {
         if !input.starts_with('/') {
-            return Err(Error::new(ErrorKind::InvalidInput, "path")
+            return Err(PathError::new(ErrorKind::InvalidInput, "path")
                 .with_detail(format!("{input:?} is not an absolute path")));
         }
         Self::resolve(&VPath::root(), input, |_| false)
@@ -72,14 +174,14 @@ impl VPath {
         is_mount_root: impl Fn(&VPath) -> bool,
     ) -> Result<Self> {
         if input.is_empty() {
-            return Err(Error::new(ErrorKind::NotFound, "path"));
+            return Err(PathError::new(ErrorKind::NotFound, "path"));
         }
         if input.contains('\0') {
-            return Err(Error::new(ErrorKind::InvalidInput, "path")
+            return Err(PathError::new(ErrorKind::InvalidInput, "path")
                 .with_detail("a path may not contain a NUL byte"));
         }
         if input.len() > MAX_PATH_BYTES {
-            return Err(Error::new(ErrorKind::NameTooLong, "path"));
+            return Err(PathError::new(ErrorKind::NameTooLong, "path"));
         }
         let mut current = if input.starts_with('/') {
             VPath::root()
@@ -96,14 +198,14 @@ impl VPath {
                 }
                 name => {
                     if name.len() > MAX_NAME_BYTES {
-                        return Err(Error::new(ErrorKind::NameTooLong, "path"));
+                        return Err(PathError::new(ErrorKind::NameTooLong, "path"));
                     }
                     current.push_unchecked(name);
                 }
             }
         }
         if current.0.len() > MAX_PATH_BYTES {
-            return Err(Error::new(ErrorKind::NameTooLong, "path"));
+            return Err(PathError::new(ErrorKind::NameTooLong, "path"));
         }
         Ok(current)
     }
@@ -122,7 +224,7 @@ impl VPath {
         let mut out = self.clone();
         out.push_unchecked(name);
         if out.0.len() > MAX_PATH_BYTES {
-            return Err(Error::new(ErrorKind::NameTooLong, "path").with_path(self));
+            return Err(PathError::new(ErrorKind::NameTooLong, "path").with_path(self));
         }
         Ok(out)
     }

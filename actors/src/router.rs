@@ -1,108 +1,47 @@
 //! The router: the engine's front door.
 //!
-//! [`RouterHandle`] is the only API the front ends use. It owns the mount table (shared read-only:
-//! it never changes after start), resolves virtual paths to a mount, and routes each operation:
+//! [`RouterHandle`] is the engine's API for front ends (held through the front ends' `Engine`).
+//! It owns the mount table (shared read-only: it never changes after start), resolves virtual
+//! paths to a mount, and routes each operation:
 //!
 //! - single-mount operations (`stat`, `ls`, `mkdir`, `rm`, `cat`, writes) go straight to the
 //!   mount's backend actor, so a lookup never queues behind another mount's work;
-//! - transfers (`cp`, `mv`, `push`, `pull`) go to the [`Router`] actor, which runs each as a job:
-//!   a [`TransferActor`] of its own, in the job table (ids, states, counts, times; ended jobs stay
-//!   listable), publishing events on the [`EventBus`] that any front end can subscribe to.
+//! - transfers (`cp`, `mv`, `push`, `pull`) go to the [`Router`] actor, which runs each as a job
+//!   ([`crate::job`]): a task of its own, tracked for shutdown and traced in a `job` span (id,
+//!   route), recorded in the job table (ids, states, counts, times; ended jobs stay listable),
+//!   publishing events on the [`EventBus`] that any front end can subscribe to.
 //!
 //! The virtual root `/` is answered here: it is a directory whose entries are the mounts, and
 //! nothing else can be created, written or removed there.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use kameo::error::Infallible;
 use kameo::prelude::*;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::backend::WriteHandle;
 use crate::error::{Error, ErrorKind, Result};
-use crate::events::{EventBus, EventKind, JobEvent, JobId, JobRoute, Meter, Progress};
-use crate::mounts::{Mount, MountTable};
+use crate::events::EventBus;
+use crate::job::foreground::{engine_stopped, wait_outcome};
+use crate::job::table::{JobTable, OutcomeReceiver};
+use crate::job::{ForegroundJob, JobControl, JobEvent, JobId, JobInfo, JobOutcome};
+use crate::mounts::{MountInfo, MountStats, MountTable};
 use crate::path::VPath;
-use crate::store::{DirEntry, EntryKind, FileReader, Meta, Usage, WriteMode};
-use crate::transfer::job::{CancelTransfer, JobArgs, TransferActor};
+use crate::store::{DirEntry, EntryKind, FileReader, Meta, WriteMode};
 use crate::transfer::{TransferRequest, TransferSummary};
-
-/// A job's state, as `jobs` shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobState {
-    Running,
-    Done,
-    Failed,
-    Cancelled,
-}
-
-impl std::fmt::Display for JobState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            JobState::Running => "running",
-            JobState::Done => "done",
-            JobState::Failed => "failed",
-            JobState::Cancelled => "cancelled",
-        })
-    }
-}
-
-/// One row of the job table.
-#[derive(Debug, Clone)]
-pub struct JobInfo {
-    pub id: JobId,
-    pub route: Arc<JobRoute>,
-    pub state: JobState,
-    pub progress: Progress,
-    pub started: SystemTime,
-    pub ended: Option<SystemTime>,
-    /// Why a failed job failed.
-    pub error: Option<Error>,
-}
-
-/// How a job ended, as its waiters see it.
-pub type JobOutcome = Result<TransferSummary>;
-
-/// The router's record of one job, running or ended.
-struct JobRecord {
-    route: Arc<JobRoute>,
-    state: JobState,
-    meter: Arc<Meter>,
-    started: SystemTime,
-    ended: Option<SystemTime>,
-    error: Option<Error>,
-    actor: ActorRef<TransferActor>,
-    /// `None` while running; the outcome once ended. Waiters hold receivers.
-    outcome: watch::Sender<Option<JobOutcome>>,
-}
-
-impl JobRecord {
-    fn info(&self, id: JobId) -> JobInfo {
-        JobInfo {
-            id,
-            route: self.route.clone(),
-            state: self.state,
-            progress: self.meter.snapshot(),
-            started: self.started,
-            ended: self.ended,
-            error: self.error.clone(),
-        }
-    }
-}
 
 /// The actor that runs transfers as jobs and keeps the job table.
 pub struct Router {
     table: Arc<MountTable>,
-    jobs: BTreeMap<JobId, JobRecord>,
-    next_id: u64,
-    bus: EventBus,
+    jobs: JobTable,
     /// Every job's task, so that shutdown waits for them.
     tasks: TaskTracker,
-    /// Cancelled at shutdown; every job's token is a child of it.
+    /// Cancelled at shutdown; every job's control is a child of it.
     shutdown: CancellationToken,
 }
 
@@ -121,57 +60,42 @@ pub struct StartJob {
     pub label: String,
 }
 
-/// The job and a receiver that sees its outcome.
-type Started = (
-    JobId,
-    watch::Receiver<Option<JobOutcome>>,
-    CancellationToken,
-);
+/// A job just started: its id, a receiver of its outcome and its control.
+type Started = (JobId, OutcomeReceiver, JobControl);
 
 impl Message<StartJob> for Router {
     type Reply = Started;
 
     async fn handle(&mut self, msg: StartJob, ctx: &mut Context<Self, Self::Reply>) -> Started {
-        self.next_id += 1;
-        let id = JobId(self.next_id);
-        let route = Arc::new(JobRoute {
-            kind: msg.request.kind,
-            sources: msg.request.sources.clone(),
-            dest: msg.request.dest.clone(),
-            label: msg.label,
-        });
-        let meter = Arc::new(Meter::new());
-        let cancel = self.shutdown.child_token();
-        let actor = TransferActor::spawn(JobArgs {
-            id,
-            route: route.clone(),
-            request: msg.request,
-            table: self.table.clone(),
-            meter: meter.clone(),
-            bus: self.bus.clone(),
-            cancel: cancel.clone(),
-            router: ctx.actor_ref().clone(),
-            tasks: self.tasks.clone(),
-        });
-        let (outcome, receiver) = watch::channel(None);
-        self.jobs.insert(
-            id,
-            JobRecord {
-                route,
-                state: JobState::Running,
-                meter,
-                started: SystemTime::now(),
-                ended: None,
-                error: None,
-                actor,
-                outcome,
-            },
+        let run = self
+            .jobs
+            .add(msg.request, msg.label, self.table.clone(), &self.shutdown);
+        let id = run.id;
+        let span = tracing::info_span!("job", id = id.0, route = %run.route.label);
+        let outcome = self.jobs.watch(id).expect("the job was just added");
+        let control = run.control.clone();
+        let router = ctx.actor_ref().clone();
+        self.tasks.spawn(
+            async move {
+                tracing::info!("started");
+                let result = run.run().await;
+                match &result {
+                    Ok(summary) => {
+                        tracing::info!(files = summary.files, bytes = summary.bytes, "done")
+                    }
+                    Err(e) => tracing::info!(error = %e, "ended"),
+                }
+                // The router may already be gone at shutdown; then nobody is waiting.
+                let _ = router.tell(JobEnded { id, result }).await;
+            }
+            .instrument(span),
         );
-        (id, receiver, cancel)
+        (id, outcome, control)
     }
 }
 
-/// Sent by a job's task when it ends; records the outcome and publishes the terminal event.
+/// Sent by a job's task when it ends; the table records the outcome and publishes the terminal
+/// event.
 pub struct JobEnded {
     pub id: JobId,
     pub result: JobOutcome,
@@ -181,51 +105,18 @@ impl Message<JobEnded> for Router {
     type Reply = ();
 
     async fn handle(&mut self, msg: JobEnded, _: &mut Context<Self, Self::Reply>) {
-        let Some(job) = self.jobs.get_mut(&msg.id) else {
-            return;
-        };
-        if job.state != JobState::Running {
-            return; // exactly one terminal event per job
-        }
-        let kind = match &msg.result {
-            Ok(summary) => {
-                job.state = JobState::Done;
-                EventKind::Finished(*summary)
-            }
-            Err(e) if e.kind() == ErrorKind::Cancelled => {
-                job.state = JobState::Cancelled;
-                EventKind::Cancelled
-            }
-            Err(e) => {
-                job.state = JobState::Failed;
-                job.error = Some(e.clone());
-                EventKind::Failed(e.clone())
-            }
-        };
-        job.ended = Some(SystemTime::now());
-        self.bus.publish(JobEvent {
-            job: msg.id,
-            route: job.route.clone(),
-            progress: job.meter.snapshot(),
-            kind,
-        });
-        job.outcome.send_replace(Some(msg.result));
+        self.jobs.end(msg.id, msg.result);
     }
 }
 
-/// Cancels a job. Errors: `NotFound` for an unknown id. Cancelling an ended job does nothing.
-pub struct CancelJob(pub JobId);
+/// The control of a job, to cancel it. Errors: `NotFound` for an unknown id.
+pub struct ControlJob(pub JobId);
 
-impl Message<CancelJob> for Router {
-    type Reply = Result<()>;
+impl Message<ControlJob> for Router {
+    type Reply = Result<JobControl>;
 
-    async fn handle(&mut self, msg: CancelJob, _: &mut Context<Self, Self::Reply>) -> Result<()> {
-        let job = self.jobs.get(&msg.0).ok_or_else(|| no_such_job(msg.0))?;
-        if job.state == JobState::Running {
-            // The actor may have stopped already, between its end and our record of it.
-            let _ = job.actor.tell(CancelTransfer).await;
-        }
-        Ok(())
+    async fn handle(&mut self, msg: ControlJob, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
+        self.jobs.control(msg.0)
     }
 }
 
@@ -233,11 +124,10 @@ impl Message<CancelJob> for Router {
 pub struct WatchJob(pub JobId);
 
 impl Message<WatchJob> for Router {
-    type Reply = Result<watch::Receiver<Option<JobOutcome>>>;
+    type Reply = Result<OutcomeReceiver>;
 
     async fn handle(&mut self, msg: WatchJob, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
-        let job = self.jobs.get(&msg.0).ok_or_else(|| no_such_job(msg.0))?;
-        Ok(job.outcome.subscribe())
+        self.jobs.watch(msg.0)
     }
 }
 
@@ -248,59 +138,15 @@ impl Message<ListJobs> for Router {
     type Reply = Vec<JobInfo>;
 
     async fn handle(&mut self, _: ListJobs, _: &mut Context<Self, Self::Reply>) -> Vec<JobInfo> {
-        self.jobs.iter().map(|(id, job)| job.info(*id)).collect()
+        self.jobs.list()
     }
-}
-
-fn no_such_job(id: JobId) -> Error {
-    Error::new(ErrorKind::NotFound, "job").with_detail(format!("no job %{id}"))
-}
-
-/// A job its starter waits for; dropping it before the job ends cancels the job.
-pub struct ForegroundJob {
-    pub id: JobId,
-    outcome: watch::Receiver<Option<JobOutcome>>,
-    cancel: tokio_util::sync::DropGuard,
-}
-
-impl ForegroundJob {
-    /// Waits for the job to end and returns how it ended.
-    pub async fn wait(self) -> JobOutcome {
-        let ForegroundJob {
-            outcome, cancel, ..
-        } = self;
-        let result = wait_outcome(outcome).await;
-        // Ended: nothing left to cancel.
-        let _ = cancel.disarm();
-        result
-    }
-}
-
-async fn wait_outcome(mut outcome: watch::Receiver<Option<JobOutcome>>) -> JobOutcome {
-    match outcome.wait_for(Option::is_some).await {
-        Ok(ended) => ended.clone().unwrap_or_else(|| Err(router_stopped("wait"))),
-        Err(_) => Err(router_stopped("wait")),
-    }
-}
-
-fn router_stopped(op: &'static str) -> Error {
-    Error::new(ErrorKind::Unavailable, op).with_detail("the router has stopped")
 }
 
 fn handler_error<M>(err: SendError<M, Error>, op: &'static str) -> Error {
     match err {
         SendError::HandlerError(e) => e,
-        _ => router_stopped(op),
+        _ => engine_stopped(op),
     }
-}
-
-/// Usage of one mount, for `stats`.
-#[derive(Debug, Clone)]
-pub struct MountStats {
-    pub path: VPath,
-    pub backend: &'static str,
-    pub tier: crate::mounts::Tier,
-    pub usage: Usage,
 }
 
 /// The front ends' handle on the engine. Cheap to clone.
@@ -308,7 +154,7 @@ pub struct MountStats {
 pub struct RouterHandle {
     table: Arc<MountTable>,
     actor: ActorRef<Router>,
-    bus: EventBus,
+    bus: EventBus<JobEvent>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -322,9 +168,7 @@ impl RouterHandle {
         let bus = EventBus::new();
         let actor = Router::spawn(Router {
             table: table.clone(),
-            jobs: BTreeMap::new(),
-            next_id: 0,
-            bus: bus.clone(),
+            jobs: JobTable::new(bus.clone()),
             tasks: tasks.clone(),
             shutdown: shutdown.clone(),
         });
@@ -337,8 +181,9 @@ impl RouterHandle {
         }
     }
 
-    pub fn mounts(&self) -> &[Mount] {
-        self.table.mounts()
+    /// Every mount, in declaration order (the first is the shell's home).
+    pub fn mounts(&self) -> Vec<MountInfo> {
+        self.table.mounts().iter().map(|m| m.info()).collect()
     }
 
     /// The first mount: where a shell starts.
@@ -353,6 +198,7 @@ impl RouterHandle {
 
     /// Metadata of `path`; `/` is a directory. Errors: as [`crate::store::Store::stat`], and
     /// `NotFound` for a path under no mount.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn stat(&self, path: &VPath) -> Result<Meta> {
         match self.table.find("stat", path)? {
             Some(m) => m.backend.stat(path).await,
@@ -365,6 +211,7 @@ impl RouterHandle {
     }
 
     /// Entries of directory `path`, sorted by name; `/` lists the mounts.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn list(&self, path: &VPath) -> Result<Vec<DirEntry>> {
         let mut entries = match self.table.find("ls", path)? {
             Some(m) => m.backend.list(path).await?,
@@ -385,6 +232,7 @@ impl RouterHandle {
 
     /// Creates a directory (see [`crate::store::Store::mkdir`]). Errors also: `PermissionDenied`
     /// at `/`.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn mkdir(&self, path: &VPath, parents: bool) -> Result<()> {
         match self.table.find("mkdir", path)? {
             Some(m) => m.backend.mkdir(path, parents).await,
@@ -394,6 +242,7 @@ impl RouterHandle {
     }
 
     /// Creates an empty file or updates a modification time.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn touch(&self, path: &VPath) -> Result<()> {
         let mount = self.table.get("touch", path, ErrorKind::PermissionDenied)?;
         mount.backend.touch(path).await
@@ -402,6 +251,7 @@ impl RouterHandle {
     /// Removes `path` as `rm` does: a file or symlink; with `recursive` also a directory and its
     /// contents; with `force` a missing path is success. Errors: `Busy` for `/` or a mount root;
     /// `IsADirectory` for a directory without `recursive`.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn remove(&self, path: &VPath, recursive: bool, force: bool) -> Result<()> {
         let result = self.remove_inner(path, recursive).await;
         match result {
@@ -428,12 +278,14 @@ impl RouterHandle {
     }
 
     /// Opens file `path` for streaming.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn read(&self, path: &VPath) -> Result<FileReader> {
         let mount = self.table.get("read", path, ErrorKind::IsADirectory)?;
         mount.backend.open_read(path).await
     }
 
     /// Starts an atomic write of `path`; nothing is visible until [`WriteHandle::commit`].
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn write(&self, path: &VPath, mode: WriteMode) -> Result<WriteHandle> {
         let mount = self.table.get("write", path, ErrorKind::IsADirectory)?;
         mount.backend.open_write(path, mode).await
@@ -441,6 +293,7 @@ impl RouterHandle {
 
     /// Starts a copy or move (see [`crate::transfer`]) as a background job; `label` is the
     /// command as typed, for listings.
+    #[tracing::instrument(level = "debug", skip(self, request))]
     pub async fn start(&self, request: TransferRequest, label: String) -> Result<JobId> {
         let (id, _, _) = self.start_job(request, label).await?;
         Ok(id)
@@ -451,18 +304,34 @@ impl RouterHandle {
         self.actor
             .ask(StartJob { request, label })
             .await
-            .map_err(|_| router_stopped(op))
+            .map_err(|_| engine_stopped(op))
     }
 
     /// Starts a copy or move as a foreground job: the returned [`ForegroundJob`] cancels it when
     /// dropped before it ends (Ctrl-C in the shell).
+    #[tracing::instrument(level = "debug", skip(self, request))]
     pub async fn run(&self, request: TransferRequest, label: String) -> Result<ForegroundJob> {
-        let (id, outcome, cancel) = self.start_job(request, label).await?;
-        Ok(ForegroundJob {
-            id,
-            outcome,
-            cancel: cancel.drop_guard(),
-        })
+        let (id, outcome, control) = self.start_job(request, label).await?;
+        Ok(ForegroundJob::new(id, outcome, control))
+    }
+
+    /// Brings job `id` to the foreground (`fg`): the returned [`ForegroundJob`] waits for it and
+    /// cancels it when dropped before it ends. Errors: `NotFound` for an unknown job.
+    pub async fn foreground(&self, id: JobId) -> Result<ForegroundJob> {
+        let outcome = self
+            .actor
+            .ask(WatchJob(id))
+            .await
+            .map_err(|e| handler_error(e, "fg"))?;
+        let control = self.control(id, "fg").await?;
+        Ok(ForegroundJob::new(id, outcome, control))
+    }
+
+    async fn control(&self, id: JobId, op: &'static str) -> Result<JobControl> {
+        self.actor
+            .ask(ControlJob(id))
+            .await
+            .map_err(|e| handler_error(e, op))
     }
 
     /// Runs a copy or move as a job and waits for it; dropping the future cancels the job.
@@ -486,11 +355,10 @@ impl RouterHandle {
     }
 
     /// Cancels job `id`; it stops within a fraction of a second. Errors: `NotFound`.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn cancel(&self, id: JobId) -> Result<()> {
-        self.actor
-            .ask(CancelJob(id))
-            .await
-            .map_err(|e| handler_error(e, "kill"))
+        self.control(id, "kill").await?.cancel();
+        Ok(())
     }
 
     /// Every job, running or ended, in id order.
@@ -498,7 +366,7 @@ impl RouterHandle {
         self.actor
             .ask(ListJobs)
             .await
-            .map_err(|_| router_stopped("jobs"))
+            .map_err(|_| engine_stopped("jobs"))
     }
 
     /// Every transfer event published from now on. A subscriber that falls behind skips events
@@ -513,7 +381,7 @@ impl RouterHandle {
         for m in self.table.mounts() {
             out.push(MountStats {
                 path: m.path.clone(),
-                backend: m.backend.kind(),
+                backend: m.kind,
                 tier: m.tier,
                 usage: m.backend.usage().await?,
             });

@@ -30,6 +30,7 @@
 //! The conformance suite (`actors/tests/conformance.rs`) checks every rule written here against
 //! every store.
 
+use std::fmt;
 use std::future::Future;
 use std::time::SystemTime;
 
@@ -37,6 +38,7 @@ use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
@@ -45,8 +47,7 @@ pub mod disk;
 pub mod memory;
 pub mod redis;
 
-/// Default size of the chunks a store streams, and of a transfer's pipeline slots.
-pub const DEFAULT_CHUNK_SIZE: usize = 1 << 20;
+pub use crate::limits::DEFAULT_CHUNK_SIZE;
 
 /// Largest file a transfer moves whole, in batches ([`Store::start_read_files`],
 /// [`Store::start_write_files`]), rather than streaming it. A batch holds at most
@@ -58,8 +59,38 @@ pub const SMALL_FILE_MAX: u64 = 64 << 10;
 /// a few MiB and several batches overlap.
 pub const BATCH_FILES: usize = 128;
 
+/// Which store backs a mount: the one vocabulary of config files, `stats` and `mounts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// [`memory::MemoryStore`].
+    Memory,
+    /// [`disk::DiskStore`].
+    Disk,
+    /// [`redis::RedisStore`], one node or a cluster.
+    Redis,
+}
+
+impl BackendKind {
+    /// The name in config files and output: `memory`, `disk` or `redis`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Memory => "memory",
+            BackendKind::Disk => "disk",
+            BackendKind::Redis => "redis",
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What an entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum EntryKind {
     File,
     Dir,
@@ -70,7 +101,7 @@ pub enum EntryKind {
 }
 
 /// Metadata of one entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Meta {
     pub kind: EntryKind,
     /// Length in bytes for files; 0 for directories.
@@ -89,14 +120,14 @@ impl Meta {
 }
 
 /// One entry of a directory listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirEntry {
     pub name: String,
     pub meta: Meta,
 }
 
 /// Totals for `stats`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     pub files: u64,
     pub dirs: u64,
@@ -106,7 +137,8 @@ pub struct Usage {
 }
 
 /// How [`Store::open_write`] treats an existing file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum WriteMode {
     /// The committed file holds exactly the bytes written (`>`, `cp`).
     Replace,

@@ -17,35 +17,39 @@
 //! one of the bytes read back; a small file's bytes are compared whole), and deletes source directories last, so an interruption leaves
 //! both copies of a file, never neither.
 //!
-//! Progress is metered here, once, as chunks reach the destination ([`crate::events::Meter`]);
-//! [`job`] runs a transfer as a job: an actor of its own that publishes events.
+//! Progress is metered here, once, as chunks reach the destination ([`Meter`]); a transfer
+//! knows nothing of jobs or events: [`crate::job`] runs it as a job and reports from the meter.
+//!
+//! Files: `plan` (destination rules, pre-scan), `batch` (small files whole), `meter` (progress
+//! counters); this file executes a plan and streams large files.
 
 mod batch;
-pub mod job;
+mod meter;
 mod plan;
 
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::backend::BackendHandle;
 use crate::error::{Error, ErrorKind, Result};
-use crate::events::Meter;
 use crate::mounts::Mount;
 use crate::path::VPath;
 use crate::store::WriteMode;
 
 use self::batch::{Unit, transfer_batch};
+pub use self::meter::{Meter, Progress};
 pub use self::plan::plan;
+pub use crate::limits::DEFAULT_JOBS;
 
 /// Chunks in flight between a reader and a writer: enough to keep both sides busy.
 pub const PIPELINE_WINDOW: usize = 4;
-/// Files copied at once by default.
-pub const DEFAULT_JOBS: usize = 4;
 
 /// Which command asked for the transfer; it decides direction rules and whether sources go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TransferKind {
     /// `cp`: copy, any direction.
     Copy,
@@ -74,7 +78,7 @@ impl TransferKind {
 }
 
 /// What to transfer.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransferRequest {
     pub kind: TransferKind,
     pub sources: Vec<VPath>,
@@ -86,7 +90,7 @@ pub struct TransferRequest {
 }
 
 /// What a finished transfer did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransferSummary {
     pub files: u64,
     pub dirs: u64,

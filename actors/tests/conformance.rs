@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
+use mavfs_actors::BackendKind;
 use mavfs_actors::backend::BackendHandle;
 use mavfs_actors::store::disk::{DiskOptions, DiskStore};
 use mavfs_actors::store::memory::MemoryStore;
@@ -32,7 +33,7 @@ pub struct Fixture {
 
 fn memory() -> Fixture {
     Fixture {
-        backend: BackendHandle::spawn(p("/m"), "memory", MemoryStore::new(None)),
+        backend: BackendHandle::spawn(p("/m"), BackendKind::Memory, MemoryStore::new(None)),
         _keep: Box::new(()),
     }
 }
@@ -46,7 +47,7 @@ fn disk() -> Fixture {
     };
     let store = DiskStore::open(dir.path(), options).unwrap();
     Fixture {
-        backend: BackendHandle::spawn(p("/m"), "disk", store),
+        backend: BackendHandle::spawn(p("/m"), BackendKind::Disk, store),
         _keep: Box::new(dir),
     }
 }
@@ -72,7 +73,7 @@ async fn redis(cluster: bool) -> Option<Fixture> {
     };
     let store = RedisStore::connect(options).await.unwrap();
     Some(Fixture {
-        backend: BackendHandle::spawn(p("/m"), "redis", store),
+        backend: BackendHandle::spawn(p("/m"), BackendKind::Redis, store),
         _keep: Box::new(()),
     })
 }

@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::StreamExt;
 use mavfs_actors::backend::BackendHandle;
-use mavfs_actors::mounts::{Mount, MountTable, Tier};
 use mavfs_actors::store::memory::MemoryStore;
 use mavfs_actors::store::redis::{RedisOptions, RedisStore};
 use mavfs_actors::store::{WholeFile, WholeRead, WriteMode};
 use mavfs_actors::transfer::{TransferKind, TransferRequest};
+use mavfs_actors::{BackendKind, Mount, MountTable, Tier};
 use mavfs_actors::{Error, ErrorKind, RouterHandle, VPath};
 
 #[path = "support/redis.rs"]
@@ -56,7 +56,11 @@ async fn connect(server: &RedisServer, namespace: &str) -> RedisStore {
 
 /// A store mounted at `/r`.
 async fn mount(server: &RedisServer, namespace: &str) -> BackendHandle {
-    BackendHandle::spawn(p("/r"), "redis", connect(server, namespace).await)
+    BackendHandle::spawn(
+        p("/r"),
+        BackendKind::Redis,
+        connect(server, namespace).await,
+    )
 }
 
 fn pattern(len: usize, seed: usize) -> Vec<u8> {
@@ -233,19 +237,11 @@ async fn a_transfer_to_a_dead_server_fails_within_the_timeout_and_keeps_the_sour
         return;
     };
     let redis = mount(&server, "dead").await;
-    let memory = BackendHandle::spawn(p("/m"), "memory", MemoryStore::new(None));
+    let memory = BackendHandle::spawn(p("/m"), BackendKind::Memory, MemoryStore::new(None));
     let router = RouterHandle::spawn(
         MountTable::new(vec![
-            Mount {
-                path: p("/m"),
-                tier: Tier::Hot,
-                backend: memory,
-            },
-            Mount {
-                path: p("/r"),
-                tier: Tier::Hot,
-                backend: redis,
-            },
+            Mount::new(p("/m"), Tier::Hot, memory),
+            Mount::new(p("/r"), Tier::Hot, redis),
         ])
         .unwrap(),
     );
@@ -521,7 +517,7 @@ async fn a_sweep_deletes_what_a_dead_writer_left() {
     let report = store.sweep(Duration::ZERO).await.unwrap();
     assert_eq!(report.data, 1);
     settle(&server, ns, 0).await;
-    let b = BackendHandle::spawn(p("/r"), "redis", store);
+    let b = BackendHandle::spawn(p("/r"), BackendKind::Redis, store);
     assert!(names(&b, "/r/d").await.is_empty(), "nothing was committed");
 }
 

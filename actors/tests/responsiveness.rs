@@ -5,13 +5,13 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use mavfs_actors::JobState;
 use mavfs_actors::backend::BackendHandle;
-use mavfs_actors::mounts::{Mount, MountTable, Tier};
-use mavfs_actors::router::JobState;
 use mavfs_actors::store::WriteMode;
 use mavfs_actors::store::disk::{DiskOptions, DiskStore};
 use mavfs_actors::store::memory::MemoryStore;
 use mavfs_actors::transfer::{TransferKind, TransferRequest};
+use mavfs_actors::{BackendKind, Mount, MountTable, Tier};
 use mavfs_actors::{RouterHandle, VPath};
 
 /// Guards against a hang; nothing here measures time.
@@ -29,16 +29,16 @@ async fn ls_and_stat_answer_while_a_large_push_runs() {
     let disk = DiskStore::open(dir.path(), DiskOptions::default()).unwrap();
     let router = RouterHandle::spawn(
         MountTable::new(vec![
-            Mount {
-                path: p("/vram"),
-                tier: Tier::Hot,
-                backend: BackendHandle::spawn(p("/vram"), "memory", MemoryStore::new(None)),
-            },
-            Mount {
-                path: p("/vdisk"),
-                tier: Tier::Cold,
-                backend: BackendHandle::spawn(p("/vdisk"), "disk", disk),
-            },
+            Mount::new(
+                p("/vram"),
+                Tier::Hot,
+                BackendHandle::spawn(p("/vram"), BackendKind::Memory, MemoryStore::new(None)),
+            ),
+            Mount::new(
+                p("/vdisk"),
+                Tier::Cold,
+                BackendHandle::spawn(p("/vdisk"), BackendKind::Disk, disk),
+            ),
         ])
         .unwrap(),
     );

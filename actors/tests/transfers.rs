@@ -26,9 +26,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use mavfs_actors::backend::BackendHandle;
-use mavfs_actors::events::{BUS_CAPACITY, EventKind, JobEvent, JobId};
-use mavfs_actors::mounts::{Mount, MountTable, Tier};
-use mavfs_actors::router::{ForegroundJob, JobState};
+use mavfs_actors::events::BUS_CAPACITY;
 use mavfs_actors::store::disk::{DiskOptions, DiskStore};
 use mavfs_actors::store::memory::MemoryStore;
 use mavfs_actors::store::redis::{RedisOptions, RedisStore};
@@ -36,7 +34,10 @@ use mavfs_actors::store::{
     Capability, DirEntry, EntryKind, FileReader, FileWriter, Meta, Store, Usage, WriteMode,
 };
 use mavfs_actors::transfer::{DEFAULT_JOBS, TransferKind, TransferRequest, TransferSummary};
+use mavfs_actors::{BackendKind, Mount, MountTable, Tier};
 use mavfs_actors::{Error, ErrorKind, Result, RouterHandle, VPath};
+use mavfs_actors::{EventKind, JobEvent, JobId};
+use mavfs_actors::{ForegroundJob, JobState};
 use tokio::sync::broadcast::{self, error::TryRecvError};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::timeout;
@@ -144,7 +145,7 @@ fn ready(made: Made) -> BoxFuture<'static, Option<Made>> {
 /// Spawns the backend of `store`, wrapped in a [`FailingStore`] when given faults.
 fn spawn<S: Store>(
     mount: &VPath,
-    kind: &'static str,
+    kind: BackendKind,
     store: S,
     faults: Option<Faults>,
 ) -> BackendHandle {
@@ -163,7 +164,7 @@ fn spawn<S: Store>(
 
 fn memory(mount: &VPath, faults: Option<Faults>) -> Made {
     Made {
-        backend: spawn(mount, "memory", MemoryStore::new(None), faults),
+        backend: spawn(mount, BackendKind::Memory, MemoryStore::new(None), faults),
         staging: None,
         redis: None,
         keep: Box::new(()),
@@ -174,7 +175,7 @@ fn memory(mount: &VPath, faults: Option<Faults>) -> Made {
 fn memory_limited(mount: &VPath, faults: Option<Faults>) -> Made {
     let store = MemoryStore::new(Some(64 * CHUNK as u64));
     Made {
-        backend: spawn(mount, "memory", store, faults),
+        backend: spawn(mount, BackendKind::Memory, store, faults),
         staging: None,
         redis: None,
         keep: Box::new(()),
@@ -189,7 +190,7 @@ fn disk(mount: &VPath, faults: Option<Faults>) -> Made {
     };
     let store = DiskStore::open(dir.path(), options).unwrap();
     Made {
-        backend: spawn(mount, "disk", store, faults),
+        backend: spawn(mount, BackendKind::Disk, store, faults),
         staging: Some(dir.path().join(".mavfs-staging")),
         redis: None,
         keep: Box::new(dir),
@@ -217,7 +218,7 @@ async fn redis(mount: VPath, faults: Option<Faults>, cluster: bool) -> Option<Ma
     };
     let store = RedisStore::connect(options).await.unwrap();
     Some(Made {
-        backend: spawn(&mount, "redis", store, faults),
+        backend: spawn(&mount, BackendKind::Redis, store, faults),
         staging: None,
         redis: Some((server, namespace)),
         keep: Box::new(()),
@@ -227,6 +228,8 @@ async fn redis(mount: VPath, faults: Option<Faults>, cluster: bool) -> Option<Ma
 /// A router over some mounts (the first is hot, the others cold) and what they need kept.
 struct World {
     router: RouterHandle,
+    /// Each mount's backend, to ask what it can do.
+    backends: Vec<(VPath, BackendHandle)>,
     staging: Vec<PathBuf>,
     redis: Vec<(RedisRef, String)>,
     _keep: Vec<Box<dyn Any + Send>>,
@@ -238,18 +241,21 @@ impl World {
         let mut staging = Vec::new();
         let mut redis = Vec::new();
         let mut keep = Vec::new();
+        let mut backends = Vec::new();
         for (i, (path, made)) in mounts.into_iter().enumerate() {
-            table.push(Mount {
-                path: p(path),
-                tier: if i == 0 { Tier::Hot } else { Tier::Cold },
-                backend: made.backend,
-            });
+            backends.push((p(path), made.backend.clone()));
+            table.push(Mount::new(
+                p(path),
+                if i == 0 { Tier::Hot } else { Tier::Cold },
+                made.backend,
+            ));
             staging.extend(made.staging);
             redis.extend(made.redis);
             keep.push(made.keep);
         }
         World {
             router: RouterHandle::spawn(MountTable::new(table).unwrap()),
+            backends,
             staging,
             redis,
             _keep: keep,
@@ -282,17 +288,10 @@ impl World {
         }
     }
 
-    fn mount(&self, path: &str) -> &Mount {
-        let path = p(path);
-        self.router
-            .mounts()
-            .iter()
-            .find(|m| m.path == path)
-            .unwrap()
-    }
-
     fn capability(&self, mount: &str) -> Capability {
-        self.mount(mount).backend.capability()
+        let path = p(mount);
+        let (_, backend) = self.backends.iter().find(|(m, _)| *m == path).unwrap();
+        backend.capability()
     }
 }
 

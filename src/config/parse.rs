@@ -8,17 +8,16 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fmt;
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 
-use mavfs_actors::path::VPath;
+use mavfs_actors::{BackendKind as Kind, check_namespace};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::{
     BackendConfig, Config, ConfigError, DEFAULT_NAMESPACE, MAX_CHUNK_SIZE, MAX_JOBS,
-    MIN_CHUNK_SIZE, MountConfig, RedisConfig, Tier, TransferConfig, io_reason, parse_size,
+    MIN_CHUNK_SIZE, MountConfig, RedisConfig, Tier, TransferConfig, VPath, io_reason, parse_size,
     redis_url,
 };
 
@@ -41,24 +40,6 @@ const MOUNT_KEYS: &[&str] = &[
 
 /// Every key the `[transfer]` table may hold.
 const TRANSFER_KEYS: &[&str] = &["jobs", "chunk_size"];
-
-/// The `backend` of a mount, before its settings are read.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Memory,
-    Disk,
-    Redis,
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Kind::Memory => "memory",
-            Kind::Disk => "disk",
-            Kind::Redis => "redis",
-        })
-    }
-}
 
 /// The backend a mount key belongs to; `None` for keys every mount takes.
 fn owner_of(key: &str) -> Option<Kind> {
@@ -521,21 +502,9 @@ impl Doc<'_> {
             None => DEFAULT_NAMESPACE.to_string(),
             Some(value) => {
                 let namespace = self.string(&name("namespace"), value)?;
-                // It prefixes every key: braces would break the hash tags that keep a transaction's
-                // keys in one cluster slot, and spaces or control bytes are surely typos.
-                let valid = !namespace.is_empty()
-                    && namespace
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
-                if !valid {
-                    return Err(self.error(
-                        value.span(),
-                        &name("namespace"),
-                        format!(
-                            "invalid namespace {namespace:?} (use letters, digits and _ - . :)"
-                        ),
-                    ));
-                }
+                // The engine's rule, checked here so that the error names the file and line.
+                check_namespace(namespace)
+                    .map_err(|m| self.error(value.span(), &name("namespace"), m))?;
                 namespace.to_string()
             }
         };

@@ -961,6 +961,22 @@ fn redis_namespace_and_password_env() {
     parse(&redis(&format!("{url}password_env = \"_X1\"\n"))).unwrap();
 }
 
+/// The engine caps a namespace at 64 bytes; the config refuses a longer one at load, naming the
+/// file, line and key, instead of letting it fail later at connect.
+#[test]
+fn a_namespace_past_the_engine_limit_is_refused_at_load() {
+    let url = "url = \"redis://h\"\n";
+    let longest = "n".repeat(64);
+    parse(&redis(&format!("{url}namespace = {longest:?}\n"))).unwrap();
+    let long = "n".repeat(65);
+    assert_error(
+        &redis(&format!("{url}namespace = {long:?}\n")),
+        5,
+        "mount[1].namespace",
+        "1 to 64 letters",
+    );
+}
+
 // ----- sizes in the file -----
 
 #[test]

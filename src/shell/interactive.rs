@@ -8,7 +8,9 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use mavfs_actors::{RouterHandle, VPath};
+use mavfs_actors::VPath;
+
+use crate::engine::Engine;
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
@@ -30,7 +32,7 @@ fn history_path() -> Option<PathBuf> {
 
 /// Completes command names in first position and virtual paths elsewhere.
 struct ShellHelper {
-    router: RouterHandle,
+    engine: Engine,
     /// The session's current directory, updated after every line.
     cwd: Arc<Mutex<VPath>>,
     runtime: tokio::runtime::Handle,
@@ -63,10 +65,10 @@ impl ShellHelper {
             .map(|c| c.clone())
             .unwrap_or_else(|_| VPath::root());
         let lookup = if dir_part.is_empty() { "." } else { dir_part };
-        let Ok(dir) = self.router.resolve(&cwd, lookup) else {
+        let Ok(dir) = self.engine.resolve(&cwd, lookup) else {
             return Vec::new();
         };
-        let Ok(entries) = self.runtime.block_on(self.router.list(&dir)) else {
+        let Ok(entries) = self.runtime.block_on(self.engine.list(&dir)) else {
             return Vec::new();
         };
         entries
@@ -133,7 +135,7 @@ pub async fn run(session: &mut Session) -> i32 {
         };
     let cwd = Arc::new(Mutex::new(session.cwd().clone()));
     editor.set_helper(Some(ShellHelper {
-        router: session.router().clone(),
+        engine: session.engine().clone(),
         cwd: cwd.clone(),
         runtime: tokio::runtime::Handle::current(),
     }));

@@ -5,8 +5,8 @@
 //! each that has ended since, in id order, on stderr as bash does:
 //! `[1]+ Done push /vram/a /vdisk/a`, `[2]+ Failed: <reason> (cp ...)`, `[3]+ Cancelled mv ...`.
 
-use mavfs_actors::events::JobId;
-use mavfs_actors::router::{JobInfo, JobState};
+use mavfs_actors::JobId;
+use mavfs_actors::{JobInfo, JobState};
 
 use super::commands::transfer;
 use super::{CmdError, Session, Status};
@@ -35,7 +35,7 @@ pub async fn start_background(session: &mut Session, argv: &[String]) -> Result<
     }
     let request = transfer::request(session, name, &argv[1..])?;
     let label = label(argv);
-    let id = session.router().start(request, label.clone()).await?;
+    let id = session.engine().start(request, label.clone()).await?;
     eprintln!("[{id}] {label}");
     session.background.push(id);
     Ok(Status::Success)
@@ -65,7 +65,7 @@ impl Session {
         if self.background.is_empty() {
             return false;
         }
-        let Ok(jobs) = self.router.jobs().await else {
+        let Ok(jobs) = self.engine.jobs().await else {
             return false;
         };
         let mut failed = false;
@@ -90,7 +90,7 @@ impl Session {
     pub async fn wait_background(&mut self) -> bool {
         for id in self.background.clone() {
             // The outcome is reported by the notice.
-            let _ = self.router.wait(id).await;
+            let _ = self.engine.wait(id).await;
         }
         self.report_ended_jobs().await
     }

@@ -6,9 +6,9 @@
 
 use std::io::Write;
 
+use crate::engine::FileWrite;
 use bytes::{Bytes, BytesMut};
 use mavfs_actors::Error;
-use mavfs_actors::backend::WriteHandle;
 
 /// Gathered bytes are handed on once this many are waiting.
 const GATHER_BYTES: usize = 64 * 1024;
@@ -26,7 +26,7 @@ pub enum OutputError {
 
 enum Target {
     Stdout,
-    File(WriteHandle),
+    File(FileWrite),
 }
 
 /// A command's output stream.
@@ -44,7 +44,7 @@ impl Output {
     }
 
     /// Output into a virtual file being written; visible there only after [`Output::finish`].
-    pub fn file(writer: WriteHandle) -> Self {
+    pub fn file(writer: FileWrite) -> Self {
         Output {
             target: Target::File(writer),
             pending: BytesMut::new(),

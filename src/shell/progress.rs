@@ -2,7 +2,7 @@
 //! drawn on stderr from the job's events and cleared when it ends.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mavfs_actors::events::{EventKind, JobEvent, JobId};
+use mavfs_actors::{EventKind, JobEvent, JobId};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;

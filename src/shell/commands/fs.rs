@@ -10,7 +10,7 @@ pub async fn mkdir(session: &Session, args: &[String]) -> Result<Status, CmdErro
     let parents = opts.has('p');
     for_each_operand("mkdir", &opts.operands, |arg| async move {
         let path = session.resolve(&arg)?;
-        Ok(session.router().mkdir(&path, parents).await?)
+        Ok(session.engine().mkdir(&path, parents).await?)
     })
     .await
 }
@@ -21,7 +21,7 @@ pub async fn touch(session: &Session, args: &[String]) -> Result<Status, CmdErro
     opts.need(1)?;
     for_each_operand("touch", &opts.operands, |arg| async move {
         let path = session.resolve(&arg)?;
-        Ok(session.router().touch(&path).await?)
+        Ok(session.engine().touch(&path).await?)
     })
     .await
 }
@@ -35,7 +35,7 @@ pub async fn rm(session: &Session, args: &[String]) -> Result<Status, CmdError> 
     }
     for_each_operand("rm", &opts.operands, |arg| async move {
         let path = session.resolve(&arg)?;
-        Ok(session.router().remove(&path, recursive, force).await?)
+        Ok(session.engine().remove(&path, recursive, force).await?)
     })
     .await
 }

@@ -1,8 +1,8 @@
 //! Read-only views of the tree: `ls`, `stat`, `du`, `tree`, `stats` and `mounts`.
 
+use mavfs_actors::Tier;
 use mavfs_actors::VPath;
-use mavfs_actors::mounts::Tier;
-use mavfs_actors::store::{DirEntry, EntryKind, Meta};
+use mavfs_actors::{DirEntry, EntryKind, Meta};
 
 use super::Opts;
 use crate::shell::format;
@@ -12,7 +12,7 @@ use crate::shell::{CmdError, Session, Status, report};
 /// The tier of the mount holding `path`.
 fn tier_of(session: &Session, path: &VPath) -> Option<Tier> {
     session
-        .router()
+        .engine()
         .mounts()
         .iter()
         .find(|m| path.starts_with(&m.path))
@@ -85,7 +85,7 @@ async fn ls_one(
     out: &mut Output,
 ) -> Result<(), CmdError> {
     let path = session.resolve(arg)?;
-    let meta = session.router().stat(&path).await?;
+    let meta = session.engine().stat(&path).await?;
     if !meta.is_dir() {
         let line = if long {
             long_line(arg, &meta, tier_of(session, &path))
@@ -94,7 +94,7 @@ async fn ls_one(
         };
         return Ok(out.line(&line).await?);
     }
-    let entries = session.router().list(&path).await?;
+    let entries = session.engine().list(&path).await?;
     if headers {
         if !*first {
             out.line("").await?;
@@ -126,7 +126,7 @@ pub async fn stat(
     for arg in &opts.operands {
         let result = async {
             let path = session.resolve(arg)?;
-            let meta = session.router().stat(&path).await?;
+            let meta = session.engine().stat(&path).await?;
             Ok::<_, CmdError>((path, meta))
         }
         .await;
@@ -139,9 +139,9 @@ pub async fn stat(
                     EntryKind::Special => "special file",
                 };
                 let mount = session
-                    .router()
+                    .engine()
                     .mounts()
-                    .iter()
+                    .into_iter()
                     .find(|m| path.starts_with(&m.path));
                 out.line(&format!("  File: {path}")).await?;
                 out.line(&format!("  Type: {kind}")).await?;
@@ -157,7 +157,7 @@ pub async fn stat(
                     out.line(&format!(
                         " Mount: {} ({}, {})",
                         m.path,
-                        m.backend.kind(),
+                        m.backend.as_str(),
                         m.tier
                     ))
                     .await?;
@@ -185,7 +185,7 @@ async fn du_walk(
     out: &mut Output,
 ) -> Result<u64, CmdError> {
     let mut total = 0;
-    for entry in session.router().list(path).await? {
+    for entry in session.engine().list(path).await? {
         let child = path.join(&entry.name)?;
         total += if entry.meta.is_dir() {
             Box::pin(du_walk(session, &child, summary, human, out)).await?
@@ -221,7 +221,7 @@ pub async fn du(session: &Session, args: &[String], out: &mut Output) -> Result<
     for arg in &operands {
         let result = async {
             let path = session.resolve(arg)?;
-            let meta = session.router().stat(&path).await?;
+            let meta = session.engine().stat(&path).await?;
             if !meta.is_dir() {
                 out.line(&du_line(meta.size, path.as_str(), human)).await?;
                 return Ok(());
@@ -263,7 +263,7 @@ async fn tree_walk(
     counts: &mut TreeCounts,
     out: &mut Output,
 ) -> Result<(), CmdError> {
-    let entries = session.router().list(path).await?;
+    let entries = session.engine().list(path).await?;
     let last = entries.len().saturating_sub(1);
     for (i, entry) in entries.iter().enumerate() {
         let (branch, indent) = if i == last {
@@ -300,7 +300,7 @@ pub async fn tree(
         [p] => session.resolve(p)?,
         _ => return Err(CmdError::Usage("too many arguments".into())),
     };
-    let meta = session.router().stat(&path).await?;
+    let meta = session.engine().stat(&path).await?;
     if !meta.is_dir() {
         return Err(
             mavfs_actors::Error::new(mavfs_actors::ErrorKind::NotADirectory, "tree")
@@ -328,7 +328,7 @@ pub async fn stats(
     out: &mut Output,
 ) -> Result<Status, CmdError> {
     Opts::parse(args, "", "")?;
-    let rows = session.router().stats().await?;
+    let rows = session.engine().stats().await?;
     out.line(&format!(
         "{:<10} {:<8} {:<4} {:>10} {:>8} {:>14} {:>12}",
         "MOUNT", "BACKEND", "TIER", "FILES", "DIRS", "BYTES", "CAPACITY"
@@ -361,11 +361,11 @@ pub async fn mounts(
     out: &mut Output,
 ) -> Result<Status, CmdError> {
     Opts::parse(args, "", "")?;
-    for m in session.router().mounts() {
+    for m in session.engine().mounts() {
         out.line(&format!(
             "{:<10} {:<8} {}",
             m.path.as_str(),
-            m.backend.kind(),
+            m.backend.as_str(),
             m.tier
         ))
         .await?;

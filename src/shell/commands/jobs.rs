@@ -1,7 +1,7 @@
 //! `jobs`, `wait`, `fg` and `kill`: background transfer jobs, as in bash.
 
 use mavfs_actors::ErrorKind;
-use mavfs_actors::events::JobId;
+use mavfs_actors::JobId;
 
 use super::Opts;
 use super::transfer::print_summary;
@@ -26,7 +26,7 @@ pub async fn jobs(
     out: &mut Output,
 ) -> Result<Status, CmdError> {
     Opts::parse(args, "", "")?;
-    for job in session.router().jobs().await? {
+    for job in session.engine().jobs().await? {
         let p = &job.progress;
         out.line(&format!(
             "[{}]  {:<9} {:>6}/{:<6} files {:>10}/{:<10} {}",
@@ -51,7 +51,7 @@ pub async fn wait(session: &mut Session, args: &[String]) -> Result<Status, CmdE
     if opts.operands.is_empty() {
         for id in session.background.clone() {
             // How it ended is reported by its notice.
-            let _ = session.router().wait(id).await;
+            let _ = session.engine().wait(id).await;
         }
         return Ok(Status::Success);
     }
@@ -62,7 +62,7 @@ pub async fn wait(session: &mut Session, args: &[String]) -> Result<Status, CmdE
         .collect::<Result<_, _>>()?;
     let mut status = Status::Success;
     for id in ids {
-        let outcome = session.router().wait(id).await;
+        let outcome = session.engine().wait(id).await;
         if outcome
             .map_err(|e| no_such_job(&format!("%{id}"), e))?
             .is_err()
@@ -84,8 +84,8 @@ pub async fn fg(session: &mut Session, args: &[String]) -> Result<Status, CmdErr
         [spec] => job_id(spec)?,
         _ => return Err(CmdError::Usage("too many arguments".into())),
     };
-    let router = session.router().clone();
-    let job = router
+    let engine = session.engine().clone();
+    let job = engine
         .jobs()
         .await?
         .into_iter()
@@ -96,14 +96,15 @@ pub async fn fg(session: &mut Session, args: &[String]) -> Result<Status, CmdErr
     let bar = session
         .options()
         .progress
-        .then(|| progress::show(id, router.subscribe()));
-    // In the foreground, Ctrl-C (dropping this future) cancels the job, as for any transfer.
-    let guard = CancelOnDrop {
-        router: router.clone(),
-        id: Some(id),
-    };
-    let result = router.wait(id).await?;
-    guard.disarm();
+        .then(|| progress::show(id, engine.subscribe()));
+    // In the foreground, Ctrl-C (dropping this future, and with it the foreground handle)
+    // cancels the job, as for any transfer.
+    let result = engine
+        .foreground(id)
+        .await
+        .map_err(|e| no_such_job(&format!("%{id}"), e))?
+        .wait()
+        .await;
     if let Some(bar) = bar {
         bar.finish().await;
     }
@@ -121,34 +122,13 @@ fn no_such_job(spec: &str, e: mavfs_actors::Error) -> CmdError {
     }
 }
 
-/// Cancels a job if dropped while armed.
-struct CancelOnDrop {
-    router: mavfs_actors::RouterHandle,
-    id: Option<JobId>,
-}
-
-impl CancelOnDrop {
-    fn disarm(mut self) {
-        self.id = None;
-    }
-}
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        if let Some(id) = self.id.take() {
-            let router = self.router.clone();
-            tokio::spawn(async move { router.cancel(id).await });
-        }
-    }
-}
-
 /// `kill %N...`: cancels jobs; each stops within a fraction of a second.
 pub async fn kill(session: &Session, args: &[String]) -> Result<Status, CmdError> {
     let opts = Opts::parse(args, "", "")?;
     opts.need(1)?;
     for spec in &opts.operands {
         session
-            .router()
+            .engine()
             .cancel(job_id(spec)?)
             .await
             .map_err(|e| no_such_job(spec, e))?;

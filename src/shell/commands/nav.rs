@@ -14,11 +14,11 @@ pub async fn pwd(session: &Session, args: &[String], out: &mut Output) -> Result
 pub async fn cd(session: &mut Session, args: &[String]) -> Result<Status, CmdError> {
     let opts = Opts::parse(args, "", "")?;
     let target = match opts.operands.as_slice() {
-        [] => session.router().home().clone(),
+        [] => session.engine().home().clone(),
         [path] => session.resolve(path)?,
         _ => return Err(CmdError::Usage("too many arguments".into())),
     };
-    let meta = session.router().stat(&target).await?;
+    let meta = session.engine().stat(&target).await?;
     if !meta.is_dir() {
         return Err(
             mavfs_actors::Error::new(mavfs_actors::ErrorKind::NotADirectory, "cd")

@@ -1,7 +1,7 @@
 //! `cp`, `mv`, `push` and `pull`: transfers between and within mounts, in the foreground (with a
 //! progress bar on a terminal, then one summary line) or, followed by `&`, as background jobs.
 
-use mavfs_actors::transfer::{TransferKind, TransferRequest, TransferSummary};
+use mavfs_actors::{TransferKind, TransferRequest, TransferSummary};
 
 use super::Opts;
 use crate::shell::{CmdError, Session, Status, format, progress};
@@ -53,12 +53,12 @@ pub fn request(
 pub async fn run(session: &Session, argv: &[String]) -> Result<Status, CmdError> {
     let name = argv[0].as_str();
     let request = request(session, name, &argv[1..])?;
-    let router = session.router();
+    let engine = session.engine();
     let label = crate::shell::jobs::label(argv);
     // Subscribe before the job starts, so the bar sees its first event.
-    let events = session.options().progress.then(|| router.subscribe());
-    let job = router.run(request, label).await?;
-    let bar = events.map(|events| progress::show(job.id, events));
+    let events = session.options().progress.then(|| engine.subscribe());
+    let job = engine.run(request, label).await?;
+    let bar = events.map(|events| progress::show(job.id(), events));
     let result = job.wait().await;
     if let Some(bar) = bar {
         bar.finish().await;

@@ -175,7 +175,7 @@ mod tests {
         assert!(lane.run(|| -> u8 { panic!("boom") }).await.is_err());
         let results = futures::future::join_all((0..32).map(|i| lane.run(move || i * 2))).await;
         let total: usize = results.into_iter().map(Result::unwrap).sum();
-        assert_eq!(total, (0..32).map(|i| i * 2).sum());
+        assert_eq!(total, (0..32).map(|i| i * 2).sum::<usize>());
     }
 
     #[tokio::test]

@@ -7,12 +7,11 @@ use std::time::Duration;
 use fred::prelude::{Config, ServerConfig};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::store::DEFAULT_CHUNK_SIZE;
+use crate::limits::{DEFAULT_CHUNK_SIZE, DEFAULT_NAMESPACE, MAX_CHUNK_SIZE, check_namespace};
+use crate::redis_url::redact_url;
 
 /// How long a command may wait for Redis by default, reconnection included.
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
-/// Redis's own limit on a string value; a chunk may not be larger.
-const MAX_CHUNK_SIZE: usize = 512 << 20;
 
 /// Options of a [`super::RedisStore`]. Exactly one of `url` and `cluster` is set.
 ///
@@ -41,7 +40,7 @@ impl Default for RedisOptions {
         RedisOptions {
             url: Some("redis://127.0.0.1:6379/0".to_string()),
             cluster: Vec::new(),
-            namespace: "mavfs".to_string(),
+            namespace: DEFAULT_NAMESPACE.to_string(),
             password: None,
             chunk_size: DEFAULT_CHUNK_SIZE,
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
@@ -51,7 +50,11 @@ impl Default for RedisOptions {
 
 impl fmt::Debug for RedisOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let cluster: Vec<String> = self.cluster.iter().map(|u| redact_url(u)).collect();
+        let cluster: Vec<String> = self
+            .cluster
+            .iter()
+            .map(|u| redact_url(u).into_owned())
+            .collect();
         f.debug_struct("RedisOptions")
             .field("url", &self.url.as_deref().map(redact_url))
             .field("cluster", &cluster)
@@ -68,7 +71,7 @@ impl RedisOptions {
     /// with any password masked.
     pub fn shown(&self) -> String {
         match (&self.url, self.cluster.as_slice()) {
-            (Some(url), _) => redact_url(url),
+            (Some(url), _) => redact_url(url).into_owned(),
             (None, [one]) => format!("cluster {}", redact_url(one)),
             (None, [first, rest @ ..]) => {
                 format!("cluster {} (+{} nodes)", redact_url(first), rest.len())
@@ -89,21 +92,12 @@ impl RedisOptions {
             (None, true) => return invalid("a Redis URL or cluster nodes are required".into()),
             _ => {}
         }
-        let ns = &self.namespace;
-        let valid = !ns.is_empty()
-            && ns.len() <= 64
-            && ns
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
-        if !valid {
-            return invalid(format!(
-                "invalid namespace {ns:?} (1 to 64 letters, digits and _ - . :)"
-            ));
-        }
+        check_namespace(&self.namespace).or_else(invalid)?;
         if self.chunk_size == 0 || self.chunk_size > MAX_CHUNK_SIZE {
             return invalid(format!(
-                "chunk size {} is not between 1 byte and 512 MiB",
-                self.chunk_size
+                "chunk size {} is not between 1 byte and {} MiB",
+                self.chunk_size,
+                MAX_CHUNK_SIZE >> 20
             ));
         }
         if self.command_timeout.is_zero() {
@@ -159,25 +153,6 @@ impl RedisOptions {
 
     pub(crate) fn is_cluster(&self) -> bool {
         self.url.is_none()
-    }
-}
-
-/// `url` with the password of its userinfo replaced by `***`.
-pub(crate) fn redact_url(url: &str) -> String {
-    let Some(start) = url.find("://").map(|i| i + 3) else {
-        return url.to_string();
-    };
-    let rest = &url[start..];
-    // The userinfo ends at the last `@` before the path, so that a password holding a stray `/`
-    // or `@` is still hidden whole.
-    let Some(at) = rest.rfind('@') else {
-        return url.to_string();
-    };
-    match rest[..at].find(':') {
-        Some(colon) if colon + 1 < at => {
-            format!("{}{}***{}", &url[..start], &rest[..=colon], &rest[at..])
-        }
-        _ => url.to_string(),
     }
 }
 

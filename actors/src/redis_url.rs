@@ -1,4 +1,7 @@
 //! Redis URLs: checking their shape and keeping their passwords out of output.
+//!
+//! The one place these rules live: the config checks a URL with [`check`] (adding file, line and
+//! key), and the Redis store redacts with [`redact_url`] in every message it shows.
 
 use std::borrow::Cow;
 use std::net::Ipv6Addr;
@@ -25,7 +28,7 @@ pub fn redact_url(url: &str) -> Cow<'_, str> {
 }
 
 /// Whether `url` carries a non-empty password in its userinfo.
-pub(super) fn has_password(url: &str) -> bool {
+pub fn has_password(url: &str) -> bool {
     password_range(url).is_some()
 }
 
@@ -41,7 +44,7 @@ fn password_range(url: &str) -> Option<Range<usize>> {
 
 /// Redacts every URL password in free text (an error message), URL by URL. A URL runs from its
 /// `://` to the next whitespace, quote or closing bracket.
-pub(super) fn redact_urls_in(text: &str) -> String {
+pub fn redact_urls_in(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = rest.find("://") {
@@ -63,7 +66,7 @@ pub(super) fn redact_urls_in(text: &str) -> String {
 /// `user[:password]@`, a host (name, IPv4 or bracketed IPv6), an optional port 1..=65535, an
 /// optional database number (`/0`), an optional `?query`. A cluster node may name no database but
 /// 0, the only one Redis Cluster has. The error says what is wrong and shows the URL redacted.
-pub(super) fn check(url: &str, cluster_node: bool) -> Result<(), String> {
+pub fn check(url: &str, cluster_node: bool) -> Result<(), String> {
     let shown = redact_url(url);
     let fail = |what: &str| Err(format!("{what} in {shown:?}"));
 

@@ -1,0 +1,206 @@
+//! [`Engine`]: the one value every front end (shell, exec, bench, and later the dashboard) holds.
+//!
+//! It offers every operation a front end needs: paths and mounts, metadata and listings,
+//! creating and removing, streaming reads and atomic writes, transfers as jobs (start, run in the
+//! foreground, wait, cancel, list), usage and the event stream. Everything it takes and returns
+//! is the engine crate's plain, serialisable data, so that the same front ends run unchanged over
+//! an engine in this process or, as a further variant, a client of a daemon's socket.
+//!
+//! The handles it gives out for work in progress ([`FileWrite`], [`Foreground`]) are enums of
+//! the same shape, one variant per kind of engine.
+
+use bytes::Bytes;
+use mavfs_actors::{
+    DirEntry, FileReader, ForegroundJob, JobEvent, JobId, JobInfo, JobOutcome, Meta, MountInfo,
+    MountStats, Result, RouterHandle, TransferRequest, TransferSummary, VPath, WriteHandle,
+    WriteMode,
+};
+use tokio::sync::broadcast;
+
+/// The engine a front end works with.
+#[derive(Clone)]
+pub enum Engine {
+    /// The engine running in this process.
+    Local(RouterHandle),
+}
+
+impl Engine {
+    /// The first mount: where a shell starts.
+    pub fn home(&self) -> VPath {
+        match self {
+            Engine::Local(router) => router.home().clone(),
+        }
+    }
+
+    /// Resolves shell input against `cwd`; `..` stops at mount roots.
+    pub fn resolve(&self, cwd: &VPath, input: &str) -> Result<VPath> {
+        match self {
+            Engine::Local(router) => router.resolve(cwd, input),
+        }
+    }
+
+    /// Every mount, in declaration order.
+    pub fn mounts(&self) -> Vec<MountInfo> {
+        match self {
+            Engine::Local(router) => router.mounts(),
+        }
+    }
+
+    /// Metadata of `path`; `/` is a directory.
+    pub async fn stat(&self, path: &VPath) -> Result<Meta> {
+        match self {
+            Engine::Local(router) => router.stat(path).await,
+        }
+    }
+
+    /// Entries of directory `path`, sorted by name; `/` lists the mounts.
+    pub async fn list(&self, path: &VPath) -> Result<Vec<DirEntry>> {
+        match self {
+            Engine::Local(router) => router.list(path).await,
+        }
+    }
+
+    /// Creates a directory, with its parents when `parents`.
+    pub async fn mkdir(&self, path: &VPath, parents: bool) -> Result<()> {
+        match self {
+            Engine::Local(router) => router.mkdir(path, parents).await,
+        }
+    }
+
+    /// Creates an empty file or updates a modification time.
+    pub async fn touch(&self, path: &VPath) -> Result<()> {
+        match self {
+            Engine::Local(router) => router.touch(path).await,
+        }
+    }
+
+    /// Removes `path` as `rm` does (`recursive`: `-r`, `force`: `-f`).
+    pub async fn remove(&self, path: &VPath, recursive: bool, force: bool) -> Result<()> {
+        match self {
+            Engine::Local(router) => router.remove(path, recursive, force).await,
+        }
+    }
+
+    /// Opens file `path` for streaming.
+    pub async fn read(&self, path: &VPath) -> Result<FileReader> {
+        match self {
+            Engine::Local(router) => router.read(path).await,
+        }
+    }
+
+    /// Starts an atomic write of `path`; nothing is visible until [`FileWrite::commit`].
+    pub async fn write(&self, path: &VPath, mode: WriteMode) -> Result<FileWrite> {
+        match self {
+            Engine::Local(router) => Ok(FileWrite::Local(router.write(path, mode).await?)),
+        }
+    }
+
+    /// Starts a transfer as a background job; `label` is the command as typed.
+    pub async fn start(&self, request: TransferRequest, label: String) -> Result<JobId> {
+        match self {
+            Engine::Local(router) => router.start(request, label).await,
+        }
+    }
+
+    /// Starts a transfer as a foreground job, cancelled if the returned handle is dropped first.
+    pub async fn run(&self, request: TransferRequest, label: String) -> Result<Foreground> {
+        match self {
+            Engine::Local(router) => Ok(Foreground::Local(router.run(request, label).await?)),
+        }
+    }
+
+    /// Brings job `id` to the foreground (`fg`). Errors: `NotFound` for an unknown job.
+    pub async fn foreground(&self, id: JobId) -> Result<Foreground> {
+        match self {
+            Engine::Local(router) => Ok(Foreground::Local(router.foreground(id).await?)),
+        }
+    }
+
+    /// Waits for job `id` to end. Errors (the outer result): `NotFound` for an unknown job.
+    pub async fn wait(&self, id: JobId) -> Result<JobOutcome> {
+        match self {
+            Engine::Local(router) => router.wait(id).await,
+        }
+    }
+
+    /// Cancels job `id`. Errors: `NotFound`.
+    pub async fn cancel(&self, id: JobId) -> Result<()> {
+        match self {
+            Engine::Local(router) => router.cancel(id).await,
+        }
+    }
+
+    /// Every job, running or ended, in id order.
+    pub async fn jobs(&self) -> Result<Vec<JobInfo>> {
+        match self {
+            Engine::Local(router) => router.jobs().await,
+        }
+    }
+
+    /// Usage of every mount, in mount order.
+    pub async fn stats(&self) -> Result<Vec<MountStats>> {
+        match self {
+            Engine::Local(router) => router.stats().await,
+        }
+    }
+
+    /// Every job event from now on; a subscriber that falls behind skips (`Lagged`).
+    pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
+        match self {
+            Engine::Local(router) => router.subscribe(),
+        }
+    }
+
+    /// Cancels every running job and waits until each has cleaned up.
+    pub async fn shutdown(&self) {
+        match self {
+            Engine::Local(router) => router.shutdown().await,
+        }
+    }
+}
+
+/// A write in progress. Dropping it without [`FileWrite::commit`] discards what was written.
+#[must_use = "dropping a FileWrite discards what was written"]
+pub enum FileWrite {
+    /// A write into this process's engine.
+    Local(WriteHandle),
+}
+
+impl FileWrite {
+    /// Appends `chunk` to the staged file.
+    pub async fn write(&mut self, chunk: Bytes) -> Result<()> {
+        match self {
+            FileWrite::Local(writer) => writer.write(chunk).await,
+        }
+    }
+
+    /// Makes the written bytes visible at the destination in one atomic step.
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            FileWrite::Local(writer) => writer.commit().await,
+        }
+    }
+}
+
+/// A job waited for in the foreground; dropping it before the job ends cancels the job.
+#[must_use = "dropping a Foreground cancels its job"]
+pub enum Foreground {
+    /// A job of this process's engine.
+    Local(ForegroundJob),
+}
+
+impl Foreground {
+    /// The job's id.
+    pub fn id(&self) -> JobId {
+        match self {
+            Foreground::Local(job) => job.id,
+        }
+    }
+
+    /// Waits for the job to end and returns how it ended.
+    pub async fn wait(self) -> Result<TransferSummary> {
+        match self {
+            Foreground::Local(job) => job.wait().await,
+        }
+    }
+}
