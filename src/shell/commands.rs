@@ -15,7 +15,7 @@ pub mod transfer;
 
 use std::collections::BTreeSet;
 
-use super::output::Output;
+use super::output::{Output, OutputError};
 use super::{CmdError, Session, Status};
 
 /// One command's entry in the table: its name, usage line and summary (for `help`).
@@ -227,27 +227,50 @@ impl Opts {
     }
 }
 
-/// Runs `each` for every operand, reporting failures as they happen; fails at the end if any did.
-async fn for_each_operand<F, Fut>(
-    command: &str,
-    operands: &[String],
-    mut each: F,
-) -> Result<Status, CmdError>
-where
-    F: FnMut(String) -> Fut,
-    Fut: Future<Output = Result<(), CmdError>>,
-{
-    let mut failed = false;
-    for operand in operands {
-        if let Err(e) = each(operand.clone()).await {
-            super::report(command, &e);
-            failed = true;
+/// The coreutils rule for a command with several operands (`ls a b`, `cat a b`): a failing
+/// operand is reported as `mavfs: <command>: <path>: <reason>` and the rest still run; the
+/// command fails at the end if any did. An output error stops the command at once, since no later
+/// operand could be written either: a closed stdout (`| head`) ends it quietly unless an operand
+/// had failed.
+///
+/// The command keeps the loop and feeds each operand's result to [`OperandRun::record`]. (A
+/// runner taking the per-operand step as an async closure reads better, but today's compiler
+/// cannot prove its future `Send` for the command table.)
+struct OperandRun {
+    command: &'static str,
+    failed: bool,
+}
+
+impl OperandRun {
+    fn new(command: &'static str) -> Self {
+        OperandRun {
+            command,
+            failed: false,
         }
     }
-    if failed {
-        Err(CmdError::Reported)
-    } else {
-        Ok(Status::Success)
+
+    /// Takes one operand's result: a failure is reported and the run goes on. Errors: the output
+    /// error that ends the command, or `Reported` if the output closed after a failure.
+    fn record(&mut self, result: Result<(), CmdError>) -> Result<(), CmdError> {
+        match result {
+            Ok(()) => Ok(()),
+            Err(CmdError::Output(OutputError::Closed)) if self.failed => Err(CmdError::Reported),
+            Err(e @ CmdError::Output(_)) => Err(e),
+            Err(e) => {
+                super::report(self.command, &e);
+                self.failed = true;
+                Ok(())
+            }
+        }
+    }
+
+    /// Success, or `Reported` if any operand failed.
+    fn finish(self) -> Result<Status, CmdError> {
+        if self.failed {
+            Err(CmdError::Reported)
+        } else {
+            Ok(Status::Success)
+        }
     }
 }
 
