@@ -6,11 +6,6 @@ use mavfs_actors::transfer::{TransferKind, TransferRequest, TransferSummary};
 use super::Opts;
 use crate::shell::{CmdError, Session, Status, format, progress};
 
-/// Whether `name` is a transfer command (the only kind that may run in the background).
-pub fn is_transfer(name: &str) -> bool {
-    matches!(name, "cp" | "mv" | "push" | "pull")
-}
-
 /// Parses the arguments of transfer command `name`. `-j N` sets how many files move at once.
 pub fn request(
     session: &Session,
@@ -49,12 +44,11 @@ pub fn request(
     })
 }
 
-/// Runs transfer command `argv` in the foreground.
-pub async fn run(session: &Session, argv: &[String]) -> Result<Status, CmdError> {
-    let name = argv[0].as_str();
-    let request = request(session, name, &argv[1..])?;
+/// Runs transfer command `name` with `args` in the foreground.
+pub async fn run(session: &Session, name: &str, args: &[String]) -> Result<Status, CmdError> {
+    let request = request(session, name, args)?;
     let router = session.router();
-    let label = crate::shell::jobs::label(argv);
+    let label = crate::shell::jobs::label(name, args);
     // Subscribe before the job starts, so the bar sees its first event.
     let events = session.options().progress.then(|| router.subscribe());
     let job = router.run(request, label).await?;
