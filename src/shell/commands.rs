@@ -356,6 +356,43 @@ mod tests {
     }
 
     #[test]
+    fn every_command_has_help_text_and_completes() {
+        let listing = help::listing();
+        for spec in COMMANDS {
+            let name = spec.name;
+            assert_eq!(spec.usage.split(' ').next(), Some(name), "{name}: usage");
+            assert!(!spec.summary.is_empty(), "{name}: summary");
+            assert!(
+                listing
+                    .lines()
+                    .any(|l| l.starts_with(spec.usage) && l.ends_with(spec.summary)),
+                "{name}: missing from help"
+            );
+            let found = find(name).expect(name);
+            assert!(std::ptr::eq(found, spec), "{name}: named twice");
+            assert!(help::usage(found).starts_with(&format!("usage: {name}")));
+            for prefix in ["", &name[..1], name] {
+                assert!(
+                    crate::shell::interactive::complete_command(prefix)
+                        .iter()
+                        .any(|p| p.replacement == format!("{name} ")),
+                    "{name}: not completed from {prefix:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn only_transfers_run_in_the_background() {
+        let background: Vec<&str> = COMMANDS
+            .iter()
+            .filter(|c| c.background)
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(background, ["cp", "mv", "push", "pull"]);
+    }
+
+    #[test]
     fn getopt_groups_values_and_double_dash() {
         let o = Opts::parse(&args(&["-rf", "-j4", "a", "--", "-b"]), "rf", "j").unwrap();
         assert!(o.has('r') && o.has('f'));
