@@ -336,6 +336,20 @@ fn help_lists_commands_and_unknown_commands_fail() {
 }
 
 #[test]
+fn help_lists_the_job_commands() {
+    let m = Mavfs::new();
+    let out = m.exec(&["help"]);
+    for usage in ["jobs ", "wait [%N...] ", "fg [%N] ", "kill %N... "] {
+        assert!(
+            out.ok().lines().any(|l| l.starts_with(usage)),
+            "{usage}: {}",
+            out.stdout
+        );
+    }
+    assert!(m.exec(&["help fg"]).ok().starts_with("usage: fg [%N]\n"));
+}
+
+#[test]
 fn exec_stops_at_the_first_failure() {
     let m = Mavfs::new();
     let out = m.exec(&["echo before", "cat /vram/none", "echo after"]);

@@ -1,9 +1,14 @@
-//! The shell's commands: one dispatch table, one file per group of related commands.
+//! The shell's command set: one table, [`COMMANDS`], and one file per group of related commands.
 //!
-//! Every command takes the session, its arguments (without its name) and an [`Output`], and
+//! The table is the one list of commands. Dispatch ([`run`]), `help` (the list and `help CMD`),
+//! Tab completion of command names and the check that only transfers run in the background with
+//! `&` all read it, so a command cannot be dispatched yet missing from `help`. Adding a command is
+//! one [`Spec`] here and its handler in the file of its group.
+//!
+//! Every handler takes the session, its arguments (without its name) and an [`Output`], and
 //! returns a [`Status`] or a [`CmdError`]. A command with several operands (`rm a b`, `cat a b`)
-//! reports each failing operand itself, goes on with the rest, and fails at the end, as coreutils
-//! does.
+//! goes through [`OperandRun`], which reports each failing operand, goes on with the rest,
+//! and fails at the end, as coreutils does.
 
 mod cat;
 mod fs;
@@ -15,145 +20,213 @@ pub mod transfer;
 
 use std::collections::BTreeSet;
 
-use super::output::Output;
+use futures::future::BoxFuture;
+
+use super::output::{Output, OutputError};
 use super::{CmdError, Session, Status};
 
-/// One command's entry in the table: its name, usage line and summary (for `help`).
+/// A command's handler: the session, the arguments after the command's name, and the output.
+/// The future is boxed so that handlers of different shapes fit one table.
+pub type Handler = for<'a> fn(
+    &'a mut Session,
+    &'a [String],
+    &'a mut Output,
+) -> BoxFuture<'a, Result<Status, CmdError>>;
+
+/// One command's entry in the table.
 pub struct Spec {
     pub name: &'static str,
+    /// The usage line `help` shows; it starts with the name.
     pub usage: &'static str,
+    /// One line for `help`.
     pub summary: &'static str,
+    /// Whether the command may run as a background job with `&`: only transfers, whose
+    /// arguments [`transfer::request`] turns into a job.
+    pub background: bool,
+    pub run: Handler,
 }
 
 /// Every command, in the order `help` lists them.
-pub const COMMANDS: &[Spec] = &[
+// A `static`, not a `const`: `help` reads the table, so checking a const would need the type of
+// `help`'s future, which needs the const checked first (a cycle rustc rejects).
+pub static COMMANDS: &[Spec] = &[
     Spec {
         name: "pwd",
         usage: "pwd",
         summary: "print the current directory",
+        background: false,
+        run: |s, a, o| Box::pin(nav::pwd(s, a, o)),
     },
     Spec {
         name: "cd",
         usage: "cd [path]",
         summary: "change directory (alone: to the first mount)",
+        background: false,
+        run: |s, a, _| Box::pin(nav::cd(s, a)),
     },
     Spec {
         name: "ls",
         usage: "ls [-l] [path...]",
         summary: "list a directory; -l adds kind, size, time and tier",
+        background: false,
+        run: |s, a, o| Box::pin(info::ls(s, a, o)),
     },
     Spec {
         name: "mkdir",
         usage: "mkdir [-p] path...",
         summary: "create directories; -p creates parents, accepts existing",
+        background: false,
+        run: |s, a, _| Box::pin(fs::mkdir(s, a)),
     },
     Spec {
         name: "touch",
         usage: "touch path...",
         summary: "create empty files or update their times",
+        background: false,
+        run: |s, a, _| Box::pin(fs::touch(s, a)),
     },
     Spec {
         name: "rm",
         usage: "rm [-r] [-f] path...",
         summary: "remove files; -r directories too; -f ignores missing",
+        background: false,
+        run: |s, a, _| Box::pin(fs::rm(s, a)),
     },
     Spec {
         name: "cp",
         usage: "cp [-r] [-j N] src... dst",
         summary: "copy files (-r: trees) between any mounts",
+        background: true,
+        run: |s, a, _| Box::pin(transfer::run(s, "cp", a)),
     },
     Spec {
         name: "mv",
         usage: "mv [-j N] src... dst",
         summary: "move or rename files and trees between any mounts",
+        background: true,
+        run: |s, a, _| Box::pin(transfer::run(s, "mv", a)),
     },
     Spec {
         name: "push",
         usage: "push [-j N] src dst",
         summary: "copy a file or tree from a hot mount to a cold one",
+        background: true,
+        run: |s, a, _| Box::pin(transfer::run(s, "push", a)),
     },
     Spec {
         name: "pull",
         usage: "pull [-j N] src dst",
         summary: "copy a file or tree from a cold mount to a hot one",
+        background: true,
+        run: |s, a, _| Box::pin(transfer::run(s, "pull", a)),
+    },
+    Spec {
+        name: "jobs",
+        usage: "jobs",
+        summary: "list transfer jobs, running or ended, with their counts",
+        background: false,
+        run: |s, a, o| Box::pin(jobs::jobs(s, a, o)),
+    },
+    Spec {
+        name: "wait",
+        usage: "wait [%N...]",
+        summary: "wait for jobs (alone: every background job of this shell)",
+        background: false,
+        run: |s, a, _| Box::pin(jobs::wait(s, a)),
+    },
+    Spec {
+        name: "fg",
+        usage: "fg [%N]",
+        summary: "bring a job to the foreground (alone: the latest)",
+        background: false,
+        run: |s, a, _| Box::pin(jobs::fg(s, a)),
+    },
+    Spec {
+        name: "kill",
+        usage: "kill %N...",
+        summary: "cancel jobs",
+        background: false,
+        run: |s, a, _| Box::pin(jobs::kill(s, a)),
     },
     Spec {
         name: "cat",
         usage: "cat path...",
         summary: "write files' bytes to the output",
+        background: false,
+        run: |s, a, o| Box::pin(cat::cat(s, a, o)),
     },
     Spec {
         name: "echo",
         usage: "echo [-n] text...",
         summary: "write text (redirect with > or >>)",
+        background: false,
+        run: |_, a, o| Box::pin(cat::echo(a, o)),
     },
     Spec {
         name: "stat",
         usage: "stat path...",
         summary: "show an entry's metadata",
+        background: false,
+        run: |s, a, o| Box::pin(info::stat(s, a, o)),
     },
     Spec {
         name: "du",
         usage: "du [-s] [-h] [path...]",
         summary: "bytes used under each directory; -s total only",
+        background: false,
+        run: |s, a, o| Box::pin(info::du(s, a, o)),
     },
     Spec {
         name: "tree",
         usage: "tree [path]",
         summary: "show a directory tree",
+        background: false,
+        run: |s, a, o| Box::pin(info::tree(s, a, o)),
     },
     Spec {
         name: "stats",
         usage: "stats",
         summary: "files, directories and bytes per mount",
+        background: false,
+        run: |s, a, o| Box::pin(info::stats(s, a, o)),
     },
     Spec {
         name: "mounts",
         usage: "mounts",
         summary: "list the mounts",
+        background: false,
+        run: |s, a, o| Box::pin(info::mounts(s, a, o)),
     },
     Spec {
         name: "help",
         usage: "help [command]",
         summary: "list commands, or show one command's usage",
+        background: false,
+        run: |_, a, o| Box::pin(help::help(a, o)),
     },
     Spec {
         name: "exit",
         usage: "exit [code]",
         summary: "leave the shell",
+        background: false,
+        run: |_, a, _| Box::pin(std::future::ready(nav::exit(a))),
     },
 ];
 
-/// Runs `argv` (name first) in `session`.
+/// The command called `name`.
+pub fn find(name: &str) -> Option<&'static Spec> {
+    COMMANDS.iter().find(|c| c.name == name)
+}
+
+/// Runs `argv` (name first) in `session`, in the foreground.
 pub async fn run(
     session: &mut Session,
     argv: &[String],
     out: &mut Output,
 ) -> Result<Status, CmdError> {
-    let (name, args) = (argv[0].as_str(), &argv[1..]);
-    match name {
-        "pwd" => nav::pwd(session, args, out).await,
-        "cd" => nav::cd(session, args).await,
-        "exit" => nav::exit(args),
-        "ls" => info::ls(session, args, out).await,
-        "stat" => info::stat(session, args, out).await,
-        "du" => info::du(session, args, out).await,
-        "tree" => info::tree(session, args, out).await,
-        "stats" => info::stats(session, args, out).await,
-        "mounts" => info::mounts(session, args, out).await,
-        "mkdir" => fs::mkdir(session, args).await,
-        "touch" => fs::touch(session, args).await,
-        "rm" => fs::rm(session, args).await,
-        "cat" => cat::cat(session, args, out).await,
-        "echo" => cat::echo(args, out).await,
-        "cp" | "mv" | "push" | "pull" => transfer::run(session, argv).await,
-        "jobs" => jobs::jobs(session, args, out).await,
-        "wait" => jobs::wait(session, args).await,
-        "fg" => jobs::fg(session, args).await,
-        "kill" => jobs::kill(session, args).await,
-        "help" => help::help(args, out).await,
-        _ => Err(CmdError::Usage("command not found (try help)".into())),
-    }
+    let spec =
+        find(&argv[0]).ok_or_else(|| CmdError::Usage("command not found (try help)".into()))?;
+    (spec.run)(session, &argv[1..], out).await
 }
 
 /// Options and operands of one command line, parsed getopt-style: flags may be grouped (`-rf`),
@@ -227,27 +300,50 @@ impl Opts {
     }
 }
 
-/// Runs `each` for every operand, reporting failures as they happen; fails at the end if any did.
-async fn for_each_operand<F, Fut>(
-    command: &str,
-    operands: &[String],
-    mut each: F,
-) -> Result<Status, CmdError>
-where
-    F: FnMut(String) -> Fut,
-    Fut: Future<Output = Result<(), CmdError>>,
-{
-    let mut failed = false;
-    for operand in operands {
-        if let Err(e) = each(operand.clone()).await {
-            super::report(command, &e);
-            failed = true;
+/// The coreutils rule for a command with several operands (`ls a b`, `cat a b`): a failing
+/// operand is reported as `mavfs: <command>: <path>: <reason>` and the rest still run; the
+/// command fails at the end if any did. An output error stops the command at once, since no later
+/// operand could be written either: a closed stdout (`| head`) ends it quietly unless an operand
+/// had failed.
+///
+/// The command keeps the loop and feeds each operand's result to [`OperandRun::record`]. (A
+/// runner taking the per-operand step as an async closure reads better, but today's compiler
+/// cannot prove its future `Send` for the command table.)
+struct OperandRun {
+    command: &'static str,
+    failed: bool,
+}
+
+impl OperandRun {
+    fn new(command: &'static str) -> Self {
+        OperandRun {
+            command,
+            failed: false,
         }
     }
-    if failed {
-        Err(CmdError::Reported)
-    } else {
-        Ok(Status::Success)
+
+    /// Takes one operand's result: a failure is reported and the run goes on. Errors: the output
+    /// error that ends the command, or `Reported` if the output closed after a failure.
+    fn record(&mut self, result: Result<(), CmdError>) -> Result<(), CmdError> {
+        match result {
+            Ok(()) => Ok(()),
+            Err(CmdError::Output(OutputError::Closed)) if self.failed => Err(CmdError::Reported),
+            Err(e @ CmdError::Output(_)) => Err(e),
+            Err(e) => {
+                super::report(self.command, &e);
+                self.failed = true;
+                Ok(())
+            }
+        }
+    }
+
+    /// Success, or `Reported` if any operand failed.
+    fn finish(self) -> Result<Status, CmdError> {
+        if self.failed {
+            Err(CmdError::Reported)
+        } else {
+            Ok(Status::Success)
+        }
     }
 }
 
@@ -257,6 +353,43 @@ mod tests {
 
     fn args(s: &[&str]) -> Vec<String> {
         s.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn every_command_has_help_text_and_completes() {
+        let listing = help::listing();
+        for spec in COMMANDS {
+            let name = spec.name;
+            assert_eq!(spec.usage.split(' ').next(), Some(name), "{name}: usage");
+            assert!(!spec.summary.is_empty(), "{name}: summary");
+            assert!(
+                listing
+                    .lines()
+                    .any(|l| l.starts_with(spec.usage) && l.ends_with(spec.summary)),
+                "{name}: missing from help"
+            );
+            let found = find(name).expect(name);
+            assert!(std::ptr::eq(found, spec), "{name}: named twice");
+            assert!(help::usage(found).starts_with(&format!("usage: {name}")));
+            for prefix in ["", &name[..1], name] {
+                assert!(
+                    crate::shell::interactive::complete_command(prefix)
+                        .iter()
+                        .any(|p| p.replacement == format!("{name} ")),
+                    "{name}: not completed from {prefix:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn only_transfers_run_in_the_background() {
+        let background: Vec<&str> = COMMANDS
+            .iter()
+            .filter(|c| c.background)
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(background, ["cp", "mv", "push", "pull"]);
     }
 
     #[test]

@@ -53,6 +53,18 @@ fn escape(name: &str) -> String {
     out
 }
 
+/// The commands of the table whose names start with `prefix`, each completed with a blank.
+pub(crate) fn complete_command(prefix: &str) -> Vec<Pair> {
+    COMMANDS
+        .iter()
+        .filter(|c| c.name.starts_with(prefix))
+        .map(|c| Pair {
+            display: c.name.to_string(),
+            replacement: format!("{} ", c.name),
+        })
+        .collect()
+}
+
 impl ShellHelper {
     fn complete_path(&self, word: &str) -> Vec<Pair> {
         let (dir_part, prefix) = match word.rfind('/') {
@@ -99,15 +111,7 @@ impl Completer for ShellHelper {
         let word = &before[start..];
         let first_word = before[..start].trim().is_empty();
         if first_word {
-            let names = COMMANDS
-                .iter()
-                .filter(|c| c.name.starts_with(word))
-                .map(|c| Pair {
-                    display: c.name.to_string(),
-                    replacement: format!("{} ", c.name),
-                })
-                .collect();
-            return Ok((start, names));
+            return Ok((start, complete_command(word)));
         }
         Ok((start, self.complete_path(word)))
     }

@@ -5,36 +5,27 @@
 //! each that has ended since, in id order, on stderr as bash does:
 //! `[1]+ Done push /vram/a /vdisk/a`, `[2]+ Failed: <reason> (cp ...)`, `[3]+ Cancelled mv ...`.
 
-use mavfs_actors::JobId;
-use mavfs_actors::{JobInfo, JobState};
+use mavfs_actors::{JobId, JobInfo, JobState};
 
-use super::commands::transfer;
+use super::commands::{self, COMMANDS, transfer};
 use super::{CmdError, Session, Status};
-
-/// The command as typed, for listings: words joined by blanks, quoted when they hold any.
-pub fn label(argv: &[String]) -> String {
-    argv.iter()
-        .map(|w| {
-            if w.is_empty() || w.contains(|c: char| c.is_whitespace() || "'\"\\&;>#".contains(c)) {
-                format!("'{}'", w.replace('\'', r"'\''"))
-            } else {
-                w.clone()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 /// Starts transfer command `argv` as a background job and prints `[N] command`.
 pub async fn start_background(session: &mut Session, argv: &[String]) -> Result<Status, CmdError> {
-    let name = argv[0].as_str();
-    if !transfer::is_transfer(name) {
-        return Err(CmdError::Usage(
-            "only transfers (cp, mv, push, pull) run in the background".into(),
-        ));
+    let (name, args) = (argv[0].as_str(), &argv[1..]);
+    if !commands::find(name).is_some_and(|c| c.background) {
+        let transfers: Vec<&str> = COMMANDS
+            .iter()
+            .filter(|c| c.background)
+            .map(|c| c.name)
+            .collect();
+        return Err(CmdError::Usage(format!(
+            "only transfers ({}) run in the background",
+            transfers.join(", ")
+        )));
     }
-    let request = transfer::request(session, name, &argv[1..])?;
-    let label = label(argv);
+    let request = transfer::request(session, name, args)?;
+    let label = transfer::label(name, args);
     let id = session.engine().start(request, label.clone()).await?;
     eprintln!("[{id}] {label}");
     session.background.push(id);

@@ -2,31 +2,19 @@
 
 use futures::StreamExt;
 
-use super::Opts;
-use crate::shell::output::{Output, OutputError};
-use crate::shell::{CmdError, Session, Status, report};
+use super::{OperandRun, Opts};
+use crate::shell::output::Output;
+use crate::shell::{CmdError, Session, Status};
 
-/// `cat path...`: streams each file's chunks to the output as they arrive. A failing file is
-/// reported and the rest still print; a closed output stops quietly.
+/// `cat path...`: streams each file's chunks to the output as they arrive.
 pub async fn cat(session: &Session, args: &[String], out: &mut Output) -> Result<Status, CmdError> {
     let opts = Opts::parse(args, "", "")?;
     opts.need(1)?;
-    let mut failed = false;
+    let mut run = OperandRun::new("cat");
     for arg in &opts.operands {
-        match cat_one(session, arg, out).await {
-            Ok(()) => {}
-            Err(CmdError::Output(OutputError::Closed)) => break,
-            Err(e) => {
-                report("cat", &e);
-                failed = true;
-            }
-        }
+        run.record(cat_one(session, arg, out).await)?;
     }
-    if failed {
-        Err(CmdError::Reported)
-    } else {
-        Ok(Status::Success)
-    }
+    run.finish()
 }
 
 async fn cat_one(session: &Session, arg: &str, out: &mut Output) -> Result<(), CmdError> {

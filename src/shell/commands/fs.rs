@@ -1,6 +1,6 @@
 //! `mkdir`, `touch` and `rm`: creating and removing entries.
 
-use super::{Opts, for_each_operand};
+use super::{OperandRun, Opts};
 use crate::shell::{CmdError, Session, Status};
 
 /// `mkdir [-p] path...`.
@@ -8,22 +8,30 @@ pub async fn mkdir(session: &Session, args: &[String]) -> Result<Status, CmdErro
     let opts = Opts::parse(args, "p", "")?;
     opts.need(1)?;
     let parents = opts.has('p');
-    for_each_operand("mkdir", &opts.operands, |arg| async move {
-        let path = session.resolve(&arg)?;
-        Ok(session.engine().mkdir(&path, parents).await?)
-    })
-    .await
+    let mut run = OperandRun::new("mkdir");
+    for arg in &opts.operands {
+        let made = async {
+            let path = session.resolve(arg)?;
+            Ok(session.engine().mkdir(&path, parents).await?)
+        };
+        run.record(made.await)?;
+    }
+    run.finish()
 }
 
 /// `touch path...`.
 pub async fn touch(session: &Session, args: &[String]) -> Result<Status, CmdError> {
     let opts = Opts::parse(args, "", "")?;
     opts.need(1)?;
-    for_each_operand("touch", &opts.operands, |arg| async move {
-        let path = session.resolve(&arg)?;
-        Ok(session.engine().touch(&path).await?)
-    })
-    .await
+    let mut run = OperandRun::new("touch");
+    for arg in &opts.operands {
+        let touched = async {
+            let path = session.resolve(arg)?;
+            Ok(session.engine().touch(&path).await?)
+        };
+        run.record(touched.await)?;
+    }
+    run.finish()
 }
 
 /// `rm [-r] [-f] path...`: `-R` is a synonym of `-r`, as in coreutils.
@@ -33,9 +41,13 @@ pub async fn rm(session: &Session, args: &[String]) -> Result<Status, CmdError> 
     if !force {
         opts.need(1)?;
     }
-    for_each_operand("rm", &opts.operands, |arg| async move {
-        let path = session.resolve(&arg)?;
-        Ok(session.engine().remove(&path, recursive, force).await?)
-    })
-    .await
+    let mut run = OperandRun::new("rm");
+    for arg in &opts.operands {
+        let removed = async {
+            let path = session.resolve(arg)?;
+            Ok(session.engine().remove(&path, recursive, force).await?)
+        };
+        run.record(removed.await)?;
+    }
+    run.finish()
 }

@@ -1,30 +1,32 @@
-//! `help [command]`.
+//! `help [command]`: the command table, as text.
 
-use super::COMMANDS;
+use super::{COMMANDS, Spec, find};
 use crate::shell::output::Output;
 use crate::shell::{CmdError, Status};
 
 pub async fn help(args: &[String], out: &mut Output) -> Result<Status, CmdError> {
-    match args {
-        [] => {
-            let width = COMMANDS.iter().map(|c| c.usage.len()).max().unwrap_or(0);
-            for c in COMMANDS {
-                out.line(&format!("{:width$}  {}", c.usage, c.summary))
-                    .await?;
-            }
-            out.line("").await?;
-            out.line("Quote names with '...' or \"...\"; redirect output with > or >>.")
-                .await?;
-        }
-        [name] => {
-            let spec = COMMANDS
-                .iter()
-                .find(|c| c.name == name)
-                .ok_or_else(|| CmdError::Usage(format!("{name}: no such command")))?;
-            out.line(&format!("usage: {}", spec.usage)).await?;
-            out.line(spec.summary).await?;
-        }
+    let text = match args {
+        [] => listing(),
+        [name] => find(name)
+            .map(usage)
+            .ok_or_else(|| CmdError::Usage(format!("{name}: no such command")))?,
         _ => return Err(CmdError::Usage("too many arguments".into())),
-    }
+    };
+    out.text(&text).await?;
     Ok(Status::Success)
+}
+
+/// Every command's usage and summary, one a line, then a note on quoting and redirection.
+pub fn listing() -> String {
+    let width = COMMANDS.iter().map(|c| c.usage.len()).max().unwrap_or(0);
+    let mut text = String::new();
+    for c in COMMANDS {
+        text += &format!("{:width$}  {}\n", c.usage, c.summary);
+    }
+    text + "\nQuote names with '...' or \"...\"; redirect output with > or >>.\n"
+}
+
+/// `help CMD`: the usage line, then the summary.
+pub fn usage(spec: &Spec) -> String {
+    format!("usage: {}\n{}\n", spec.usage, spec.summary)
 }

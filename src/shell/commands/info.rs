@@ -4,10 +4,10 @@ use mavfs_actors::Tier;
 use mavfs_actors::VPath;
 use mavfs_actors::{DirEntry, EntryKind, Meta};
 
-use super::Opts;
+use super::{OperandRun, Opts};
 use crate::shell::format;
 use crate::shell::output::Output;
-use crate::shell::{CmdError, Session, Status, report};
+use crate::shell::{CmdError, Session, Status};
 
 /// The tier of the mount holding `path`.
 fn tier_of(session: &Session, path: &VPath) -> Option<Tier> {
@@ -57,23 +57,14 @@ pub async fn ls(session: &Session, args: &[String], out: &mut Output) -> Result<
         opts.operands.clone()
     };
     let headers = operands.len() > 1;
-    let mut failed = false;
+    // Whether no directory has been listed yet: a header after the first one is set apart by a
+    // blank line.
     let mut first = true;
+    let mut run = OperandRun::new("ls");
     for arg in &operands {
-        match ls_one(session, arg, long, headers, &mut first, out).await {
-            Ok(()) => {}
-            Err(e @ CmdError::Output(_)) => return Err(e),
-            Err(e) => {
-                report("ls", &e);
-                failed = true;
-            }
-        }
+        run.record(ls_one(session, arg, long, headers, &mut first, out).await)?;
     }
-    if failed {
-        Err(CmdError::Reported)
-    } else {
-        Ok(Status::Success)
-    }
+    run.finish()
 }
 
 async fn ls_one(
@@ -122,58 +113,47 @@ pub async fn stat(
 ) -> Result<Status, CmdError> {
     let opts = Opts::parse(args, "", "")?;
     opts.need(1)?;
-    let mut failed = false;
+    let mut run = OperandRun::new("stat");
     for arg in &opts.operands {
-        let result = async {
-            let path = session.resolve(arg)?;
-            let meta = session.engine().stat(&path).await?;
-            Ok::<_, CmdError>((path, meta))
-        }
-        .await;
-        match result {
-            Ok((path, meta)) => {
-                let kind = match meta.kind {
-                    EntryKind::Dir => "directory",
-                    EntryKind::File => "regular file",
-                    EntryKind::Symlink => "symbolic link",
-                    EntryKind::Special => "special file",
-                };
-                let mount = session
-                    .engine()
-                    .mounts()
-                    .into_iter()
-                    .find(|m| path.starts_with(&m.path));
-                out.line(&format!("  File: {path}")).await?;
-                out.line(&format!("  Type: {kind}")).await?;
-                out.line(&format!(
-                    "  Size: {} ({})",
-                    meta.size,
-                    format::size(meta.size)
-                ))
-                .await?;
-                out.line(&format!("Modify: {} UTC", format::timestamp(meta.modified)))
-                    .await?;
-                if let Some(m) = mount {
-                    out.line(&format!(
-                        " Mount: {} ({}, {})",
-                        m.path,
-                        m.backend.as_str(),
-                        m.tier
-                    ))
-                    .await?;
-                }
-            }
-            Err(e) => {
-                report("stat", &e);
-                failed = true;
-            }
-        }
+        run.record(stat_one(session, arg, out).await)?;
     }
-    if failed {
-        Err(CmdError::Reported)
-    } else {
-        Ok(Status::Success)
+    run.finish()
+}
+
+async fn stat_one(session: &Session, arg: &str, out: &mut Output) -> Result<(), CmdError> {
+    let path = session.resolve(arg)?;
+    let meta = session.engine().stat(&path).await?;
+    let kind = match meta.kind {
+        EntryKind::Dir => "directory",
+        EntryKind::File => "regular file",
+        EntryKind::Symlink => "symbolic link",
+        EntryKind::Special => "special file",
+    };
+    let mount = session
+        .engine()
+        .mounts()
+        .into_iter()
+        .find(|m| path.starts_with(&m.path));
+    out.line(&format!("  File: {path}")).await?;
+    out.line(&format!("  Type: {kind}")).await?;
+    out.line(&format!(
+        "  Size: {} ({})",
+        meta.size,
+        format::size(meta.size)
+    ))
+    .await?;
+    out.line(&format!("Modify: {} UTC", format::timestamp(meta.modified)))
+        .await?;
+    if let Some(m) = mount {
+        out.line(&format!(
+            " Mount: {} ({}, {})",
+            m.path,
+            m.backend.as_str(),
+            m.tier
+        ))
+        .await?;
     }
+    Ok(())
 }
 
 /// Bytes under `path`, printing each directory's total after its children unless `summary`.
@@ -217,36 +197,31 @@ pub async fn du(session: &Session, args: &[String], out: &mut Output) -> Result<
     } else {
         opts.operands.clone()
     };
-    let mut failed = false;
+    let mut run = OperandRun::new("du");
     for arg in &operands {
-        let result = async {
-            let path = session.resolve(arg)?;
-            let meta = session.engine().stat(&path).await?;
-            if !meta.is_dir() {
-                out.line(&du_line(meta.size, path.as_str(), human)).await?;
-                return Ok(());
-            }
-            let total = du_walk(session, &path, summary, human, out).await?;
-            if summary {
-                out.line(&du_line(total, path.as_str(), human)).await?;
-            }
-            Ok::<(), CmdError>(())
-        }
-        .await;
-        match result {
-            Ok(()) => {}
-            Err(e @ CmdError::Output(_)) => return Err(e),
-            Err(e) => {
-                report("du", &e);
-                failed = true;
-            }
-        }
+        run.record(du_one(session, arg, summary, human, out).await)?;
     }
-    if failed {
-        Err(CmdError::Reported)
-    } else {
-        Ok(Status::Success)
+    run.finish()
+}
+
+async fn du_one(
+    session: &Session,
+    arg: &str,
+    summary: bool,
+    human: bool,
+    out: &mut Output,
+) -> Result<(), CmdError> {
+    let path = session.resolve(arg)?;
+    let meta = session.engine().stat(&path).await?;
+    if !meta.is_dir() {
+        out.line(&du_line(meta.size, path.as_str(), human)).await?;
+        return Ok(());
     }
+    let total = du_walk(session, &path, summary, human, out).await?;
+    if summary {
+        out.line(&du_line(total, path.as_str(), human)).await?;
+    }
+    Ok(())
 }
 
 /// Counts of what `tree` printed.

@@ -6,11 +6,6 @@ use mavfs_actors::{TransferKind, TransferRequest, TransferSummary};
 use super::Opts;
 use crate::shell::{CmdError, Session, Status, format, progress};
 
-/// Whether `name` is a transfer command (the only kind that may run in the background).
-pub fn is_transfer(name: &str) -> bool {
-    matches!(name, "cp" | "mv" | "push" | "pull")
-}
-
 /// Parses the arguments of transfer command `name`. `-j N` sets how many files move at once.
 pub fn request(
     session: &Session,
@@ -49,12 +44,26 @@ pub fn request(
     })
 }
 
-/// Runs transfer command `argv` in the foreground.
-pub async fn run(session: &Session, argv: &[String]) -> Result<Status, CmdError> {
-    let name = argv[0].as_str();
-    let request = request(session, name, &argv[1..])?;
+/// The command as typed, for listings: words joined by blanks, quoted when they hold any.
+pub fn label(name: &str, args: &[String]) -> String {
+    std::iter::once(name)
+        .chain(args.iter().map(String::as_str))
+        .map(|w| {
+            if w.is_empty() || w.contains(|c: char| c.is_whitespace() || "'\"\\&;>#".contains(c)) {
+                format!("'{}'", w.replace('\'', r"'\''"))
+            } else {
+                w.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Runs transfer command `name` with `args` in the foreground.
+pub async fn run(session: &Session, name: &str, args: &[String]) -> Result<Status, CmdError> {
+    let request = request(session, name, args)?;
     let engine = session.engine();
-    let label = crate::shell::jobs::label(argv);
+    let label = label(name, args);
     // Subscribe before the job starts, so the bar sees its first event.
     let events = session.options().progress.then(|| engine.subscribe());
     let job = engine.run(request, label).await?;
