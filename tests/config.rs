@@ -2,8 +2,7 @@
 //! Redis mounts against private `redis-server`s (skipped, with a message, without one).
 
 mod harness;
-#[path = "../actors/tests/support/redis.rs"]
-mod redis_support;
+use mavfs_test_support::redis as redis_support;
 
 use std::fs;
 use std::io::Write;

@@ -7,7 +7,7 @@
 //!
 //! The Redis stores run against one private `redis-server` (and one 3-master cluster) per test
 //! binary, each fixture in a namespace of its own; without `redis-server` those cases say they
-//! are skipped (see `support/redis.rs`).
+//! are skipped (see `mavfs_test_support::redis`).
 
 use std::any::Any;
 use std::time::Duration;
@@ -21,8 +21,7 @@ use mavfs_actors::store::redis::{RedisOptions, RedisStore};
 use mavfs_actors::store::{EntryKind, WholeFile, WholeRead, WriteMode};
 use mavfs_actors::{ErrorKind, VPath};
 
-#[path = "support/redis.rs"]
-mod redis_support;
+use mavfs_test_support::redis as redis_support;
 
 /// A store under test and whatever must live as long as it (a temp dir).
 pub struct Fixture {
