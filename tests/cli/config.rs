@@ -1,7 +1,7 @@
 //! Config files through the real binary: lookup order, mounts they declare, and errors (exit 2);
 //! Redis mounts against private `redis-server`s (skipped, with a message, without one).
 
-mod harness;
+use crate::harness;
 use mavfs_test_support::redis as redis_support;
 
 use std::fs;
