@@ -1,13 +1,15 @@
 //! The store conformance suite: one set of cases, run against every store.
 //!
 //! Each case is an async function over a [`Fixture`]: a fresh store behind its backend actor,
-//! mounted at `/m` so that the suite also checks that errors name full virtual paths. The
-//! `conformance!` macro instantiates every case for one store; adding a store is one line at the
-//! bottom. Cases branch on [`Capability`] flags, never on a store's name.
+//! mounted at `/m` so that the suite also checks that errors name full virtual paths. The cases
+//! are written inside the one `conformance!` call, which turns each into a test per store
+//! (`memory_store::<case>`, `disk_store::<case>`, ...): a case cannot be written and forgotten,
+//! and adding a store is one line in the macro. Cases branch on [`Capability`] flags, never on a
+//! store's name.
 //!
 //! The Redis stores run against one private `redis-server` (and one 3-master cluster) per test
 //! binary, each fixture in a namespace of its own; without `redis-server` those cases say they
-//! are skipped (see `support/redis.rs`).
+//! are skipped (see `mavfs_test_support::redis`).
 
 use std::any::Any;
 use std::time::Duration;
@@ -22,8 +24,7 @@ use mavfs_actors::store::redis::{RedisOptions, RedisStore};
 use mavfs_actors::store::{EntryKind, WholeFile, WholeRead, WriteMode};
 use mavfs_actors::{ErrorKind, VPath};
 
-#[path = "support/redis.rs"]
-mod redis_support;
+use mavfs_test_support::redis as redis_support;
 
 /// A store under test and whatever must live as long as it (a temp dir).
 pub struct Fixture {
@@ -129,9 +130,39 @@ fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
 }
 
-pub mod cases {
-    use super::*;
+/// Defines the cases it is given as the functions of [`cases`] and instantiates each as a test for
+/// every store, so that a case runs wherever it is written. A store's fixture expression gives a
+/// [`Fixture`], or an `Option<Fixture>` that is `None` when the store cannot run here (skipped).
+/// Adding a store is one line here.
+macro_rules! conformance {
+    (@store $store:ident, $fixture:expr; $($case:ident)*) => {
+        mod $store {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let fixture: Option<Fixture> = $fixture.into();
+                    if let Some(fixture) = fixture {
+                        cases::$case(fixture).await;
+                    }
+                }
+            )*
+        }
+    };
+    ($(pub async fn $case:ident($f:ident: Fixture) $body:block)*) => {
+        pub mod cases {
+            use super::*;
+            $(pub async fn $case($f: Fixture) $body)*
+        }
+        conformance!(@store memory_store, memory(); $($case)*);
+        conformance!(@store disk_store, disk(); $($case)*);
+        conformance!(@store redis_store, redis(false).await; $($case)*);
+        conformance!(@store redis_cluster_store, redis(true).await; $($case)*);
+    };
+}
 
+// The cases: rustfmt leaves the inside of a macro call as it is, so format new cases by hand.
+conformance! {
     pub async fn root_is_an_empty_directory(f: Fixture) {
         let b = &f.backend;
         assert!(b.stat(&p("/m")).await.unwrap().is_dir());
@@ -569,37 +600,3 @@ pub mod cases {
         assert_kind!(p("/m").join(&too_long), ErrorKind::NameTooLong);
     }
 }
-
-/// Instantiates every case of [`cases`] as a test for one store. The fixture expression gives a
-/// [`Fixture`], or an `Option<Fixture>` that is `None` when the store cannot run here (skipped).
-macro_rules! conformance {
-    ($store:ident, $fixture:expr) => {
-        mod $store {
-            use super::*;
-            conformance!(@cases $fixture;
-                root_is_an_empty_directory, stat_reports_kind_and_size, errors_name_the_full_path,
-                mkdir_rules, list_rules, files_round_trip_at_chunk_boundaries, replace_and_append,
-                writes_are_invisible_until_commit, a_reader_keeps_the_version_it_opened, open_rules,
-                commit_rechecks_the_destination, touch_rules, remove_rules, rename_rules,
-                copy_file_rules, usage_counts_files_dirs_and_bytes, hostile_names_behave_alike,
-                batched_writes_commit_each_file_on_its_own,
-                batched_reads_read_each_file_on_its_own);
-        }
-    };
-    (@cases $fixture:expr; $($case:ident),*) => {
-        $(
-            #[tokio::test]
-            async fn $case() {
-                let fixture: Option<Fixture> = $fixture.into();
-                if let Some(fixture) = fixture {
-                    cases::$case(fixture).await;
-                }
-            }
-        )*
-    };
-}
-
-conformance!(memory_store, memory());
-conformance!(disk_store, disk());
-conformance!(redis_store, redis(false).await);
-conformance!(redis_cluster_store, redis(true).await);

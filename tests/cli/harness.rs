@@ -4,8 +4,6 @@
 //! `/vdisk` at `./block_dir` lands there, and `HOME` and `XDG_CONFIG_HOME` point into it, so no
 //! user config or history leaks in.
 
-#![allow(dead_code)] // each test file uses a different part of the harness
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -116,4 +114,35 @@ fn collect(out: std::process::Output) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// Runs the calling test alone in a process of its own, for tests that read process-wide
+/// figures such as `getrusage(RUSAGE_CHILDREN)`, which the other tests of this binary would skew.
+///
+/// In the test binary as run, this re-runs the binary with only the test `module::name` selected
+/// (`module` is the caller's `module_path!()`), asserts that exactly that one test ran and passed,
+/// and returns `false`: the caller returns. In that child process it returns `true`: the caller
+/// runs its body.
+pub fn alone_in_process(module: &str, name: &str) -> bool {
+    const ALONE: &str = "MAVFS_TEST_ALONE";
+    // libtest names a test by its path below the crate root.
+    let module = module.split_once("::").map_or("", |(_, m)| m);
+    let test = format!("{module}::{name}");
+    if std::env::var(ALONE).is_ok_and(|t| t == test) {
+        return true;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([test.as_str(), "--exact", "--test-threads=1"])
+        .env(ALONE, &test)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let run = collect(out);
+    assert!(
+        run.code == 0 && run.stdout.contains("test result: ok. 1 passed"),
+        "{test}, alone in a process:\n{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    false
 }

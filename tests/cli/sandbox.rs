@@ -1,4 +1,4 @@
-mod harness;
+use crate::harness;
 
 // The disk store is a sandbox (DESIGN.md section 2), end to end through the real binary:
 // symlinks that lead outside `block_dir`, `..`, host paths, FIFOs, and symlinks that stay inside.

@@ -1,8 +1,8 @@
 //! Private Redis servers for tests: a `redis-server` on a free port, or a 3-master cluster, each in
 //! a temp dir of its own, without persistence unless a test saves explicitly.
 //!
-//! Shared by test files with `#[path = "support/redis.rs"] mod redis_support;` (the root crate's
-//! tests include it by a relative path too). Nothing here knows MAVFS: it only runs servers.
+//! Used by the test binaries of both crates (`use mavfs_test_support::redis as redis_support;`).
+//! Nothing here knows MAVFS: it only runs servers.
 //!
 //! When `redis-server` is not installed, [`RedisServer::start`] and friends print that the test
 //! is skipped and return `None`, so the test passes; with `MAVFS_REQUIRE_REDIS=1` they panic
@@ -11,8 +11,6 @@
 //! Every server runs under a small shell that holds a pipe from the test process and kills the
 //! server (SIGKILL) when the pipe closes: when the handle drops, or when the test process exits
 //! in any way, so the servers of `static` instances never outlive their test binary.
-
-#![allow(dead_code)] // each test file uses a different part
 
 use std::io::Write;
 use std::net::TcpListener;

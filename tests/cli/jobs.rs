@@ -1,7 +1,7 @@
 //! Background transfer jobs through the real binary: `&`, `jobs`, `wait`, `fg`, `kill`, the
 //! notices and summary lines, in script mode and `exec`.
 
-mod harness;
+use crate::harness;
 
 use std::fs::{self, File};
 

@@ -15,8 +15,7 @@ use mavfs_actors::store::disk::{DiskOptions, DiskStore};
 use mavfs_actors::store::memory::MemoryStore;
 use mavfs_actors::store::{EntryKind, FileWriter, Store, WriteMode};
 
-#[path = "support/staging.rs"]
-mod staging_support;
+use mavfs_test_support::staging as staging_support;
 use tempfile::TempDir;
 
 const CANARY: &[u8] = b"canary: nothing may change me\n";

@@ -1,9 +1,8 @@
 //! Config files through the real binary: lookup order, mounts they declare, and errors (exit 2);
 //! Redis mounts against private `redis-server`s (skipped, with a message, without one).
 
-mod harness;
-#[path = "../actors/tests/support/redis.rs"]
-mod redis_support;
+use crate::harness;
+use mavfs_test_support::redis as redis_support;
 
 use std::fs;
 use std::io::Write;

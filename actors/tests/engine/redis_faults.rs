@@ -24,8 +24,7 @@ use mavfs_actors::transfer::{TransferKind, TransferRequest};
 use mavfs_actors::{BackendKind, Mount, MountTable, Tier};
 use mavfs_actors::{Error, ErrorKind, RouterHandle, VPath};
 
-#[path = "support/redis.rs"]
-mod redis_support;
+use mavfs_test_support::redis as redis_support;
 
 use redis_support::RedisServer;
 

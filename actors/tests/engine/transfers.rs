@@ -4,7 +4,7 @@
 //!   around the chunk size x trees, for `cp` and `mv`. The stores come from [`STORES`]: adding a
 //!   store is one line there. The Redis stores share one private `redis-server` (and one
 //!   3-master cluster) per test binary, each world in namespaces of its own; without
-//!   `redis-server` their routes are skipped, with a message (see `support/redis.rs`). Cases branch on [`Capability`] flags, never on store names.
+//!   `redis-server` their routes are skipped, with a message (see `mavfs_test_support::redis`). Cases branch on [`Capability`] flags, never on store names.
 //! - Event invariants of real jobs: `Started` first with the totals, progress never going back,
 //!   exactly one terminal event and it last.
 //! - Failures injected by [`FailingStore`], a wrapper around any store: a read stream that fails
@@ -42,10 +42,8 @@ use tokio::sync::broadcast::{self, error::TryRecvError};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::timeout;
 
-#[path = "support/redis.rs"]
-mod redis_support;
-#[path = "support/staging.rs"]
-mod staging_support;
+use mavfs_test_support::redis as redis_support;
+use mavfs_test_support::staging as staging_support;
 
 use redis_support::{RedisCluster, RedisServer};
 

@@ -1,6 +1,6 @@
 //! Every shell command through the real binary, in `exec` and script mode.
 
-mod harness;
+use crate::harness;
 
 use std::fs;
 

@@ -1,5 +1,5 @@
-//! What a disk store left in its staging directory: shared by the test binaries that check that
-//! nothing partial stays behind.
+//! What a disk store left in its staging directory: shared by the tests that check that nothing
+//! partial stays behind.
 
 use std::path::{Path, PathBuf};
 

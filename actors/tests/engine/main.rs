@@ -1,0 +1,16 @@
+//! The engine's integration tests: one test binary, linked once, with one module per area.
+//!
+//! - [`conformance`]: one set of store cases, run against every store.
+//! - [`disk_sandbox`]: what only the disk store does: its sandbox, staging and atomic commit.
+//! - [`redis_faults`]: the Redis store under faults and sharing, on private `redis-server`s.
+//! - [`responsiveness`]: backends answer while a large transfer runs through them.
+//! - [`transfers`]: transfers and jobs through the router, over every pair of stores.
+//!
+//! What the modules share with the root crate's tests (private Redis servers, staging leftovers)
+//! lives in the `mavfs-test-support` crate.
+
+mod conformance;
+mod disk_sandbox;
+mod redis_faults;
+mod responsiveness;
+mod transfers;

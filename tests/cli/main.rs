@@ -1,0 +1,18 @@
+//! The integration tests of the `mavfs` binary: one test binary, linked once, with one module per
+//! area. Every test runs the real binary through [`harness`].
+//!
+//! - [`config`]: config files, their lookup order and mounts, Redis mounts.
+//! - [`jobs`]: background transfer jobs and their notices.
+//! - [`memory_bound`]: a 1 GiB round trip holds one copy in memory (in a process of its own).
+//! - [`sandbox`]: the disk store's sandbox, end to end.
+//! - [`shell`]: every shell command, in `exec` and script mode.
+//!
+//! Private Redis servers come from the `mavfs-test-support` crate, shared with the engine's tests.
+
+mod harness;
+
+mod config;
+mod jobs;
+mod memory_bound;
+mod sandbox;
+mod shell;
