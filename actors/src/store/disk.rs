@@ -18,10 +18,10 @@
 //!   sweeps whatever a killed process left there, and never what a live one is writing
 //!   ([`session`]), so several processes may share a root. The name is reserved: hidden from
 //!   `list` and `usage`, refused as a path.
-//! - **Atomic commit.** [`Store::commit`] renames the staged file onto its destination, which
-//!   rename(2) does atomically: a reader sees the old file or the new one whole, and a reader that
-//!   opened the old file keeps reading it. Writing onto a symlink that stays inside the root
-//!   replaces its target, as `>` and `cp` do; the link itself stays.
+//! - **Atomic commit.** [`Store::start_commit`] renames the staged file onto its destination,
+//!   which rename(2) does atomically: a reader sees the old file or the new one whole, and a
+//!   reader that opened the old file keeps reading it. Writing onto a symlink that stays inside
+//!   the root replaces its target, as `>` and `cp` do; the link itself stays.
 //!
 //! Short metadata syscalls run inline in the store's actor; directory walks and all file data
 //! (reads, writes, copies, fsync) run on tokio's blocking pool, so that neither the actor's
@@ -536,7 +536,7 @@ fn open_write_now(
     Ok(DiskWriter::new(file, prefix, temp, fsync, path.clone()))
 }
 
-/// [`Store::open_read`] of `rel`: opens it, and reads a small file whole while at it, so that
+/// [`Store::start_open_read`] of `rel`: opens it, and reads a small file whole while at it, so that
 /// its one chunk needs no other trip to a blocking thread. A blocking call.
 fn open_read_blocking(
     root: &Dir,
@@ -875,10 +875,6 @@ impl Store for DiskStore {
             })
     }
 
-    async fn open_read(&mut self, path: &VPath) -> Result<FileReader> {
-        self.start_open_read(path).await?.await
-    }
-
     async fn start_open_read(
         &mut self,
         path: &VPath,
@@ -905,10 +901,6 @@ impl Store for DiskStore {
         // In the actor: the checks and the temp file's creation are short metadata calls (the
         // data goes to the temp file later, or with the commit, on a blocking thread).
         open_write_now(&self.root, &self.staging, self.options.fsync, path, mode)
-    }
-
-    async fn commit(&mut self, path: &VPath, staged: DiskStaged) -> Result<()> {
-        self.start_commit(path, staged).await?.await
     }
 
     async fn start_commit(

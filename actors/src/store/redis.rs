@@ -566,7 +566,12 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    async fn open_read(&mut self, path: &VPath) -> Result<FileReader> {
+    async fn start_open_read(
+        &mut self,
+        path: &VPath,
+    ) -> Result<BoxFuture<'static, Result<FileReader>>> {
+        // One round trip in the actor finds the file and pins its data; the chunks stream
+        // outside it. The open is handed out ready.
         const OP: &str = "read";
         match self.entry(OP, path).await? {
             Entry::Dir { .. } => Err(Error::new(ErrorKind::IsADirectory, OP).with_path(path)),
@@ -584,10 +589,11 @@ impl Store for RedisStore {
                     data,
                     place,
                 };
-                Ok(FileReader {
+                let reader = FileReader {
                     size,
                     chunks: reader::chunks(self.shared.clone(), path.clone(), file, pin),
-                })
+                };
+                Ok(futures::future::ready(Ok(reader)).boxed())
             }
         }
     }
@@ -646,7 +652,12 @@ impl Store for RedisStore {
         ))
     }
 
-    async fn commit(&mut self, path: &VPath, staged: RedisStaged) -> Result<()> {
+    async fn start_commit(
+        &mut self,
+        path: &VPath,
+        staged: RedisStaged,
+    ) -> Result<BoxFuture<'static, Result<()>>> {
+        // The commit is one script, run in the actor, and handed out ready.
         const OP: &str = "write";
         match self
             .shared
@@ -658,7 +669,7 @@ impl Store for RedisStore {
                 if let Some(dead) = reply.first().and_then(text).filter(|d| !d.is_empty()) {
                     retire(&self.shared, dead.to_string());
                 }
-                Ok(())
+                Ok(futures::future::ready(Ok(())).boxed())
             }
             Err(e) if is_ambiguous(&e) => {
                 tracing::debug!(member = staged.member(), "commit outcome unknown: {e}");
