@@ -22,7 +22,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
 use crate::store::FileWriter;
 
-use super::join_error;
+use super::errors::join_error;
 use super::session::Session;
 
 /// Distinguishes the temp files of one process; the pid and the clock distinguish processes.
