@@ -13,6 +13,10 @@
 //! [`BackendHandle`] is what the rest of the engine holds: it hides the actor and the store's
 //! concrete type, takes full virtual paths (`/vram/a`), hands the store its local path (`/a`), and
 //! turns every failure, including a stopped actor, into the engine's [`Error`] with the full path.
+//!
+//! Every operation is written once, as one entry of the `backend_ops!` table below: the handle
+//! method, then the message it sends and the [`Store`] call that answers it. Adding an operation
+//! takes that entry and the [`Store`] method it calls (with each store's implementation).
 
 use std::sync::Arc;
 
@@ -49,85 +53,264 @@ impl<S: Store> Actor for BackendActor<S> {
 
 type Staged<S> = <<S as Store>::Writer as FileWriter>::Staged;
 
-/// Declares one message per store operation: a struct of its arguments and a handler that calls
-/// the store method of the same meaning.
-macro_rules! store_messages {
-    ($( $(#[$doc:meta])* $msg:ident { $($field:ident : $ty:ty),* } -> $reply:ty = $method:ident; )*) => {
+/// The table of backend operations: each entry is written once and gives everything an
+/// operation needs.
+///
+/// An entry is the [`BackendHandle`] method callers use, followed by
+/// `=> "op" Message { fields } -> Reply = |store| call;`: the error operation named when the
+/// actor is gone, the message the method sends (its fields are store-local), what the actor
+/// replies, and the [`Store`] call that answers it in the actor. `|store, me|` also binds the
+/// actor's own [`ActorRef`], for an operation whose handed-out work comes back to the actor.
+/// From each entry the macro makes the message struct, its handler on [`BackendActor`], its
+/// place in the type-erased [`DynBackend`] (through [`Ask`]), and the handle method.
+///
+/// An operation whose work runs outside the actor replies with that work, a
+/// `BoxFuture<'static, _>`, which the handle method then runs.
+macro_rules! backend_ops {
+    ($(
+        $(#[$doc:meta])*
+        pub async fn $name:ident(&$this:ident $(, $arg:ident : $arg_ty:ty)* $(,)?) -> $ret:ty
+        $body:block
+        => $op:literal $msg:ident { $($field:ident : $field_ty:ty),* $(,)? } -> $reply:ty
+            = |$store:ident $(, $me:ident)?| $call:expr;
+    )*) => {
         $(
-            $(#[$doc])*
-            pub struct $msg { $(pub $field: $ty),* }
+            #[doc = concat!("The message of [`BackendHandle::", stringify!($name), "`].")]
+            pub(crate) struct $msg { $($field: $field_ty),* }
+
+            impl Operation for $msg {
+                const NAME: &'static str = $op;
+                type Reply = $reply;
+            }
 
             impl<S: Store> Message<$msg> for BackendActor<S> {
                 type Reply = Result<$reply>;
 
-                async fn handle(&mut self, msg: $msg, _ctx: &mut Context<Self, Self::Reply>) -> Self::Reply {
-                    self.store.$method($(&msg.$field),*).await
+                async fn handle(
+                    &mut self,
+                    msg: $msg,
+                    _ctx: &mut Context<Self, Self::Reply>,
+                ) -> Self::Reply {
+                    let $msg { $($field),* } = msg;
+                    $(let $me = _ctx.actor_ref().clone();)?
+                    let $store = &mut self.store;
+                    $call.await
                 }
             }
         )*
+
+        /// A backend with its store's type erased: one [`Ask`] per operation of the table.
+        trait DynBackend: Send + Sync $(+ Ask<$msg>)* {}
+
+        impl<S: Store> DynBackend for ActorRef<BackendActor<S>> {}
+
+        impl BackendHandle {
+            $(
+                $(#[$doc])*
+                pub async fn $name(&$this $(, $arg: $arg_ty)*) -> $ret $body
+            )*
+        }
     };
 }
 
-store_messages! {
-    /// [`Store::stat`].
-    Stat { path: VPath } -> Meta = stat;
-    /// [`Store::list`].
-    ListDir { path: VPath } -> Vec<DirEntry> = list;
-    /// [`Store::mkdir`].
-    MakeDir { path: VPath, parents: bool } -> () = mkdir_msg;
-    /// [`Store::touch`].
-    Touch { path: VPath } -> () = touch;
-    /// [`Store::remove_file`].
-    RemoveFile { path: VPath } -> () = remove_file;
-    /// [`Store::remove_dir`].
-    RemoveDir { path: VPath } -> () = remove_dir;
-    /// [`Store::remove_all`].
-    RemoveAll { path: VPath } -> () = remove_all;
-    /// [`Store::rename`].
-    Rename { from: VPath, to: VPath } -> () = rename;
-    /// [`Store::start_open_read`]: replied with the future that finishes opening, which the
-    /// caller runs.
-    OpenRead { path: VPath } -> BoxFuture<'static, Result<FileReader>> = start_open_read;
+backend_ops! {
+    /// See [`Store::stat`].
+    pub async fn stat(&self, path: &VPath) -> Result<Meta> {
+        self.ask(path, Stat { path: self.local(path)? }).await
+    }
+    => "stat" Stat { path: VPath } -> Meta = |store| store.stat(&path);
+
+    /// See [`Store::list`].
+    pub async fn list(&self, path: &VPath) -> Result<Vec<DirEntry>> {
+        self.ask(path, ListDir { path: self.local(path)? }).await
+    }
+    => "list" ListDir { path: VPath } -> Vec<DirEntry> = |store| store.list(&path);
+
+    /// See [`Store::mkdir`].
+    pub async fn mkdir(&self, path: &VPath, parents: bool) -> Result<()> {
+        self.ask(path, MakeDir { path: self.local(path)?, parents }).await
+    }
+    => "mkdir" MakeDir { path: VPath, parents: bool } -> () = |store| store.mkdir(&path, parents);
+
+    /// See [`Store::touch`].
+    pub async fn touch(&self, path: &VPath) -> Result<()> {
+        self.ask(path, Touch { path: self.local(path)? }).await
+    }
+    => "touch" Touch { path: VPath } -> () = |store| store.touch(&path);
+
+    /// See [`Store::remove_file`].
+    pub async fn remove_file(&self, path: &VPath) -> Result<()> {
+        self.ask(path, RemoveFile { path: self.local(path)? }).await
+    }
+    => "rm" RemoveFile { path: VPath } -> () = |store| store.remove_file(&path);
+
+    /// See [`Store::remove_dir`].
+    pub async fn remove_dir(&self, path: &VPath) -> Result<()> {
+        self.ask(path, RemoveDir { path: self.local(path)? }).await
+    }
+    => "rmdir" RemoveDir { path: VPath } -> () = |store| store.remove_dir(&path);
+
+    /// See [`Store::remove_all`].
+    pub async fn remove_all(&self, path: &VPath) -> Result<()> {
+        self.ask(path, RemoveAll { path: self.local(path)? }).await
+    }
+    => "rm" RemoveAll { path: VPath } -> () = |store| store.remove_all(&path);
+
+    /// See [`Store::rename`]; both paths must be under this mount.
+    pub async fn rename(&self, from: &VPath, to: &VPath) -> Result<()> {
+        let msg = Rename { from: self.local(from)?, to: self.local(to)? };
+        self.ask(from, msg).await
+    }
+    => "mv" Rename { from: VPath, to: VPath } -> () = |store| store.rename(&from, &to);
+
+    /// Opens file `path` for streaming; see [`Store::start_open_read`] for the rules and errors.
+    /// The actor does its part of the open; the rest runs here. Errors from the stream carry
+    /// store-local paths rebased here.
+    pub async fn open_read(&self, path: &VPath) -> Result<FileReader> {
+        use futures::StreamExt;
+        let open = self.ask(path, OpenRead { path: self.local(path)? }).await?;
+        let reader = open.await.map_err(|e| self.full(e, path))?;
+        let (mount, full) = (self.mount.clone(), path.clone());
+        Ok(FileReader {
+            size: reader.size,
+            chunks: reader
+                .chunks
+                .map(move |r| r.map_err(|e| rebase(e, &mount).or_path(&full)))
+                .boxed(),
+        })
+    }
+    => "read" OpenRead { path: VPath } -> BoxFuture<'static, Result<FileReader>>
+        = |store| store.start_open_read(&path);
+
+    /// See [`Store::open_write`]; the returned handle streams and then commits through
+    /// [`Store::start_commit`].
+    pub async fn open_write(&self, path: &VPath, mode: WriteMode) -> Result<WriteHandle> {
+        let inner = self.ask(path, OpenWrite { path: self.local(path)?, mode }).await?;
+        Ok(WriteHandle {
+            inner,
+            mount: self.mount.clone(),
+            path: path.clone(),
+        })
+    }
+    => "write" OpenWrite { path: VPath, mode: WriteMode } -> Box<dyn DynWriter>
+        = |store, me| open_writer(store, me, path, mode);
+
+    /// Copies file `from` to `to` inside this store by its fast path ([`Store::copy_file`]),
+    /// committed atomically. The copy runs here, outside the actor; dropping this future (a
+    /// cancelled transfer) stops it.
+    pub async fn copy_file(&self, from: &VPath, to: &VPath) -> Result<()> {
+        let msg = CopyFile { from: self.local(from)?, to: self.local(to)? };
+        let copy = self.ask(to, msg).await?;
+        copy.await.map_err(|e| self.full(e, to))
+    }
+    => "cp" CopyFile { from: VPath, to: VPath } -> BoxFuture<'static, Result<()>>
+        = |store, me| start_copy(store, me, from, to);
+
+    /// See [`Store::start_read_files`]: one result per path, in order, each error naming its
+    /// full path. An error of the whole call is repeated for every path.
+    pub async fn read_files(&self, paths: &[VPath], limit: u64) -> Vec<Result<WholeRead>> {
+        let results = async {
+            let local = paths.iter().map(|p| self.local(p)).collect::<Result<_>>()?;
+            let read = self.actor.call(ReadFiles { paths: local, limit }).await?;
+            Ok(read.await)
+        };
+        self.per_file(paths, results.await)
+    }
+    => "read" ReadFiles { paths: Vec<VPath>, limit: u64 } -> BatchFuture<WholeRead>
+        = |store| store.start_read_files(paths, limit);
+
+    /// See [`Store::start_write_files`]: one result per file, in order, each error naming its
+    /// full path. An error of the whole call is repeated for every file.
+    pub async fn write_files(&self, files: Vec<WholeFile>) -> Vec<Result<()>> {
+        let paths: Vec<VPath> = files.iter().map(|f| f.path.clone()).collect();
+        let results = async {
+            let local = files
+                .into_iter()
+                .map(|f| {
+                    Ok(WholeFile {
+                        path: self.local(&f.path)?,
+                        data: f.data,
+                    })
+                })
+                .collect::<Result<_>>()?;
+            let write = self.actor.call(WriteFiles { files: local }).await?;
+            Ok(write.await)
+        };
+        self.per_file(&paths, results.await)
+    }
+    => "write" WriteFiles { files: Vec<WholeFile> } -> BatchFuture<()>
+        = |store| store.start_write_files(files);
+
+    /// See [`Store::usage`].
+    pub async fn usage(&self) -> Result<Usage> {
+        self.ask(&self.mount, GetUsage {}).await
+    }
+    => "stats" GetUsage {} -> Usage = |store| store.usage();
 }
 
-/// Adapts `mkdir`'s by-value flag to the by-reference calling convention of the macro.
-trait MkdirByRef {
-    fn mkdir_msg(
-        &mut self,
-        path: &VPath,
-        parents: &bool,
-    ) -> impl Future<Output = Result<()>> + Send;
+/// An operation of the table: its reply and the operation named in its errors.
+trait Operation: Send + 'static {
+    /// The operation named when the actor cannot answer (`Unavailable`).
+    const NAME: &'static str;
+    /// What the actor replies on success.
+    type Reply: Send + 'static;
 }
 
-impl<S: Store> MkdirByRef for S {
-    fn mkdir_msg(
-        &mut self,
-        path: &VPath,
-        parents: &bool,
-    ) -> impl Future<Output = Result<()>> + Send {
-        self.mkdir(path, *parents)
+/// Sends one operation's message to a backend actor whose store type is erased.
+trait Ask<M: Operation> {
+    /// Asks the actor; the future owns everything, so it is `'static`. Errors: the handler's
+    /// own, or `Unavailable` when the actor has stopped.
+    fn call(&self, msg: M) -> BoxFuture<'static, Result<M::Reply>>;
+}
+
+impl<S: Store, M: Operation> Ask<M> for ActorRef<BackendActor<S>>
+where
+    BackendActor<S>: Message<M, Reply = Result<M::Reply>>,
+{
+    fn call(&self, msg: M) -> BoxFuture<'static, Result<M::Reply>> {
+        let actor = self.clone();
+        async move { actor.ask(msg).await.map_err(|e| from_send(M::NAME, e)) }.boxed()
     }
 }
 
-/// [`Store::open_write`].
-pub struct OpenWrite {
-    pub path: VPath,
-    pub mode: WriteMode,
+/// `OpenWrite` in the actor: opens the store's writer and erases its type; the writer commits
+/// back through `actor`.
+async fn open_writer<S: Store>(
+    store: &mut S,
+    actor: ActorRef<BackendActor<S>>,
+    path: VPath,
+    mode: WriteMode,
+) -> Result<Box<dyn DynWriter>> {
+    let writer = store.open_write(&path, mode).await?;
+    Ok(Box::new(TypedWriter {
+        writer,
+        actor,
+        path,
+    }))
 }
 
-impl<S: Store> Message<OpenWrite> for BackendActor<S> {
-    type Reply = Result<S::Writer>;
-
-    async fn handle(&mut self, msg: OpenWrite, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
-        self.store.open_write(&msg.path, msg.mode).await
+/// `CopyFile` in the actor: the store's checks, then the copy and its commit as one future the
+/// caller runs off the mailbox.
+async fn start_copy<S: Store>(
+    store: &mut S,
+    actor: ActorRef<BackendActor<S>>,
+    from: VPath,
+    to: VPath,
+) -> Result<BoxFuture<'static, Result<()>>> {
+    let copy = store.copy_file(&from, &to).await?;
+    Ok(async move {
+        let staged = copy.await?;
+        commit(&actor, "cp", to, staged).await
     }
+    .boxed())
 }
 
 /// [`Store::start_commit`] of a staged file: replied with the future that finishes the commit,
-/// which the caller runs, outside the actor.
-pub struct Commit<S: Store> {
-    pub path: VPath,
-    pub staged: Staged<S>,
+/// which the caller runs, outside the actor. Not in the table: only a writer or a copy sends it,
+/// never a caller, since its staged file's type is the store's own.
+pub(crate) struct Commit<S: Store> {
+    path: VPath,
+    staged: Staged<S>,
 }
 
 impl<S: Store> Message<Commit<S>> for BackendActor<S> {
@@ -152,59 +335,6 @@ async fn commit<S: Store>(
     rest.await
 }
 
-/// [`Store::copy_file`]: checked in the actor, which replies with the copy itself, a future the
-/// caller runs off the mailbox. Dropping that future (a cancelled transfer) stops the copy.
-pub struct CopyFile {
-    pub from: VPath,
-    pub to: VPath,
-}
-
-impl<S: Store> Message<CopyFile> for BackendActor<S> {
-    type Reply = Result<BoxFuture<'static, Result<Staged<S>>>>;
-
-    async fn handle(&mut self, msg: CopyFile, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
-        self.store.copy_file(&msg.from, &msg.to).await
-    }
-}
-
-/// [`Store::start_read_files`]: replied with the future that reads, which the caller runs.
-pub struct ReadFiles {
-    pub paths: Vec<VPath>,
-    pub limit: u64,
-}
-
-impl<S: Store> Message<ReadFiles> for BackendActor<S> {
-    type Reply = Result<BatchFuture<WholeRead>>;
-
-    async fn handle(&mut self, msg: ReadFiles, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
-        self.store.start_read_files(msg.paths, msg.limit).await
-    }
-}
-
-/// [`Store::start_write_files`]: replied with the future that commits, which the caller runs.
-pub struct WriteFiles {
-    pub files: Vec<WholeFile>,
-}
-
-impl<S: Store> Message<WriteFiles> for BackendActor<S> {
-    type Reply = Result<BatchFuture<()>>;
-
-    async fn handle(&mut self, msg: WriteFiles, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
-        self.store.start_write_files(msg.files).await
-    }
-}
-
-/// [`Store::usage`] and [`Store::capability`].
-pub struct GetUsage;
-
-impl<S: Store> Message<GetUsage> for BackendActor<S> {
-    type Reply = Result<Usage>;
-
-    async fn handle(&mut self, _: GetUsage, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
-        self.store.usage().await
-    }
-}
-
 /// Turns a failed `ask` into the engine's error: a handler's own error passes through, anything
 /// else means the actor is gone.
 fn from_send<M, E: Into<Error>>(op: &'static str, err: SendError<M, E>) -> Error {
@@ -215,151 +345,8 @@ fn from_send<M, E: Into<Error>>(op: &'static str, err: SendError<M, E>) -> Error
     }
 }
 
-/// The type-erased operations of a backend, implemented for the actor of every store type.
-trait DynBackend: Send + Sync {
-    fn ask_stat(&self, path: VPath) -> BoxFuture<'static, Result<Meta>>;
-    fn ask_list(&self, path: VPath) -> BoxFuture<'static, Result<Vec<DirEntry>>>;
-    fn ask_mkdir(&self, path: VPath, parents: bool) -> BoxFuture<'static, Result<()>>;
-    fn ask_touch(&self, path: VPath) -> BoxFuture<'static, Result<()>>;
-    fn ask_remove_file(&self, path: VPath) -> BoxFuture<'static, Result<()>>;
-    fn ask_remove_dir(&self, path: VPath) -> BoxFuture<'static, Result<()>>;
-    fn ask_remove_all(&self, path: VPath) -> BoxFuture<'static, Result<()>>;
-    fn ask_rename(&self, from: VPath, to: VPath) -> BoxFuture<'static, Result<()>>;
-    fn ask_open_read(&self, path: VPath) -> BoxFuture<'static, Result<FileReader>>;
-    fn ask_open_write(
-        &self,
-        path: VPath,
-        mode: WriteMode,
-    ) -> BoxFuture<'static, Result<Box<dyn DynWriter>>>;
-    fn ask_copy_file(&self, from: VPath, to: VPath) -> BoxFuture<'static, Result<()>>;
-    fn ask_read_files(
-        &self,
-        paths: Vec<VPath>,
-        limit: u64,
-    ) -> BoxFuture<'static, Result<Vec<Result<WholeRead>>>>;
-    fn ask_write_files(&self, files: Vec<WholeFile>)
-    -> BoxFuture<'static, Result<Vec<Result<()>>>>;
-    fn ask_usage(&self) -> BoxFuture<'static, Result<Usage>>;
-}
-
-/// Asks `actor` and maps the failure; the future owns everything, so it is `'static`.
-fn ask_boxed<S, M, T>(
-    actor: &ActorRef<BackendActor<S>>,
-    op: &'static str,
-    msg: M,
-) -> BoxFuture<'static, Result<T>>
-where
-    S: Store,
-    M: Send + 'static,
-    T: Send + 'static,
-    BackendActor<S>: Message<M, Reply = Result<T>>,
-{
-    let actor = actor.clone();
-    async move { actor.ask(msg).await.map_err(|e| from_send(op, e)) }.boxed()
-}
-
-/// Asks `actor` for the work it hands out (the part of an operation that runs outside the
-/// actor), then runs that work in the returned future.
-fn ask_then_run<S, M, T>(
-    actor: &ActorRef<BackendActor<S>>,
-    op: &'static str,
-    msg: M,
-) -> BoxFuture<'static, Result<T>>
-where
-    S: Store,
-    M: Send + 'static,
-    T: Send + 'static,
-    BackendActor<S>: Message<M, Reply = Result<BoxFuture<'static, T>>>,
-{
-    let ask = ask_boxed(actor, op, msg);
-    async move { Ok(ask.await?.await) }.boxed()
-}
-
-impl<S: Store> DynBackend for ActorRef<BackendActor<S>> {
-    fn ask_stat(&self, path: VPath) -> BoxFuture<'static, Result<Meta>> {
-        ask_boxed(self, "stat", Stat { path })
-    }
-    fn ask_list(&self, path: VPath) -> BoxFuture<'static, Result<Vec<DirEntry>>> {
-        ask_boxed(self, "list", ListDir { path })
-    }
-    fn ask_mkdir(&self, path: VPath, parents: bool) -> BoxFuture<'static, Result<()>> {
-        ask_boxed(self, "mkdir", MakeDir { path, parents })
-    }
-    fn ask_touch(&self, path: VPath) -> BoxFuture<'static, Result<()>> {
-        ask_boxed(self, "touch", Touch { path })
-    }
-    fn ask_remove_file(&self, path: VPath) -> BoxFuture<'static, Result<()>> {
-        ask_boxed(self, "rm", RemoveFile { path })
-    }
-    fn ask_remove_dir(&self, path: VPath) -> BoxFuture<'static, Result<()>> {
-        ask_boxed(self, "rmdir", RemoveDir { path })
-    }
-    fn ask_remove_all(&self, path: VPath) -> BoxFuture<'static, Result<()>> {
-        ask_boxed(self, "rm", RemoveAll { path })
-    }
-    fn ask_rename(&self, from: VPath, to: VPath) -> BoxFuture<'static, Result<()>> {
-        ask_boxed(self, "mv", Rename { from, to })
-    }
-    fn ask_open_read(&self, path: VPath) -> BoxFuture<'static, Result<FileReader>> {
-        ask_then_run(self, "read", OpenRead { path })
-            .map(Result::flatten)
-            .boxed()
-    }
-    fn ask_open_write(
-        &self,
-        path: VPath,
-        mode: WriteMode,
-    ) -> BoxFuture<'static, Result<Box<dyn DynWriter>>> {
-        let actor = self.clone();
-        async move {
-            let writer = actor
-                .ask(OpenWrite {
-                    path: path.clone(),
-                    mode,
-                })
-                .await
-                .map_err(|e| from_send("write", e))?;
-            Ok(Box::new(TypedWriter {
-                writer,
-                actor,
-                path,
-            }) as Box<dyn DynWriter>)
-        }
-        .boxed()
-    }
-    fn ask_copy_file(&self, from: VPath, to: VPath) -> BoxFuture<'static, Result<()>> {
-        let actor = self.clone();
-        async move {
-            let copy = CopyFile {
-                from,
-                to: to.clone(),
-            };
-            let job = actor.ask(copy).await.map_err(|e| from_send("cp", e))?;
-            let staged = job.await?;
-            commit(&actor, "cp", to, staged).await
-        }
-        .boxed()
-    }
-    fn ask_read_files(
-        &self,
-        paths: Vec<VPath>,
-        limit: u64,
-    ) -> BoxFuture<'static, Result<Vec<Result<WholeRead>>>> {
-        ask_then_run(self, "read", ReadFiles { paths, limit })
-    }
-    fn ask_write_files(
-        &self,
-        files: Vec<WholeFile>,
-    ) -> BoxFuture<'static, Result<Vec<Result<()>>>> {
-        ask_then_run(self, "write", WriteFiles { files })
-    }
-    fn ask_usage(&self) -> BoxFuture<'static, Result<Usage>> {
-        ask_boxed(self, "stats", GetUsage)
-    }
-}
-
 /// The type-erased data side of a write.
-trait DynWriter: Send {
+pub(crate) trait DynWriter: Send {
     fn write(&mut self, chunk: Bytes) -> BoxFuture<'_, Result<()>>;
     fn commit(self: Box<Self>) -> BoxFuture<'static, Result<()>>;
 }
@@ -477,121 +464,18 @@ impl BackendHandle {
         })
     }
 
-    async fn run<T>(&self, path: &VPath, fut: BoxFuture<'static, Result<T>>) -> Result<T> {
-        fut.await.map_err(|e| rebase(e, &self.mount).or_path(path))
+    /// Asks the actor and gives its failure the full path `at`.
+    async fn ask<M: Operation>(&self, at: &VPath, msg: M) -> Result<M::Reply>
+    where
+        dyn DynBackend: Ask<M>,
+    {
+        self.actor.call(msg).await.map_err(|e| self.full(e, at))
     }
 
-    /// See [`Store::stat`].
-    pub async fn stat(&self, path: &VPath) -> Result<Meta> {
-        let local = self.local(path)?;
-        self.run(path, self.actor.ask_stat(local)).await
-    }
-
-    /// See [`Store::list`].
-    pub async fn list(&self, path: &VPath) -> Result<Vec<DirEntry>> {
-        let local = self.local(path)?;
-        self.run(path, self.actor.ask_list(local)).await
-    }
-
-    /// See [`Store::mkdir`].
-    pub async fn mkdir(&self, path: &VPath, parents: bool) -> Result<()> {
-        let local = self.local(path)?;
-        self.run(path, self.actor.ask_mkdir(local, parents)).await
-    }
-
-    /// See [`Store::touch`].
-    pub async fn touch(&self, path: &VPath) -> Result<()> {
-        let local = self.local(path)?;
-        self.run(path, self.actor.ask_touch(local)).await
-    }
-
-    /// See [`Store::remove_file`].
-    pub async fn remove_file(&self, path: &VPath) -> Result<()> {
-        let local = self.local(path)?;
-        self.run(path, self.actor.ask_remove_file(local)).await
-    }
-
-    /// See [`Store::remove_dir`].
-    pub async fn remove_dir(&self, path: &VPath) -> Result<()> {
-        let local = self.local(path)?;
-        self.run(path, self.actor.ask_remove_dir(local)).await
-    }
-
-    /// See [`Store::remove_all`].
-    pub async fn remove_all(&self, path: &VPath) -> Result<()> {
-        let local = self.local(path)?;
-        self.run(path, self.actor.ask_remove_all(local)).await
-    }
-
-    /// See [`Store::rename`]; both paths must be under this mount.
-    pub async fn rename(&self, from: &VPath, to: &VPath) -> Result<()> {
-        let (lf, lt) = (self.local(from)?, self.local(to)?);
-        self.run(from, self.actor.ask_rename(lf, lt)).await
-    }
-
-    /// See [`Store::open_read`]. Errors from the stream carry store-local paths rebased here.
-    pub async fn open_read(&self, path: &VPath) -> Result<FileReader> {
-        use futures::StreamExt;
-        let local = self.local(path)?;
-        let reader = self.run(path, self.actor.ask_open_read(local)).await?;
-        let (mount, full) = (self.mount.clone(), path.clone());
-        Ok(FileReader {
-            size: reader.size,
-            chunks: reader
-                .chunks
-                .map(move |r| r.map_err(|e| rebase(e, &mount).or_path(&full)))
-                .boxed(),
-        })
-    }
-
-    /// See [`Store::open_write`]; the returned handle streams and then commits.
-    pub async fn open_write(&self, path: &VPath, mode: WriteMode) -> Result<WriteHandle> {
-        let local = self.local(path)?;
-        let inner = self
-            .run(path, self.actor.ask_open_write(local, mode))
-            .await?;
-        Ok(WriteHandle {
-            inner,
-            mount: self.mount.clone(),
-            path: path.clone(),
-        })
-    }
-
-    /// Copies file `from` to `to` inside this store by its fast path, committed atomically.
-    pub async fn copy_file(&self, from: &VPath, to: &VPath) -> Result<()> {
-        let (lf, lt) = (self.local(from)?, self.local(to)?);
-        self.run(to, self.actor.ask_copy_file(lf, lt)).await
-    }
-
-    /// See [`Store::start_read_files`]: one result per path, in order, each error naming its
-    /// full path. An error of the whole call is repeated for every path.
-    pub async fn read_files(&self, paths: &[VPath], limit: u64) -> Vec<Result<WholeRead>> {
-        let local: Result<Vec<VPath>> = paths.iter().map(|p| self.local(p)).collect();
-        let results = match local {
-            Ok(local) => self.actor.ask_read_files(local, limit).await,
-            Err(e) => Err(e),
-        };
-        self.per_file(paths, results)
-    }
-
-    /// See [`Store::start_write_files`]: one result per file, in order, each error naming its
-    /// full path. An error of the whole call is repeated for every file.
-    pub async fn write_files(&self, files: Vec<WholeFile>) -> Vec<Result<()>> {
-        let paths: Vec<VPath> = files.iter().map(|f| f.path.clone()).collect();
-        let local: Result<Vec<WholeFile>> = files
-            .into_iter()
-            .map(|f| {
-                Ok(WholeFile {
-                    path: self.local(&f.path)?,
-                    data: f.data,
-                })
-            })
-            .collect();
-        let results = match local {
-            Ok(local) => self.actor.ask_write_files(local).await,
-            Err(e) => Err(e),
-        };
-        self.per_file(&paths, results)
+    /// `err` from the store, with its store-local path rebased under this mount, or `at` if it
+    /// names none.
+    fn full(&self, err: Error, at: &VPath) -> Error {
+        rebase(err, &self.mount).or_path(at)
     }
 
     /// A batch's results with full paths, or the batch's own error once per path.
@@ -620,10 +504,5 @@ impl BackendHandle {
                 .map(|path| Err(rebase(e.clone(), &self.mount).or_path(path)))
                 .collect(),
         }
-    }
-
-    /// See [`Store::usage`].
-    pub async fn usage(&self) -> Result<Usage> {
-        self.run(&self.mount, self.actor.ask_usage()).await
     }
 }

@@ -5,27 +5,34 @@
 //! store's own root. Operations split in two kinds:
 //!
 //! - metadata operations (`stat`, `list`, `mkdir`, ...) run inside the actor and must be quick;
-//! - data operations hand work out: [`Store::open_read`] returns a [`FileReader`] stream and
-//!   [`Store::open_write`] a [`FileWriter`] that the caller pumps outside the actor, then commits
-//!   back through it with [`Store::commit`]. [`Store::copy_file`] returns a future that the actor
-//!   runs off its mailbox. A large transfer therefore never stalls `ls` or `stat` on the same mount.
+//! - data operations hand work out of the actor: the store does in the actor only what needs
+//!   the actor and returns a future (or a stream, or a writer) that owns what it needs, which
+//!   the caller runs outside the actor. A large transfer therefore never stalls `ls` or `stat`
+//!   on the same mount, and cancelling it (dropping what was handed out) stops it.
 //!
-//! The actor opens for reading and commits with the two-part forms [`Store::start_open_read`]
-//! and [`Store::start_commit`]: the store does in the actor only what needs the actor and hands
-//! back a future for the rest, which the caller runs outside the actor. A store whose opens and
-//! commits wait on the host (the disk store) thus runs them side by side, instead of queueing
-//! every file of a transfer behind the others in its one mailbox. The defaults do everything in
-//! the actor and hand back a finished future.
+//! The data operations, each in two parts:
 //!
-//! Small files move in batches ([`Store::start_read_files`], [`Store::start_write_files`]): a
-//! transfer of many files of a few KiB is bound by what each file costs (round trips to Redis,
-//! trips to a blocking thread, messages to the actor), not by its bytes, so a store that can
-//! serve a batch in a few steps should. Each file of a batch keeps every rule of its one-file
-//! form. The defaults run the one-file operations for each file.
+//! - [`Store::start_open_read`] replies with a future that finishes opening and yields a
+//!   [`FileReader`] stream;
+//! - [`Store::open_write`] returns a [`FileWriter`] that the caller pumps, then
+//!   [`Store::start_commit`] replies with a future that makes the staged file visible;
+//! - [`Store::copy_file`] replies with a future that copies into a staged file, committed the
+//!   same way;
+//! - [`Store::start_read_files`] and [`Store::start_write_files`] move a batch of small files.
+//!
+//! Opens and commits are two-part so that a store whose opens and commits wait on the host (the
+//! disk store) runs them side by side instead of queueing every file of a transfer behind the
+//! others in its one mailbox. A store that opens or commits in the actor (the memory store,
+//! whose tree only its actor may touch) does the work there and returns a ready future.
+//!
+//! Small files move in batches: a transfer of many files of a few KiB is bound by what each file
+//! costs (round trips to Redis, trips to a blocking thread, messages to the actor), not by its
+//! bytes, so a store that can serve a batch in a few steps should. Each file of a batch keeps
+//! every rule of its one-file form. The defaults run the one-file operations for each file.
 //!
 //! Writes are atomic per file: a writer stages its data (a temp file, buffered chunks, chunk keys
-//! under a new id) and [`Store::commit`] makes it visible in one step, replacing any old file. A
-//! writer dropped without commit leaves nothing behind.
+//! under a new id) and [`Store::start_commit`] makes it visible in one step, replacing any old
+//! file. A writer dropped without commit leaves nothing behind.
 //!
 //! The conformance suite (`actors/tests/conformance.rs`) checks every rule written here against
 //! every store.
@@ -211,8 +218,8 @@ pub(crate) fn refuse_root_rename(op: &'static str, from: &VPath, to: &VPath) -> 
 /// The data side of a write, pumped by the caller outside the store's actor.
 ///
 /// Rules: `write` appends a chunk to the staged file (errors: `NoSpace` when a capacity or the
-/// device is full); `finish` seals the staged file for [`Store::commit`]. Dropping a writer, or its
-/// staged file, without commit removes everything it staged.
+/// device is full); `finish` seals the staged file for [`Store::start_commit`]. Dropping a
+/// writer, or its staged file, without commit removes everything it staged.
 pub trait FileWriter: Send + 'static {
     /// The sealed, not yet visible file.
     type Staged: Send + 'static;
@@ -265,10 +272,6 @@ pub trait Store: Send + 'static {
     /// subtree; `Busy` when either is the store's root. Renaming a path onto itself is success.
     fn rename(&mut self, from: &VPath, to: &VPath) -> impl Future<Output = Result<()>> + Send;
 
-    /// Opens file `path` for streaming. Errors: `NotFound`; `IsADirectory`; `Unsupported` for a
-    /// FIFO, socket or device (refused without blocking).
-    fn open_read(&mut self, path: &VPath) -> impl Future<Output = Result<FileReader>> + Send;
-
     /// Starts a write of `path`. Checked now, before any data moves: the parent must be a directory
     /// (`NotFound`, `NotADirectory`) and `path` must not be a directory (`IsADirectory`) or a
     /// special file (`Unsupported`).
@@ -278,57 +281,39 @@ pub trait Store: Send + 'static {
         mode: WriteMode,
     ) -> impl Future<Output = Result<Self::Writer>> + Send;
 
-    /// [`Store::open_read`] in two parts, for the backend actor: what must run in the actor,
-    /// then a returned future that owns what it needs and finishes opening outside the actor.
-    /// The two parts together keep every rule and error of `open_read`; dropping the future
-    /// drops whatever it opened.
-    ///
-    /// The default opens in the actor and returns a finished future.
+    /// Opens file `path` for streaming, in two parts: what must run in the actor, then the
+    /// returned future, which owns what it needs, finishes opening outside the actor and yields
+    /// the [`FileReader`]. Errors, from either part: `NotFound`; `IsADirectory`; `Unsupported`
+    /// for a FIFO, socket or device (refused without blocking). Dropping the future drops
+    /// whatever it opened. A store that opens in the actor returns a ready future.
     fn start_open_read(
         &mut self,
         path: &VPath,
-    ) -> impl Future<Output = Result<BoxFuture<'static, Result<FileReader>>>> + Send {
-        async move {
-            let reader = self.open_read(path).await?;
-            Ok(futures::future::ready(Ok(reader)).boxed())
-        }
-    }
+    ) -> impl Future<Output = Result<BoxFuture<'static, Result<FileReader>>>> + Send;
 
-    /// Makes a staged file visible at `path` in one atomic step, replacing any file there.
-    /// Errors: as `open_write`, checked again, since the tree may have changed meanwhile; on error
-    /// the staged data is discarded and the old file, if any, is untouched.
-    fn commit(
-        &mut self,
-        path: &VPath,
-        staged: <Self::Writer as FileWriter>::Staged,
-    ) -> impl Future<Output = Result<()>> + Send;
-
-    /// [`Store::commit`] in two parts, for the backend actor: what must run in the actor, then a
-    /// returned future that owns what it needs and finishes the commit outside the actor, as
-    /// [`Store::copy_file`] does, so that commits do not queue one behind the other in the
-    /// mailbox. The two parts together keep every rule of `commit`: the checks may run in
-    /// either, an error from either discards the staged data and leaves the old file untouched.
-    /// Dropped before its work has started, the future discards the staged data too; once the
-    /// work has started, the commit may still complete.
+    /// Makes a staged file visible at `path` in one atomic step, replacing any file there, in
+    /// two parts: what must run in the actor, then the returned future, which owns what it
+    /// needs and finishes the commit outside the actor, as [`Store::copy_file`] does, so that
+    /// commits do not queue one behind the other in the mailbox. A store whose commit is quick
+    /// and touches state only the actor may touch (the memory store) commits in the actor and
+    /// returns a ready future.
     ///
-    /// The default commits in the actor and returns a finished future: right for a store whose
-    /// commit is quick and touches state only the actor may touch (the memory store).
+    /// Errors: as `open_write`, checked again (in either part), since the tree may have changed
+    /// meanwhile. An error from either part discards the staged data and leaves the old file, if
+    /// any, untouched. Dropped before its work has started, the future discards the staged data
+    /// too; once the work has started, the commit may still complete.
     fn start_commit(
         &mut self,
         path: &VPath,
         staged: <Self::Writer as FileWriter>::Staged,
-    ) -> impl Future<Output = Result<BoxFuture<'static, Result<()>>>> + Send {
-        async move {
-            self.commit(path, staged).await?;
-            Ok(futures::future::ready(Ok(())).boxed())
-        }
-    }
+    ) -> impl Future<Output = Result<BoxFuture<'static, Result<()>>>> + Send;
 
-    /// Reads each of `paths` whole, as [`Store::open_read`] and draining its stream would, if it
-    /// holds at most `limit` bytes; a larger file is not read ([`WholeRead::TooLarge`]). In two
-    /// parts, as [`Store::start_open_read`]: the returned future runs outside the actor and
+    /// Reads each of `paths` whole, as [`Store::start_open_read`] and draining its stream would,
+    /// if it holds at most `limit` bytes; a larger file is not read ([`WholeRead::TooLarge`]).
+    /// In two parts, as `start_open_read`: the returned future runs outside the actor and
     /// yields one result per path, in order. Each path succeeds or fails on its own, with the
-    /// errors of `open_read`; an error of the whole call (the store is unreachable) comes first.
+    /// errors of `start_open_read`; an error of the whole call (the store is unreachable) comes
+    /// first.
     ///
     /// The default opens each path with [`Store::start_open_read`] and reads them side by side.
     fn start_read_files(
@@ -351,7 +336,7 @@ pub trait Store: Send + 'static {
     }
 
     /// Writes each of `files` whole, as [`Store::open_write`] with [`WriteMode::Replace`], one
-    /// write and [`Store::commit`] would: each file is checked, staged and made visible
+    /// write and [`Store::start_commit`] would: each file is checked, staged and made visible
     /// atomically on its own, and one file's failure leaves the others alone. In two parts, as
     /// [`Store::start_commit`]: the returned future finishes outside the actor and yields one
     /// result per file, in order. Dropped before it ends, it discards every file not yet
@@ -384,8 +369,9 @@ pub trait Store: Send + 'static {
     }
 
     /// Prepares a copy of file `from` into a staged file for `to`, with the same checks as
-    /// `open_read(from)` and `open_write(to)`. The returned future does the copying; it owns what it
-    /// needs and runs outside the actor. The caller commits its result with [`Store::commit`].
+    /// `start_open_read(from)` and `open_write(to)`. The returned future does the copying; it
+    /// owns what it needs and runs outside the actor; dropping it stops the copy. The caller
+    /// commits its result with [`Store::start_commit`].
     fn copy_file(
         &mut self,
         from: &VPath,

@@ -455,14 +455,19 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn open_read(&mut self, path: &VPath) -> Result<FileReader> {
+    async fn start_open_read(
+        &mut self,
+        path: &VPath,
+    ) -> Result<BoxFuture<'static, Result<FileReader>>> {
+        // Opening is a lookup in the tree only the actor may touch: done here, handed out ready.
         let file = self.file("read", path)?.clone();
         let chunks = file.chunks;
         let stream = futures::stream::iter((0..chunks.len()).map(move |i| Ok(chunks[i].clone())));
-        Ok(FileReader {
+        let reader = FileReader {
             size: file.size,
             chunks: stream.boxed(),
-        })
+        };
+        Ok(futures::future::ready(Ok(reader)).boxed())
     }
 
     async fn open_write(&mut self, path: &VPath, mode: WriteMode) -> Result<MemoryWriter> {
@@ -481,7 +486,13 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn commit(&mut self, path: &VPath, mut staged: MemoryStaged) -> Result<()> {
+    async fn start_commit(
+        &mut self,
+        path: &VPath,
+        mut staged: MemoryStaged,
+    ) -> Result<BoxFuture<'static, Result<()>>> {
+        // Committing is a quick change to the tree only the actor may touch: done here, handed
+        // out ready.
         const OP: &str = "write";
         let old_size = self.check_writable(OP, path)?.map_or(0, |f| f.size);
         let now = SystemTime::now();
@@ -502,7 +513,7 @@ impl Store for MemoryStore {
         staged.reserved = 0;
         self.ledger.release(old_size);
         self.ledger.used.fetch_add(carried, Ordering::AcqRel);
-        Ok(())
+        Ok(futures::future::ready(Ok(())).boxed())
     }
 
     async fn copy_file(

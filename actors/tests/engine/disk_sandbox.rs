@@ -13,7 +13,7 @@ use mavfs_actors::error::{ErrorKind, Result};
 use mavfs_actors::path::VPath;
 use mavfs_actors::store::disk::{DiskOptions, DiskStore};
 use mavfs_actors::store::memory::MemoryStore;
-use mavfs_actors::store::{EntryKind, FileWriter, Store, WriteMode};
+use mavfs_actors::store::{EntryKind, FileReader, FileWriter, Store, WriteMode};
 
 use mavfs_test_support::staging as staging_support;
 use tempfile::TempDir;
@@ -23,6 +23,24 @@ const CANARY: &[u8] = b"canary: nothing may change me\n";
 fn p(s: &str) -> VPath {
     VPath::parse(s).unwrap()
 }
+
+/// Opening and committing in one step, both parts of [`Store::start_open_read`] and
+/// [`Store::start_commit`] run at once, as these tests call a store directly, without an actor.
+trait OneStep: Store {
+    async fn open_read(&mut self, path: &VPath) -> Result<FileReader> {
+        self.start_open_read(path).await?.await
+    }
+
+    async fn commit(
+        &mut self,
+        path: &VPath,
+        staged: <Self::Writer as FileWriter>::Staged,
+    ) -> Result<()> {
+        self.start_commit(path, staged).await?.await
+    }
+}
+
+impl<S: Store> OneStep for S {}
 
 /// A store root next to a directory outside it holding a canary, with escaping symlinks:
 /// `/abs` (absolute, to the outside directory), `/abs_file` (absolute, to the canary),

@@ -587,17 +587,34 @@ impl<S: Store> Store for FailingStore<S> {
         self.inner.rename(from, to).await
     }
 
-    async fn open_read(&mut self, path: &VPath) -> Result<FileReader> {
-        let reader = self.inner.open_read(path).await?;
-        Ok(self.faults.wrap(path, reader))
+    async fn start_open_read(
+        &mut self,
+        path: &VPath,
+    ) -> Result<BoxFuture<'static, Result<FileReader>>> {
+        let open = self.inner.start_open_read(path).await?;
+        // Armed or not as the read starts, here in the actor, whenever the open finishes.
+        let faults = self.faults.armed().then(|| self.faults.clone());
+        let path = path.clone();
+        Ok(async move {
+            let reader = open.await?;
+            Ok(match faults {
+                Some(faults) => faults.wrap(&path, reader),
+                None => reader,
+            })
+        }
+        .boxed())
     }
 
     async fn open_write(&mut self, path: &VPath, mode: WriteMode) -> Result<S::Writer> {
         self.inner.open_write(path, mode).await
     }
 
-    async fn commit(&mut self, path: &VPath, staged: StagedOf<S>) -> Result<()> {
-        self.inner.commit(path, staged).await
+    async fn start_commit(
+        &mut self,
+        path: &VPath,
+        staged: StagedOf<S>,
+    ) -> Result<BoxFuture<'static, Result<()>>> {
+        self.inner.start_commit(path, staged).await
     }
 
     async fn copy_file(

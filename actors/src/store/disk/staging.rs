@@ -1,5 +1,5 @@
 //! Staged files: temp files in the store's staging directory, the writer that fills them and the
-//! sealed file that [`Store::commit`](crate::store::Store::commit) renames into place.
+//! sealed file that [`Store::start_commit`](crate::store::Store::start_commit) renames into place.
 //!
 //! Rule: a temp file lives exactly as long as its [`TempFile`] guard, unless a commit renamed it
 //! away. Every path that abandons a write (an error, a dropped writer, a dropped staged file, a
@@ -22,7 +22,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
 use crate::store::FileWriter;
 
-use super::join_error;
+use super::errors::join_error;
 use super::session::Session;
 
 /// Distinguishes the temp files of one process; the pid and the clock distinguish processes.
@@ -191,8 +191,8 @@ impl DiskWriter {
     }
 }
 
-/// A sealed staged file, ready for [`Store::commit`](crate::store::Store::commit). Dropping it
-/// removes the temp file.
+/// A sealed staged file, ready for
+/// [`Store::start_commit`](crate::store::Store::start_commit). Dropping it removes the temp file.
 #[derive(Debug)]
 pub struct DiskStaged {
     pub(super) temp: TempFile,

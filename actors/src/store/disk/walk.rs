@@ -9,7 +9,8 @@ use cap_std::fs::Dir;
 
 use crate::store::{DirEntry, Usage};
 
-use super::{STAGING, child, file_id, meta_of};
+use super::STAGING;
+use super::sandbox::{child, file_id, meta_of};
 
 /// Errors that make a walk skip an entry rather than fail: it vanished meanwhile, or the host
 /// will not let us in.

@@ -7,10 +7,10 @@
 //! flushes the last partial chunk and waits for every `SET`. A `SET` of a chunk is idempotent, so
 //! fred may re-send it after a reconnect.
 //!
-//! Until [`super::RedisStore::commit`] switches the file to the new data id, nothing refers to
-//! the chunks but the data's `pending` member. A writer or staged file dropped without commit
-//! deletes its chunks in the background once its in-flight `SET`s have ended, then the member; if
-//! the process dies first, a sweep does it.
+//! Until [`Store::start_commit`](crate::store::Store::start_commit) switches the file to the new
+//! data id, nothing refers to the chunks but the data's `pending` member. A writer or staged file
+//! dropped without commit deletes its chunks in the background once its in-flight `SET`s have
+//! ended, then the member; if the process dies first, a sweep does it.
 
 use std::sync::Arc;
 

@@ -1,0 +1,364 @@
+//! `impl Store for DiskStore`: each operation of the contract.
+//!
+//! Short metadata syscalls run here, in the store's actor. Directory walks, copies and removals
+//! of trees run on the blocking pool; opens, commits and batches of small files run as jobs on
+//! the store's [`Lane`], handed out as futures the caller runs, so that neither the mailbox nor
+//! the async runtime waits on the disk.
+
+use std::io;
+use std::path::PathBuf;
+
+use cap_std::fs::OpenOptions;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::path::VPath;
+use crate::store::{
+    BatchFuture, Capability, DirEntry, FileReader, Meta, Store, Usage, WholeFile, WholeRead,
+    WriteMode,
+};
+
+use super::commit::{commit_blocking, open_write_now};
+use super::errors::{error, io_error, join_error, lost_batch};
+use super::lane::Lane;
+use super::reader::{open_read_blocking, read_whole_blocking};
+use super::sandbox::{meta_of, open_regular, rel_path, write_target};
+use super::staging::{DiskStaged, DiskWriter, TempFile};
+use super::{DiskStore, walk};
+
+impl Store for DiskStore {
+    type Writer = DiskWriter;
+
+    fn capability(&self) -> Capability {
+        Capability {
+            fast_copy: true,
+            capacity: false,
+        }
+    }
+
+    async fn stat(&mut self, path: &VPath) -> Result<Meta> {
+        const OP: &str = "stat";
+        let rel = rel_path(OP, path)?;
+        match self.root.metadata(&rel) {
+            Ok(md) => Ok(meta_of(&md)),
+            // A final symlink that cannot be followed is still an entry: report the link.
+            Err(e) => match self.root.symlink_metadata(&rel) {
+                Ok(link) if link.is_symlink() => Ok(meta_of(&link)),
+                _ => Err(Error::from_io(OP, e).with_path(path)),
+            },
+        }
+    }
+
+    async fn list(&mut self, path: &VPath) -> Result<Vec<DirEntry>> {
+        const OP: &str = "list";
+        let rel = rel_path(OP, path)?;
+        let root = self.root.clone();
+        let root_id = self.root_id;
+        tokio::task::spawn_blocking(move || walk::list(&root, &rel, root_id))
+            .await
+            .map_err(|e| join_error(OP, path, e))?
+            .map_err(io_error(OP, path))
+    }
+
+    async fn mkdir(&mut self, path: &VPath, parents: bool) -> Result<()> {
+        const OP: &str = "mkdir";
+        let rel = rel_path(OP, path)?;
+        if path.is_root() {
+            return if parents {
+                Ok(())
+            } else {
+                Err(error(ErrorKind::AlreadyExists, OP, path))
+            };
+        }
+        if !parents {
+            return self.root.create_dir(&rel).map_err(io_error(OP, path));
+        }
+        // create_dir_all by hand, to tell an ancestor that is a file (NotADirectory) from the
+        // path itself being one (AlreadyExists).
+        let names: Vec<&str> = path.components().collect();
+        let mut partial = PathBuf::new();
+        for (i, name) in names.iter().enumerate() {
+            partial.push(name);
+            let last = i + 1 == names.len();
+            match self.root.create_dir(&partial) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    match self.root.metadata(&partial) {
+                        Ok(md) if md.is_dir() => {}
+                        Ok(_) if last => return Err(error(ErrorKind::AlreadyExists, OP, path)),
+                        Ok(_) => return Err(error(ErrorKind::NotADirectory, OP, path)),
+                        // A dangling symlink has the name: it exists, yet is no directory.
+                        Err(e) if last && e.kind() == io::ErrorKind::NotFound => {
+                            return Err(error(ErrorKind::AlreadyExists, OP, path));
+                        }
+                        Err(e) => return Err(Error::from_io(OP, e).with_path(path)),
+                    }
+                }
+                Err(e) => return Err(Error::from_io(OP, e).with_path(path)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn touch(&mut self, path: &VPath) -> Result<()> {
+        const OP: &str = "touch";
+        let rel = rel_path(OP, path)?;
+        if !path.is_root() {
+            self.check_parent(OP, path, &rel)?;
+            let mut options = OpenOptions::new();
+            // create_new never opens an existing entry (nor follows a final symlink), so it
+            // cannot block on a FIFO or write through a link that leads outside.
+            options.write(true).create_new(true);
+            match self.root.open_with(&rel, &options) {
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Error::from_io(OP, e).with_path(path)),
+            }
+        }
+        self.set_times_now(&rel).map_err(io_error(OP, path))
+    }
+
+    async fn remove_file(&mut self, path: &VPath) -> Result<()> {
+        const OP: &str = "rm";
+        let (rel, md) = self.removal_target(OP, path, ErrorKind::IsADirectory)?;
+        if md.is_dir() {
+            return Err(error(ErrorKind::IsADirectory, OP, path));
+        }
+        self.root.remove_file(&rel).map_err(io_error(OP, path))
+    }
+
+    async fn remove_dir(&mut self, path: &VPath) -> Result<()> {
+        const OP: &str = "rmdir";
+        let (rel, md) = self.removal_target(OP, path, ErrorKind::Busy)?;
+        if !md.is_dir() {
+            return Err(error(ErrorKind::NotADirectory, OP, path));
+        }
+        self.root.remove_dir(&rel).map_err(io_error(OP, path))
+    }
+
+    async fn remove_all(&mut self, path: &VPath) -> Result<()> {
+        const OP: &str = "rm";
+        let (rel, md) = self.removal_target(OP, path, ErrorKind::Busy)?;
+        if md.is_symlink() {
+            // The link goes, never what it points at.
+            return self.root.remove_file(&rel).map_err(io_error(OP, path));
+        }
+        if !md.is_dir() {
+            return Err(error(ErrorKind::NotADirectory, OP, path));
+        }
+        let root = self.root.clone();
+        // cap-std's remove_dir_all never follows symlinks below the directory either.
+        tokio::task::spawn_blocking(move || root.remove_dir_all(&rel))
+            .await
+            .map_err(|e| join_error(OP, path, e))?
+            .map_err(io_error(OP, path))
+    }
+
+    async fn rename(&mut self, from: &VPath, to: &VPath) -> Result<()> {
+        const OP: &str = "mv";
+        crate::store::refuse_root_rename(OP, from, to)?;
+        let from_rel = rel_path(OP, from)?;
+        let to_rel = rel_path(OP, to)?;
+        // symlink_metadata: a link is moved itself.
+        let from_md = self
+            .root
+            .symlink_metadata(&from_rel)
+            .map_err(io_error(OP, from))?;
+        if from == to {
+            return Ok(());
+        }
+        let from_is_dir = from_md.is_dir();
+        if from_is_dir && to.starts_with(from) {
+            return Err(error(ErrorKind::InvalidInput, OP, to)
+                .with_detail(format!("cannot move {from} into itself")));
+        }
+        self.check_parent(OP, to, &to_rel)?;
+        match self.root.symlink_metadata(&to_rel) {
+            Ok(md) if md.is_dir() && !from_is_dir => {
+                return Err(error(ErrorKind::IsADirectory, OP, to));
+            }
+            Ok(md) if !md.is_dir() && from_is_dir => {
+                return Err(error(ErrorKind::NotADirectory, OP, to));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::from_io(OP, e).with_path(to)),
+        }
+        self.root
+            .rename(&from_rel, &self.root, &to_rel)
+            .map_err(|e| {
+                let err = Error::from_io(OP, e).with_path(to);
+                // rename(2) may say EEXIST instead of ENOTEMPTY for a non-empty directory.
+                if err.kind() == ErrorKind::AlreadyExists {
+                    error(ErrorKind::DirectoryNotEmpty, OP, to)
+                } else {
+                    err
+                }
+            })
+    }
+
+    async fn start_open_read(
+        &mut self,
+        path: &VPath,
+    ) -> Result<BoxFuture<'static, Result<FileReader>>> {
+        const OP: &str = "read";
+        if path.is_root() {
+            return Err(error(ErrorKind::IsADirectory, OP, path));
+        }
+        let rel = rel_path(OP, path)?;
+        // Opening, and reading a small file whole, take one job on the lane: in the actor the
+        // opens of a transfer's files would queue one behind the other, and a separate read
+        // would cost a second trip to a blocking thread.
+        let root = self.root.clone();
+        let chunk_size = self.options.chunk_size;
+        let buffers = self.buffers.clone();
+        let path = path.clone();
+        Ok(on_lane(self.lane.clone(), OP, path.clone(), move || {
+            open_read_blocking(&root, &path, &rel, buffers, chunk_size)
+        })
+        .boxed())
+    }
+
+    async fn open_write(&mut self, path: &VPath, mode: WriteMode) -> Result<DiskWriter> {
+        // In the actor: the checks and the temp file's creation are short metadata calls (the
+        // data goes to the temp file later, or with the commit, on a blocking thread).
+        open_write_now(&self.root, &self.staging, self.options.fsync, path, mode)
+    }
+
+    async fn start_commit(
+        &mut self,
+        path: &VPath,
+        staged: DiskStaged,
+    ) -> Result<BoxFuture<'static, Result<()>>> {
+        // Nothing to do in the actor: the checks, a small file's data and the rename take one
+        // blocking job, so that the commits of a transfer's files do not queue in the mailbox.
+        let (root, staging, fsync) = (self.root.clone(), self.staging.clone(), self.options.fsync);
+        let path = path.clone();
+        if fsync {
+            // A commit that waits on the device is no job for the lane, where it would hold up
+            // the short ones: it gets a blocking thread of its own.
+            return Ok(async move {
+                let at = path.clone();
+                tokio::task::spawn_blocking(move || {
+                    commit_blocking(&root, &staging, fsync, &path, staged)
+                })
+                .await
+                .map_err(|e| join_error("write", &at, e))?
+            }
+            .boxed());
+        }
+        Ok(on_lane(self.lane.clone(), "write", path.clone(), move || {
+            commit_blocking(&root, &staging, fsync, &path, staged)
+        })
+        .boxed())
+    }
+
+    async fn start_read_files(
+        &mut self,
+        paths: Vec<VPath>,
+        limit: u64,
+    ) -> Result<BatchFuture<WholeRead>> {
+        // The whole batch is one job on the lane: one trip to a blocking thread, not one a file.
+        let root = self.root.clone();
+        let lane = self.lane.clone();
+        Ok(async move {
+            let count = paths.len();
+            let job = lane.run(move || {
+                paths
+                    .iter()
+                    .map(|path| read_whole_blocking(&root, path, limit))
+                    .collect::<Vec<_>>()
+            });
+            job.await
+                .unwrap_or_else(|lost| vec![Err(lost_batch("read", &lost)); count])
+        }
+        .boxed())
+    }
+
+    async fn start_write_files(&mut self, files: Vec<WholeFile>) -> Result<BatchFuture<()>> {
+        // The whole batch is one blocking job: each file is staged with its data and renamed
+        // into place, as a one-file commit does. With fsync the job waits on the device, so it
+        // gets a thread of its own rather than holding up the lane.
+        let (root, staging, fsync) = (self.root.clone(), self.staging.clone(), self.options.fsync);
+        let count = files.len();
+        let job = move || {
+            files
+                .into_iter()
+                .map(|WholeFile { path, data }| {
+                    let staged = DiskStaged::whole(&staging, data, fsync)
+                        .map_err(io_error("write", &path))?;
+                    commit_blocking(&root, &staging, fsync, &path, staged)
+                })
+                .collect::<Vec<_>>()
+        };
+        if fsync {
+            return Ok(async move {
+                tokio::task::spawn_blocking(job)
+                    .await
+                    .unwrap_or_else(|e| vec![Err(lost_batch("write", &e)); count])
+            }
+            .boxed());
+        }
+        let lane = self.lane.clone();
+        Ok(async move {
+            lane.run(job)
+                .await
+                .unwrap_or_else(|lost| vec![Err(lost_batch("write", &lost)); count])
+        }
+        .boxed())
+    }
+
+    async fn copy_file(
+        &mut self,
+        from: &VPath,
+        to: &VPath,
+    ) -> Result<BoxFuture<'static, Result<DiskStaged>>> {
+        const OP: &str = "cp";
+        if from.is_root() {
+            return Err(error(ErrorKind::IsADirectory, OP, from));
+        }
+        let from_rel = rel_path(OP, from)?;
+        let (mut source, _) = open_regular(&self.root, OP, from, &from_rel)?;
+        write_target(&self.root, OP, to)?;
+        let (temp, mut dest) = TempFile::create(&self.staging).map_err(io_error(OP, to))?;
+        let fsync = self.options.fsync;
+        let to = to.clone();
+        Ok(async move {
+            tokio::task::spawn_blocking(move || {
+                // Between two std Files, std::io::copy uses copy_file_range: the kernel copies
+                // (or reflinks) without the data passing through user space, nor whole in memory.
+                io::copy(&mut source, &mut dest)?;
+                if fsync {
+                    dest.sync_all()?;
+                }
+                // On an error above, `temp` drops here and the partial copy goes with it.
+                Ok(DiskStaged::written(temp, dest))
+            })
+            .await
+            .map_err(|e| join_error(OP, &to, e))?
+            .map_err(|e| Error::from_io(OP, e).with_path(&to))
+        }
+        .boxed())
+    }
+
+    async fn usage(&mut self) -> Result<Usage> {
+        const OP: &str = "stats";
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || walk::usage(&root))
+            .await
+            .map_err(|e| join_error(OP, &VPath::root(), e))?
+            .map_err(io_error(OP, &VPath::root()))
+    }
+}
+
+/// Runs `job` on `lane`; a lost job is an `Io` error of `op` on `path`.
+async fn on_lane<T, F>(lane: Lane, op: &'static str, path: VPath, job: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    lane.run(job).await.map_err(|lost| {
+        error(ErrorKind::Io, op, &path).with_detail(format!("background task failed: {lost}"))
+    })?
+}

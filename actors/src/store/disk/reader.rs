@@ -1,0 +1,119 @@
+//! Opening for reading. A file larger than a chunk streams, each chunk read on the blocking pool
+//! into a reused buffer ([`super::buffers`]); a small file is read whole with its open, so that
+//! it costs one trip to a blocking thread. A file that ends before the size it had when opened
+//! is an error, never a short read.
+
+use std::io::{self, Read};
+use std::path::Path;
+
+use bytes::Bytes;
+use cap_std::fs::Dir;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::path::VPath;
+use crate::store::{FileReader, WholeRead};
+
+use super::buffers::Buffers;
+use super::errors::{error, io_error, join_error, truncated};
+use super::sandbox::{open_regular, rel_path};
+use super::staging::SMALL_FILE;
+
+/// [`Store::start_open_read`] of `rel`: opens it, and reads a small file whole while at it, so that
+/// its one chunk needs no other trip to a blocking thread. A blocking call.
+pub(super) fn open_read_blocking(
+    root: &Dir,
+    path: &VPath,
+    rel: &Path,
+    buffers: Buffers,
+    chunk_size: usize,
+) -> Result<FileReader> {
+    const OP: &str = "read";
+    let (mut file, size) = open_regular(root, OP, path, rel)?;
+    if size > chunk_size.min(SMALL_FILE) as u64 {
+        // A stream reads the file once, front to back: the kernel may read ahead further than
+        // it dares for a file it knows nothing of. Advice only: a refusal changes nothing.
+        let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::Sequential);
+        return Ok(FileReader {
+            size,
+            chunks: chunk_stream(file, size, buffers, chunk_size, path.clone()),
+        });
+    }
+    let chunk = read_whole_file(&mut file, size, path)?;
+    let chunks = if chunk.is_empty() {
+        Vec::new()
+    } else {
+        vec![Ok(chunk)]
+    };
+    Ok(FileReader {
+        size,
+        chunks: futures::stream::iter(chunks).boxed(),
+    })
+}
+
+/// [`Store::start_read_files`] of one path: reads it whole if it holds at most `limit` bytes. A
+/// blocking call.
+pub(super) fn read_whole_blocking(root: &Dir, path: &VPath, limit: u64) -> Result<WholeRead> {
+    const OP: &str = "read";
+    if path.is_root() {
+        return Err(error(ErrorKind::IsADirectory, OP, path));
+    }
+    let rel = rel_path(OP, path)?;
+    let (mut file, size) = open_regular(root, OP, path, &rel)?;
+    if size > limit {
+        return Ok(WholeRead::TooLarge(size));
+    }
+    Ok(WholeRead::Data(read_whole_file(&mut file, size, path)?))
+}
+
+/// The `size` bytes of open `file`, all of them. Errors: `Io` when it holds fewer now (it was
+/// truncated since its size was taken). A blocking call.
+pub(super) fn read_whole_file(file: &mut std::fs::File, size: u64, path: &VPath) -> Result<Bytes> {
+    let data = read_chunk(file, size as usize).map_err(io_error("read", path))?;
+    if (data.len() as u64) < size {
+        return Err(truncated(path, data.len() as u64, size));
+    }
+    Ok(data)
+}
+
+/// The chunks of an open file: exactly `size` bytes, each chunk read on the blocking pool.
+pub(super) fn chunk_stream(
+    file: std::fs::File,
+    size: u64,
+    buffers: Buffers,
+    chunk_size: usize,
+    path: VPath,
+) -> BoxStream<'static, Result<Bytes>> {
+    futures::stream::try_unfold((file, 0u64), move |(mut file, done)| {
+        let path = path.clone();
+        let buffers = buffers.clone();
+        async move {
+            if done >= size {
+                return Ok(None);
+            }
+            let want = (size - done).min(chunk_size as u64) as usize;
+            let (file, chunk) = tokio::task::spawn_blocking(move || {
+                let chunk = buffers.read(&mut file, want);
+                (file, chunk)
+            })
+            .await
+            .map_err(|e| join_error("read", &path, e))?;
+            let chunk = chunk.map_err(|e| Error::from_io("read", e).with_path(&path))?;
+            if chunk.len() < want {
+                return Err(truncated(&path, done + chunk.len() as u64, size));
+            }
+            Ok(Some((chunk, (file, done + want as u64))))
+        }
+    })
+    .boxed()
+}
+
+/// Reads the next `want` bytes, fewer only at end of file.
+pub(super) fn read_chunk(file: &mut std::fs::File, want: usize) -> io::Result<Bytes> {
+    // `read_to_end` into reserved capacity fills it without zeroing it first, and the Vec becomes
+    // the Bytes without a copy.
+    let mut buf = Vec::with_capacity(want);
+    file.take(want as u64).read_to_end(&mut buf)?;
+    Ok(Bytes::from(buf))
+}

@@ -1,0 +1,462 @@
+//! `impl Store for RedisStore`: each operation of the contract. Every metadata read or update is
+//! one script (`scripts`), one round trip whatever the path's depth; chunk data moves through
+//! the reader, the writer and the batches, outside the store's actor.
+
+use std::collections::HashSet;
+
+use fred::prelude::{ClientLike, Value};
+use fred::types::InfoKind;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use super::errors::is_ambiguous;
+use super::gc::{Pin, retire};
+use super::keys::{Entry, chunk_count};
+use super::reader::{self, FileData};
+use super::scripts::SCRIPTS;
+use super::shared::{integer, text};
+use super::writer::{Prefill, RedisStaged, RedisWriter, copy_chunks};
+use super::{LIST_PAGE, RedisStore, batch, gc};
+use crate::error::{Error, ErrorKind, Result};
+use crate::path::VPath;
+use crate::store::{
+    BatchFuture, Capability, DirEntry, FileReader, Meta, Store, Usage, WholeFile, WholeRead,
+    WriteMode,
+};
+
+impl Store for RedisStore {
+    type Writer = RedisWriter;
+
+    fn capability(&self) -> Capability {
+        Capability {
+            fast_copy: true,
+            capacity: false,
+        }
+    }
+
+    async fn stat(&mut self, path: &VPath) -> Result<Meta> {
+        Ok(self.entry("stat", path).await?.meta())
+    }
+
+    async fn list(&mut self, path: &VPath) -> Result<Vec<DirEntry>> {
+        const OP: &str = "list";
+        let count = LIST_PAGE.to_string();
+        let reply = self
+            .shared
+            .run(OP, &SCRIPTS.list, vec![Self::path_arg(path), count.clone()])
+            .await
+            .map_err(|e| e.with_path(path))?;
+        let (Some(dir), Some(mut cursor), Some(flat)) = (
+            reply.first().and_then(text).map(str::to_string),
+            reply.get(1).and_then(text).map(str::to_string),
+            reply.get(2),
+        ) else {
+            return Err(self.shared.origin.bad_reply(OP, "listing").with_path(path));
+        };
+        let mut out = Vec::new();
+        if cursor == "0" {
+            self.collect_entries(path, &dir, flat, None, &mut out)?;
+            return Ok(out);
+        }
+        let mut seen = HashSet::new();
+        self.collect_entries(path, &dir, flat, Some(&mut seen), &mut out)?;
+        while cursor != "0" {
+            let reply = self
+                .shared
+                .run(
+                    OP,
+                    &SCRIPTS.list_page,
+                    vec![dir.clone(), cursor.clone(), count.clone()],
+                )
+                .await
+                .map_err(|e| e.with_path(path))?;
+            let (Some(next), Some(flat)) = (reply.first().and_then(text), reply.get(1)) else {
+                return Err(self.shared.origin.bad_reply(OP, "page").with_path(path));
+            };
+            cursor = next.to_string();
+            self.collect_entries(path, &dir, flat, Some(&mut seen), &mut out)?;
+        }
+        Ok(out)
+    }
+
+    async fn mkdir(&mut self, path: &VPath, parents: bool) -> Result<()> {
+        let flag = if parents { "1" } else { "0" };
+        self.shared
+            .run(
+                "mkdir",
+                &SCRIPTS.mkdir,
+                vec![Self::path_arg(path), flag.to_string()],
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| e.with_path(path))
+    }
+
+    async fn touch(&mut self, path: &VPath) -> Result<()> {
+        self.shared
+            .run("touch", &SCRIPTS.touch, vec![Self::path_arg(path)])
+            .await
+            .map(|_| ())
+            .map_err(|e| e.with_path(path))
+    }
+
+    async fn remove_file(&mut self, path: &VPath) -> Result<()> {
+        let reply = self
+            .shared
+            .run("rm", &SCRIPTS.remove_file, vec![Self::path_arg(path)])
+            .await
+            .map_err(|e| e.with_path(path))?;
+        if let Some(dead) = reply.first().and_then(text).filter(|d| !d.is_empty()) {
+            retire(&self.shared, dead.to_string());
+        }
+        Ok(())
+    }
+
+    async fn remove_dir(&mut self, path: &VPath) -> Result<()> {
+        self.shared
+            .run("rmdir", &SCRIPTS.remove_dir, vec![Self::path_arg(path)])
+            .await
+            .map(|_| ())
+            .map_err(|e| e.with_path(path))
+    }
+
+    async fn remove_all(&mut self, path: &VPath) -> Result<()> {
+        let reply = self
+            .shared
+            .run("rm", &SCRIPTS.detach, vec![Self::path_arg(path)])
+            .await
+            .map_err(|e| e.with_path(path))?;
+        let Some(id) = reply.first().and_then(text) else {
+            return Err(self
+                .shared
+                .origin
+                .bad_reply("rm", "directory id")
+                .with_path(path));
+        };
+        // The directory is gone from the tree now; what follows only frees its contents. If it
+        // fails, the id stays in `trash` and a later sweep finishes the job.
+        if let Err(e) = gc::purge_tree(&self.shared, id.to_string()).await {
+            tracing::warn!(
+                namespace = self.shared.keys.namespace(),
+                "{path}: removed; freeing its contents failed and is left to a sweep: {e}"
+            );
+        }
+        Ok(())
+    }
+
+    async fn rename(&mut self, from: &VPath, to: &VPath) -> Result<()> {
+        const OP: &str = "mv";
+        crate::store::refuse_root_rename(OP, from, to)?;
+        let reply = self
+            .shared
+            .run_about(
+                OP,
+                &SCRIPTS.rename,
+                vec![Self::path_arg(from), Self::path_arg(to)],
+            )
+            .await
+            .map_err(|(e, about)| {
+                if e.kind() == ErrorKind::InvalidInput {
+                    e.with_path(to)
+                        .with_detail(format!("cannot move {from} into itself"))
+                } else {
+                    name_path(e, &about, from, to)
+                }
+            })?;
+        if let Some(dead) = reply.first().and_then(text).filter(|d| !d.is_empty()) {
+            retire(&self.shared, dead.to_string());
+        }
+        Ok(())
+    }
+
+    async fn start_open_read(
+        &mut self,
+        path: &VPath,
+    ) -> Result<BoxFuture<'static, Result<FileReader>>> {
+        // One round trip in the actor finds the file and pins its data; the chunks stream
+        // outside it. The open is handed out ready.
+        const OP: &str = "read";
+        match self.entry(OP, path).await? {
+            Entry::Dir { .. } => Err(Error::new(ErrorKind::IsADirectory, OP).with_path(path)),
+            Entry::File {
+                size,
+                chunk_size,
+                data,
+                place,
+                ..
+            } => {
+                let pin = self.shared.pin(&data);
+                let file = FileData {
+                    size,
+                    chunk_size,
+                    data,
+                    place,
+                };
+                let reader = FileReader {
+                    size,
+                    chunks: reader::chunks(self.shared.clone(), path.clone(), file, pin),
+                };
+                Ok(futures::future::ready(Ok(reader)).boxed())
+            }
+        }
+    }
+
+    async fn open_write(&mut self, path: &VPath, mode: WriteMode) -> Result<RedisWriter> {
+        const OP: &str = "write";
+        let data = self.shared.ids.next();
+        let append = if mode == WriteMode::Append { "1" } else { "0" };
+        let reply = self
+            .shared
+            .run(
+                OP,
+                &SCRIPTS.open,
+                vec![
+                    Self::path_arg(path),
+                    data.clone(),
+                    self.shared.chunk_size.to_string(),
+                    append.to_string(),
+                ],
+            )
+            .await
+            .map_err(|e| e.with_path(path))?;
+        let (Some(member), Some(old)) = (reply.first().and_then(text), reply.get(1).and_then(text))
+        else {
+            return Err(self.shared.origin.bad_reply(OP, "open").with_path(path));
+        };
+        let member = member.to_string();
+        self.shared.keep_alive(&member);
+        let place = member.split('|').nth(1).unwrap_or(&data).to_string();
+        let prefill = match (mode, Entry::parse(old)) {
+            (
+                WriteMode::Append,
+                Some(Entry::File {
+                    size,
+                    chunk_size,
+                    data: old_data,
+                    place: old_place,
+                    ..
+                }),
+            ) if size > 0 => Some(Prefill {
+                size,
+                chunk_size,
+                pin: self.shared.pin(&old_data),
+                data: old_data,
+                place: old_place,
+            }),
+            _ => None,
+        };
+        Ok(RedisWriter::new(
+            self.shared.clone(),
+            path.clone(),
+            data,
+            place,
+            member,
+            prefill,
+        ))
+    }
+
+    async fn start_commit(
+        &mut self,
+        path: &VPath,
+        staged: RedisStaged,
+    ) -> Result<BoxFuture<'static, Result<()>>> {
+        // The commit is one script, run in the actor, and handed out ready.
+        const OP: &str = "write";
+        match self
+            .shared
+            .run(OP, &SCRIPTS.commit, staged.commit_args(path))
+            .await
+        {
+            Ok(reply) => {
+                staged.committed();
+                if let Some(dead) = reply.first().and_then(text).filter(|d| !d.is_empty()) {
+                    retire(&self.shared, dead.to_string());
+                }
+                Ok(futures::future::ready(Ok(())).boxed())
+            }
+            Err(e) if is_ambiguous(&e) => {
+                tracing::debug!(member = staged.member(), "commit outcome unknown: {e}");
+                staged.abandon();
+                Err(e.with_path(path))
+            }
+            // `staged` drops here and deletes its chunks; the old file is untouched.
+            Err(e) => Err(e.with_path(path)),
+        }
+    }
+
+    async fn start_read_files(
+        &mut self,
+        paths: Vec<VPath>,
+        limit: u64,
+    ) -> Result<BatchFuture<WholeRead>> {
+        // Nothing needs the actor: the batch's round trips run in the caller.
+        Ok(batch::read_files(self.shared.clone(), paths, limit).boxed())
+    }
+
+    async fn start_write_files(&mut self, files: Vec<WholeFile>) -> Result<BatchFuture<()>> {
+        Ok(batch::write_files(self.shared.clone(), files).boxed())
+    }
+
+    async fn copy_file(
+        &mut self,
+        from: &VPath,
+        to: &VPath,
+    ) -> Result<BoxFuture<'static, Result<RedisStaged>>> {
+        const OP: &str = "cp";
+        let data = self.shared.ids.next();
+        let reply = self
+            .shared
+            .run_about(
+                OP,
+                &SCRIPTS.copy,
+                vec![Self::path_arg(from), Self::path_arg(to), data.clone()],
+            )
+            .await
+            .map_err(|(e, about)| name_path(e, &about, from, to))?;
+        let (Some(member), Some(source)) = (
+            reply.first().and_then(text),
+            reply.get(1).and_then(text).and_then(Entry::parse),
+        ) else {
+            return Err(self.shared.origin.bad_reply(OP, "copy").with_path(to));
+        };
+        let member = member.to_string();
+        self.shared.keep_alive(&member);
+        let place = member.split('|').nth(1).unwrap_or(&data).to_string();
+        let Entry::File {
+            size,
+            chunk_size,
+            data: src_data,
+            ..
+        } = &source
+        else {
+            return Err(Error::new(ErrorKind::IsADirectory, OP).with_path(from));
+        };
+        let chunks = chunk_count(*size, *chunk_size);
+        let pin: Option<Pin> = self.shared.pin(src_data);
+        let src_data = src_data.clone();
+        // Created now, so that dropping the copy at any point discards what it made.
+        let staged = RedisStaged::for_copy(
+            self.shared.clone(),
+            data.clone(),
+            place.clone(),
+            member,
+            &source,
+        );
+        let shared = self.shared.clone();
+        let to = to.clone();
+        Ok(async move {
+            copy_chunks(&shared, &to, &place, &src_data, &data, 0..chunks).await?;
+            drop(pin);
+            Ok(staged)
+        }
+        .boxed())
+    }
+
+    async fn usage(&mut self) -> Result<Usage> {
+        const OP: &str = "stats";
+        let reply = self.shared.run(OP, &SCRIPTS.usage, Vec::new()).await?;
+        let number = |i: usize| reply.get(i).and_then(integer).unwrap_or(0).max(0) as u64;
+        let capacity = if self.shared.cluster {
+            None
+        } else {
+            let info: String = self
+                .shared
+                .client
+                .info(Some(InfoKind::Memory))
+                .await
+                .map_err(|e| self.shared.origin.error(OP, &e, None))?;
+            info.lines()
+                .find_map(|l| l.strip_prefix("maxmemory:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|&m| m > 0)
+        };
+        Ok(Usage {
+            files: number(0),
+            dirs: number(1),
+            bytes: number(2),
+            capacity,
+        })
+    }
+}
+
+impl RedisStore {
+    /// The entry at `path`, or `None` for the root (whose mtime comes second).
+    async fn entry(&self, op: &'static str, path: &VPath) -> Result<Entry> {
+        let reply = self
+            .shared
+            .run(op, &SCRIPTS.stat, vec![path.as_str().to_string()])
+            .await
+            .map_err(|e| e.with_path(path))?;
+        let value = reply.first().and_then(text).unwrap_or("");
+        Entry::parse(value).ok_or_else(|| {
+            self.shared
+                .origin
+                .bad_reply(op, &format!("entry {value:?}"))
+                .with_path(path)
+        })
+    }
+
+    fn path_arg(path: &VPath) -> String {
+        path.as_str().to_string()
+    }
+
+    /// Entries of a flat `name, entry, ...` reply, into `out`; `seen` drops the duplicates that
+    /// `HSCAN` may return.
+    fn collect_entries(
+        &self,
+        path: &VPath,
+        dir: &str,
+        flat: &Value,
+        seen: Option<&mut HashSet<String>>,
+        out: &mut Vec<DirEntry>,
+    ) -> Result<()> {
+        let Value::Array(items) = flat else {
+            return Err(self
+                .shared
+                .origin
+                .bad_reply("list", "entries")
+                .with_path(path));
+        };
+        let mut seen = seen;
+        for pair in items.chunks(2) {
+            let (Some(name), Some(value)) =
+                (pair.first().and_then(text), pair.get(1).and_then(text))
+            else {
+                return Err(self
+                    .shared
+                    .origin
+                    .bad_reply("list", "entry")
+                    .with_path(path));
+            };
+            if let Some(seen) = seen.as_deref_mut()
+                && !seen.insert(name.to_string())
+            {
+                continue;
+            }
+            let entry = Entry::parse(value).ok_or_else(|| {
+                self.shared
+                    .origin
+                    .script_error(
+                        "list",
+                        "CORRUPT",
+                        &format!("{} field {name}", self.shared.keys.dir(dir)),
+                    )
+                    .with_path(path)
+            })?;
+            out.push(DirEntry {
+                name: name.to_string(),
+                meta: entry.meta(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Names the path a two-path script's error is about: `to` when the script said so.
+fn name_path(err: Error, about: &str, from: &VPath, to: &VPath) -> Error {
+    if about == "to" {
+        err.with_path(to)
+    } else {
+        err.with_path(from)
+    }
+}
