@@ -23,7 +23,7 @@ pub struct Cli {
     #[arg(long, global = true, value_enum)]
     pub ram: Option<RamBackend>,
 
-    /// Redis URL for `--ram redis` (redis://[user:password@]host:port/db).
+    /// Redis URL for `--ram redis` (`redis://[user:password@]host:port/db`).
     #[arg(long, global = true, value_name = "URL")]
     pub redis_url: Option<String>,
 

@@ -379,6 +379,7 @@ impl<S: Store> DynWriter for TypedWriter<S> {
 
 /// A write in progress on one backend. Dropping it without [`WriteHandle::commit`] discards
 /// everything written; the old file, if any, stays as it was.
+#[must_use = "dropping a WriteHandle discards what was written"]
 pub struct WriteHandle {
     inner: Box<dyn DynWriter>,
     mount: VPath,
@@ -441,6 +442,7 @@ impl BackendHandle {
         }
     }
 
+    /// The mount this backend serves.
     pub fn mount(&self) -> &VPath {
         &self.mount
     }
@@ -450,6 +452,7 @@ impl BackendHandle {
         self.kind
     }
 
+    /// What the store can do besides the contract.
     pub fn capability(&self) -> Capability {
         self.capability
     }

@@ -47,8 +47,11 @@ impl fmt::Display for JobId {
 /// What a job moves: its command, sources and destination, and the line that started it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRoute {
+    /// The command: copy, move, push or pull.
     pub kind: TransferKind,
+    /// What is copied or moved.
     pub sources: Vec<VPath>,
+    /// Where it goes.
     pub dest: VPath,
     /// The command as the user typed it (`push /vram/a /vdisk/a`), for listings and notices.
     pub label: String,
@@ -58,9 +61,13 @@ pub struct JobRoute {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
+    /// Moving data.
     Running,
+    /// Ended: every file is committed.
     Done,
+    /// Ended on an error; what was committed stays.
     Failed,
+    /// Ended by a cancel; what was committed stays.
     Cancelled,
 }
 
@@ -85,11 +92,17 @@ impl fmt::Display for JobState {
 /// One row of the job table.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobInfo {
+    /// The job's number (`%N`).
     pub id: JobId,
+    /// What the job moves.
     pub route: JobRoute,
+    /// Where the job stands.
     pub state: JobState,
+    /// Its counters now.
     pub progress: Progress,
+    /// When it started.
     pub started: SystemTime,
+    /// When it ended, if it has.
     pub ended: Option<SystemTime>,
     /// Why a failed job failed.
     pub error: Option<Error>,

@@ -36,6 +36,8 @@
 //!
 //! The engine knows nothing of terminals, command lines or config files.
 
+#![deny(missing_docs)]
+
 pub mod backend;
 pub mod error;
 pub mod error_kind;

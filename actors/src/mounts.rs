@@ -47,8 +47,11 @@ impl fmt::Display for Tier {
 /// What a front end knows of a mount.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MountInfo {
+    /// Where the mount appears (`/vram`).
     pub path: VPath,
+    /// Hot or cold.
     pub tier: Tier,
+    /// Which store serves it.
     pub backend: BackendKind,
     /// The configured capacity in bytes, if any.
     pub capacity: Option<u64>,
@@ -57,16 +60,22 @@ pub struct MountInfo {
 /// Usage of one mount, for `stats`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MountStats {
+    /// Where the mount appears (`/vram`).
     pub path: VPath,
+    /// Which store serves it.
     pub backend: BackendKind,
+    /// Hot or cold.
     pub tier: Tier,
+    /// Its totals and capacity.
     pub usage: Usage,
 }
 
 /// One mounted backend: where it appears, its tier, and the actor that serves it.
 #[derive(Clone)]
 pub struct Mount {
+    /// Where the mount appears (`/vram`).
     pub path: VPath,
+    /// Hot or cold.
     pub tier: Tier,
     /// The backend's kind, for front ends.
     pub kind: BackendKind,

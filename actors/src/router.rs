@@ -56,7 +56,9 @@ impl Actor for Router {
 
 /// Starts a transfer job; replies with its id as soon as it runs.
 pub struct StartJob {
+    /// The transfer to run.
     pub request: TransferRequest,
+    /// The command as typed, for listings.
     pub label: String,
 }
 
@@ -97,7 +99,9 @@ impl Message<StartJob> for Router {
 /// Sent by a job's task when it ends; the table records the outcome and publishes the terminal
 /// event.
 pub struct JobEnded {
+    /// The job that ended.
     pub id: JobId,
+    /// How it ended.
     pub result: JobOutcome,
 }
 

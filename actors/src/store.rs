@@ -99,7 +99,9 @@ impl fmt::Display for BackendKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EntryKind {
+    /// A regular file.
     File,
+    /// A directory.
     Dir,
     /// A symlink whose target could not be followed (disk only; e.g. it leads outside the root).
     Symlink,
@@ -110,17 +112,21 @@ pub enum EntryKind {
 /// Metadata of one entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Meta {
+    /// What the entry is.
     pub kind: EntryKind,
     /// Length in bytes for files; 0 for directories.
     pub size: u64,
+    /// The last modification time.
     pub modified: SystemTime,
 }
 
 impl Meta {
+    /// Whether the entry is a directory.
     pub fn is_dir(&self) -> bool {
         self.kind == EntryKind::Dir
     }
 
+    /// Whether the entry is a regular file.
     pub fn is_file(&self) -> bool {
         self.kind == EntryKind::File
     }
@@ -129,15 +135,20 @@ impl Meta {
 /// One entry of a directory listing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirEntry {
+    /// The name within its directory.
     pub name: String,
+    /// The entry's metadata.
     pub meta: Meta,
 }
 
 /// Totals for `stats`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
+    /// Regular files.
     pub files: u64,
+    /// Directories, the root not counted.
     pub dirs: u64,
+    /// Bytes of file data.
     pub bytes: u64,
     /// The configured or known limit in bytes, if any.
     pub capacity: Option<u64>,
@@ -167,14 +178,18 @@ pub struct Capability {
 /// The stream is `'static` and owns what it reads from, so it runs outside the store's actor. It
 /// yields exactly `size` bytes or an error; it never ends early without one.
 pub struct FileReader {
+    /// The file's length when opened: exactly what the stream yields.
     pub size: u64,
+    /// The contents, chunk by chunk.
     pub chunks: BoxStream<'static, Result<Bytes>>,
 }
 
 /// A whole file: what a batched write takes and writes at `path`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WholeFile {
+    /// Where the file goes.
     pub path: VPath,
+    /// Its whole contents.
     pub data: Bytes,
 }
 
@@ -224,13 +239,16 @@ pub trait FileWriter: Send + 'static {
     /// The sealed, not yet visible file.
     type Staged: Send + 'static;
 
+    /// Appends `chunk` to the staged file. Errors: `NoSpace`, `Io`.
     fn write(&mut self, chunk: Bytes) -> impl Future<Output = Result<()>> + Send;
 
+    /// Seals the staged file for commit.
     fn finish(self) -> impl Future<Output = Result<Self::Staged>> + Send;
 }
 
 /// A storage backend. See the module docs for the rules shared by every operation.
 pub trait Store: Send + 'static {
+    /// The data side of this store's writes.
     type Writer: FileWriter;
 
     /// What this store can do besides the contract.

@@ -80,8 +80,11 @@ impl TransferKind {
 /// What to transfer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransferRequest {
+    /// The command, which decides direction rules and whether sources go.
     pub kind: TransferKind,
+    /// Files or directories to copy or move.
     pub sources: Vec<VPath>,
+    /// The target, following `cp`'s rules.
     pub dest: VPath,
     /// Copy directories (`-r`); implied by `mv`, `push` and `pull`.
     pub recursive: bool,
@@ -92,9 +95,13 @@ pub struct TransferRequest {
 /// What a finished transfer did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransferSummary {
+    /// Files committed (a rename counts as one).
     pub files: u64,
+    /// Directories created.
     pub dirs: u64,
+    /// Bytes moved.
     pub bytes: u64,
+    /// Wall time from start to end.
     pub elapsed: Duration,
 }
 
@@ -143,7 +150,9 @@ impl Plan {
 
 /// Where a running transfer reports: its meter, and a callback per committed file.
 pub struct Reporter<'a> {
+    /// Counts bytes and files as they move.
     pub meter: &'a Meter,
+    /// Called once per committed file, with its path and size.
     pub file_done: &'a (dyn Fn(&VPath, u64) + Send + Sync),
 }
 
@@ -252,7 +261,9 @@ async fn transfer_file(
 /// What [`stream_file`] moved: its length and, when asked for, its CRC-32.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Streamed {
+    /// Bytes moved.
     pub bytes: u64,
+    /// Their CRC-32, when asked for.
     pub crc: Option<u32>,
 }
 

@@ -1,6 +1,7 @@
 //! The integration tests of the `mavfs` binary: one test binary, linked once, with one module per
 //! area. Every test runs the real binary through [`harness`].
 //!
+//! - [`architecture`]: the import graph between the shell's modules has no cycles.
 //! - [`config`]: config files, their lookup order and mounts, Redis mounts.
 //! - [`jobs`]: background transfer jobs and their notices.
 //! - [`memory_bound`]: a 1 GiB round trip holds one copy in memory (in a process of its own).
@@ -11,6 +12,7 @@
 
 mod harness;
 
+mod architecture;
 mod config;
 mod jobs;
 mod memory_bound;

@@ -29,7 +29,9 @@ fn fill(buf: &mut [u8], state: &mut u64) {
 
 fn peak_rss_of_children() -> usize {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage writes a whole rusage into the pointer it is given.
+    // SAFETY: getrusage writes a whole rusage into the pointer it is given. The only unsafe code
+    // in the workspace: std has no way to read the peak RSS of child processes.
+    #[allow(unsafe_code)]
     let usage = unsafe {
         assert_eq!(
             libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()),

@@ -19,7 +19,12 @@ pub enum EventKind {
     /// Periodic progress.
     Progress,
     /// One file was committed (and, for a move, its source removed).
-    FileDone { path: VPath, bytes: u64 },
+    FileDone {
+        /// The committed file, at its destination.
+        path: VPath,
+        /// Its size.
+        bytes: u64,
+    },
     /// Terminal: the job completed. In JSON the summary's fields sit beside `type`.
     Finished(TransferSummary),
     /// Terminal: the job stopped on an error; what it committed stays. In JSON the error's
@@ -42,9 +47,12 @@ impl EventKind {
 /// One event of one job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobEvent {
+    /// The job it belongs to.
     pub job: JobId,
     /// Shared by every event of the job, so publishing does not copy its sources.
     pub route: Arc<JobRoute>,
+    /// The job's counters when the event was published.
     pub progress: Progress,
+    /// What happened.
     pub kind: EventKind,
 }

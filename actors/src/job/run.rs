@@ -20,12 +20,19 @@ pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
 /// What a job needs to run.
 pub struct JobRun {
+    /// The job's number.
     pub id: JobId,
+    /// What it moves, shared with its events.
     pub route: Arc<JobRoute>,
+    /// The transfer to run.
     pub request: TransferRequest,
+    /// The mounts it runs over.
     pub table: Arc<MountTable>,
+    /// Its counters, shared with the job table.
     pub meter: Arc<Meter>,
+    /// Where its events go.
     pub bus: EventBus<JobEvent>,
+    /// Cancels it.
     pub control: JobControl,
 }
 

@@ -35,7 +35,7 @@
 //! # Writes, commits and readers
 //!
 //! `open_write` checks the destination and registers the new data id in `pending` (one script).
-//! The writer `SET`s chunks concurrently, at most [`writer::WRITE_AHEAD`] in flight (module
+//! The writer `SET`s chunks concurrently, at most `writer::WRITE_AHEAD` in flight (module
 //! [`writer`]). `commit` is one script: it checks the destination again (parent a directory,
 //! target not one), checks the data is still pending, points the entry at the new data, updates
 //! `stats`, moves the old data (if any) to `pending` as dead, and returns it; its chunks are then
@@ -45,7 +45,7 @@
 //! them. Two writers to one path: each commit switches the whole file, so the last complete write
 //! wins and chunks never interleave.
 //!
-//! Small files also move in batches ([`Store::start_read_files`], [`Store::start_write_files`];
+//! Small files also move in batches ([`crate::store::Store::start_read_files`], [`crate::store::Store::start_write_files`];
 //! module `batch`), in a few round trips per batch instead of a few per file: a read resolves
 //! every path in one script (`stat_files`), then fetches every chunk at once; a write registers
 //! every file's new data id in `pending` in one script (`stage_files`), `SET`s every chunk at once,
@@ -83,7 +83,7 @@
 //! - `connect`: [`RedisStore::connect`]: connection setup, the server checks (version, eviction
 //!   policy), the scripts loaded, the namespace initialised or checked, the warnings.
 //! - `ops`: `impl Store for RedisStore`: each operation of the contract, one script each.
-//! - [`config`]: [`RedisOptions`], validated, with the URL shown without its password.
+//! - `config`: [`RedisOptions`], validated, with the URL shown without its password.
 //! - `keys`: key names and the entry grammar.
 //! - `scripts`: the names and flags of the Lua scripts, each in its own file under `lua/`
 //!   (`lua/commit.lua`, ...), with the prelude and epilogue every script shares.

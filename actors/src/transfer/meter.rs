@@ -13,14 +13,19 @@ use crate::path::VPath;
 /// A job's progress at one moment. Done counts never decrease within a job.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
+    /// Files committed so far.
     pub files_done: u64,
+    /// Files the pre-scan found.
     pub files_total: u64,
+    /// Bytes moved so far.
     pub bytes_done: u64,
+    /// Bytes the pre-scan found.
     pub bytes_total: u64,
     /// The file most recently started, if any is in flight.
     pub current: Option<VPath>,
     /// Bytes per second, smoothed over the last second or so.
     pub rate: f64,
+    /// Time since the job started.
     pub elapsed: Duration,
 }
 

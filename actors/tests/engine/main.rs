@@ -1,5 +1,6 @@
 //! The engine's integration tests: one test binary, linked once, with one module per area.
 //!
+//! - [`architecture`]: the import graph between the engine's modules has no cycles.
 //! - [`conformance`]: one set of store cases, run against every store.
 //! - [`disk_sandbox`]: what only the disk store does: its sandbox, staging and atomic commit.
 //! - [`redis_faults`]: the Redis store under faults and sharing, on private `redis-server`s.
@@ -9,6 +10,7 @@
 //! What the modules share with the root crate's tests (private Redis servers, staging leftovers)
 //! lives in the `mavfs-test-support` crate.
 
+mod architecture;
 mod conformance;
 mod disk_sandbox;
 mod redis_faults;

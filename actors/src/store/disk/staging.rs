@@ -118,7 +118,7 @@ fn write_chunks(file: &mut std::fs::File, chunks: &[Bytes]) -> io::Result<()> {
 
 /// A write in progress to a temp file in the staging directory.
 ///
-/// Chunks stay in memory while the file is at most [`SMALL_FILE`] bytes and go to the temp file
+/// Chunks stay in memory while the file is at most `SMALL_FILE` bytes and go to the temp file
 /// with the commit; past that, they are written as they come. Either way file data is written on
 /// the blocking pool, never on the async runtime. Dropping the writer removes the temp file.
 #[derive(Debug)]

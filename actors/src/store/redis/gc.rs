@@ -8,7 +8,7 @@
 //! drops it until its chunks are deleted. A member is removed only after its chunks are, so a
 //! crash at any point leaves a member behind, never an untracked chunk. A sweeper deletes the
 //! chunks of members nobody vouched for within the grace period; the process that owns a member
-//! vouches for it every [`HEARTBEAT`].
+//! vouches for it every `HEARTBEAT`.
 
 use std::collections::HashSet;
 use std::future::Future;

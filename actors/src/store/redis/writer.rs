@@ -2,7 +2,7 @@
 //!
 //! [`RedisWriter::write`] cuts what it is given into chunks of the store's chunk size (whole
 //! chunks pass through without a copy) and starts a `SET` for each as a task of its own, keeping
-//! at most [`WRITE_AHEAD`] in flight: a write returns as soon as its chunk is on its way, so the
+//! at most `WRITE_AHEAD` in flight: a write returns as soon as its chunk is on its way, so the
 //! caller's next read overlaps Redis's work and no chunk waits for the one before. `finish`
 //! flushes the last partial chunk and waits for every `SET`. A `SET` of a chunk is idempotent, so
 //! fred may re-send it after a reconnect.
