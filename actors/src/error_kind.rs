@@ -69,6 +69,31 @@ impl ErrorKind {
     }
 }
 
+impl ErrorKind {
+    /// The reason with an optional detail, as every engine error prints it after its path:
+    /// `No such file or directory (detail)`.
+    pub fn describe(self, detail: Option<&str>) -> String {
+        match detail {
+            Some(d) => format!("{} ({d})", self.reason()),
+            None => self.reason().to_string(),
+        }
+    }
+
+    /// Writes `path: reason (detail)`, leaving out what is missing: the `Display` of every
+    /// engine error.
+    pub fn write_error(
+        self,
+        f: &mut fmt::Formatter<'_>,
+        path: Option<&dyn fmt::Display>,
+        detail: Option<&str>,
+    ) -> fmt::Result {
+        if let Some(p) = path {
+            write!(f, "{p}: ")?;
+        }
+        f.write_str(&self.describe(detail))
+    }
+}
+
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.reason())

@@ -71,19 +71,14 @@ impl PathError {
 
     /// The reason with its detail: `Invalid argument ("." is not a valid file name)`.
     pub fn reason(&self) -> String {
-        match &self.detail {
-            Some(d) => format!("{} ({d})", self.kind.reason()),
-            None => self.kind.reason().to_string(),
-        }
+        self.kind.describe(self.detail.as_deref())
     }
 }
 
 impl fmt::Display for PathError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(p) = &self.path {
-            write!(f, "{p}: ")?;
-        }
-        f.write_str(&self.reason())
+        let path = self.path.as_ref().map(|p| p as &dyn fmt::Display);
+        self.kind.write_error(f, path, self.detail.as_deref())
     }
 }
 
