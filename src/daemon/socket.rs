@@ -539,3 +539,208 @@ pub async fn connect(path: &Path) -> Result<UnixStream, ConnectError> {
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        fs::symlink_metadata(path).unwrap().mode() & 0o7777
+    }
+
+    fn is_socket(path: &Path) -> bool {
+        fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket())
+    }
+
+    #[test]
+    fn socket_path_is_under_xdg_runtime_dir_when_set() {
+        assert_eq!(
+            socket_path_from(Some(OsStr::new("/run/user/1000")), 1000),
+            PathBuf::from("/run/user/1000/mavfs/mavfs.sock")
+        );
+    }
+
+    #[test]
+    fn socket_path_falls_back_to_tmp_per_uid() {
+        let fallback = PathBuf::from("/tmp/mavfs-1000/mavfs.sock");
+        assert_eq!(socket_path_from(None, 1000), fallback);
+        assert_eq!(socket_path_from(Some(OsStr::new("")), 1000), fallback);
+        assert_eq!(socket_path_from(Some(OsStr::new("run")), 1000), fallback);
+    }
+
+    #[test]
+    fn socket_env_counts_only_when_not_empty() {
+        assert_eq!(socket_from_var(None), None);
+        assert_eq!(socket_from_var(Some(OsString::new())), None);
+        assert_eq!(
+            socket_from_var(Some(OsString::from("/x/d.sock"))),
+            Some(PathBuf::from("/x/d.sock"))
+        );
+        assert_eq!(
+            lock_path(Path::new("/x/d.sock")),
+            PathBuf::from("/x/d.sock.lock")
+        );
+    }
+
+    #[test]
+    fn only_our_uid_and_root_are_allowed() {
+        assert!(uid_allowed(1000, 1000).is_ok());
+        assert!(uid_allowed(0, 1000).is_ok());
+        let err = uid_allowed(1001, 1000).unwrap_err();
+        assert!(err.contains("uid 1001"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn bind_creates_a_private_dir_and_socket_and_records_our_pid() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("run/mavfs/mavfs.sock");
+        let listening = bind(&path).unwrap();
+        assert_eq!(listening.path(), path);
+        assert_eq!(mode(&tmp.path().join("run")), 0o700);
+        assert_eq!(mode(&tmp.path().join("run/mavfs")), 0o700);
+        assert!(is_socket(&path));
+        assert_eq!(mode(&path), 0o600);
+        let pid = fs::read_to_string(lock_path(&path)).unwrap();
+        assert_eq!(pid.trim(), std::process::id().to_string());
+    }
+
+    #[tokio::test]
+    async fn a_second_bind_on_a_live_socket_names_the_running_pid() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("mavfs.sock");
+        let _first = bind(&path).unwrap();
+        let err = bind(&path).unwrap_err();
+        assert!(
+            matches!(&err, BindError::Running { pid: Some(pid), .. } if *pid == std::process::id()),
+            "{err:?}"
+        );
+        let shown = err.to_string();
+        assert!(
+            shown.starts_with("a daemon is already running on"),
+            "{shown}"
+        );
+        assert!(
+            shown.ends_with(&format!("(pid {})", std::process::id())),
+            "{shown}"
+        );
+        assert!(is_socket(&path), "the live socket stays");
+    }
+
+    #[tokio::test]
+    async fn a_live_socket_without_the_lock_is_not_taken_over() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("mavfs.sock");
+        let _other = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let err = bind(&path).unwrap_err();
+        assert!(
+            matches!(&err, BindError::Running { pid: Some(pid), .. } if *pid == std::process::id()),
+            "{err:?}"
+        );
+        assert!(is_socket(&path));
+    }
+
+    #[tokio::test]
+    async fn a_stale_socket_is_recovered() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("mavfs.sock");
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        assert!(is_socket(&path), "the dead listener leaves its file behind");
+        assert!(matches!(
+            connect(&path).await,
+            Err(ConnectError::NoDaemon(_))
+        ));
+        let listening = bind(&path).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        let (client, accepted) = tokio::join!(connect(&path), listening.listener.accept());
+        client.unwrap();
+        accepted.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_regular_file_at_the_path_is_refused_and_left_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("mavfs.sock");
+        fs::write(&path, "precious").unwrap();
+        let err = bind(&path).unwrap_err();
+        assert!(matches!(err, BindError::NotASocket(_)), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} exists and is not a socket; not touching it",
+                path.display()
+            )
+        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), "precious");
+    }
+
+    #[tokio::test]
+    async fn dropping_removes_the_socket_and_releases_the_lock() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("mavfs.sock");
+        drop(bind(&path).unwrap());
+        assert!(!path.exists());
+        assert_eq!(fs::read_to_string(lock_path(&path)).unwrap(), "");
+        bind(&path).unwrap().close().unwrap();
+        assert!(!path.exists());
+    }
+
+    #[tokio::test]
+    async fn dropping_leaves_a_socket_that_replaced_ours() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("mavfs.sock");
+        let listening = bind(&path).unwrap();
+        fs::remove_file(&path).unwrap();
+        let _other = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        drop(listening);
+        assert!(is_socket(&path));
+    }
+
+    #[tokio::test]
+    async fn a_group_writable_dir_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("shared");
+        fs::create_dir(&dir).unwrap();
+        fs::set_permissions(&dir, Permissions::from_mode(0o770)).unwrap();
+        let path = dir.join("mavfs.sock");
+        let err = bind(&path).unwrap_err();
+        assert!(matches!(err, BindError::UnsafeDir { .. }), "{err:?}");
+        let shown = err.to_string();
+        assert!(
+            shown.contains("writable by its group (mode 0770)"),
+            "{shown}"
+        );
+        assert!(!path.exists() && !lock_path(&path).exists());
+    }
+
+    #[tokio::test]
+    async fn a_file_where_the_dir_should_be_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("notadir");
+        fs::write(&dir, "").unwrap();
+        let err = bind(&dir.join("mavfs.sock")).unwrap_err();
+        assert!(err.to_string().contains("it is not a directory"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_connection_from_our_own_process_is_allowed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("mavfs.sock");
+        let listening = bind(&path).unwrap();
+        let (client, accepted) = tokio::join!(connect(&path), listening.listener.accept());
+        let (server_side, _) = accepted.unwrap();
+        peer_allowed(&server_side).unwrap();
+        peer_allowed(&client.unwrap()).unwrap();
+    }
+
+    #[tokio::test]
+    async fn connecting_without_a_daemon_says_so() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("mavfs.sock");
+        let err = connect(&path).await.unwrap_err();
+        assert!(matches!(err, ConnectError::NoDaemon(_)), "{err:?}");
+        assert!(
+            err.to_string().starts_with("no daemon is listening on"),
+            "{err}"
+        );
+    }
+}
