@@ -237,18 +237,22 @@ pub fn bind(path: &Path) -> Result<Listening, BindError> {
     let dir = socket_dir(path)?;
     prepare_dir(&dir)?;
     let lock = take_lock(path)?;
-    clear_stale(path)?;
-
+    // Giving up from here, the lock file must not keep naming us once the lock is released.
+    let give_up = |e: BindError| {
+        let _ = lock.set_len(0);
+        e
+    };
+    clear_stale(path).map_err(give_up)?;
     let listener = UnixListener::bind(path)
-        .map_err(|e| io_error(format!("cannot listen on {}", path.display()), e))?;
+        .map_err(|e| give_up(io_error(format!("cannot listen on {}", path.display()), e)))?;
     let meta = match fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(e) => {
             let _ = fs::remove_file(path);
-            return Err(io_error(
+            return Err(give_up(io_error(
                 format!("cannot inspect the new socket {}", path.display()),
                 e,
-            ));
+            )));
         }
     };
     let listening = Listening {
@@ -663,6 +667,7 @@ mod tests {
         fs::write(&path, "precious").unwrap();
         let err = bind(&path).unwrap_err();
         assert!(matches!(err, BindError::NotASocket(_)), "{err:?}");
+        assert_eq!(fs::read_to_string(lock_path(&path)).unwrap(), "");
         assert_eq!(
             err.to_string(),
             format!(
