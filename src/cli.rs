@@ -51,12 +51,48 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "N")]
     pub bench_iters: Option<usize>,
 
+    /// Attach to the daemon (`mavfs serve`) on its default socket, or on `--connect=PATH`;
+    /// fails (exit 2) when none answers. `MAVFS_SOCKET` does the same.
+    #[arg(
+        long,
+        global = true,
+        value_name = "SOCKET",
+        num_args = 0..=1,
+        require_equals = true,
+        conflicts_with = "embedded"
+    )]
+    pub connect: Option<Option<PathBuf>>,
+
+    /// Run the engine in this process even when a daemon is running.
+    #[arg(long, global = true)]
+    pub embedded: bool,
+
     /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// The mount-defining options given (`-c`, `--ram`, `--disk-dir`, `--redis-*`), by name:
+    /// they configure an engine of this process, so they rule out attaching to a daemon.
+    pub fn mount_options(&self) -> Vec<&'static str> {
+        let given = [
+            ("-c", self.config.is_some()),
+            ("--ram", self.ram.is_some()),
+            ("--disk-dir", self.disk_dir.is_some()),
+            ("--redis-url", self.redis_url.is_some()),
+            ("--redis-host", self.redis_host.is_some()),
+            ("--redis-port", self.redis_port.is_some()),
+            ("--redis-db", self.redis_db.is_some()),
+        ];
+        given
+            .into_iter()
+            .filter_map(|(name, set)| set.then_some(name))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -78,4 +114,13 @@ pub enum Command {
     },
     /// Read and write latency and throughput per mount, through the whole engine.
     Bench,
+    /// Runs the hypervisor as a daemon on a Unix socket; shell, exec and dashboard attach to it.
+    Serve {
+        /// The socket (default: $XDG_RUNTIME_DIR/mavfs/mavfs.sock, else /tmp/mavfs-$UID/mavfs.sock).
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+        /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9187).
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<std::net::SocketAddr>,
+    },
 }

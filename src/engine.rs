@@ -6,8 +6,8 @@
 //! is the engine crate's plain, serialisable data, so that the same front ends run unchanged over
 //! an engine in this process or, as a further variant, a client of a daemon's socket.
 //!
-//! The handles it gives out for work in progress ([`FileWrite`], [`Foreground`]) are enums of
-//! the same shape, one variant per kind of engine.
+//! The handles it gives out for work in progress ([`FileWrite`], [`Foreground`]) and the event
+//! stream ([`Events`]) are enums of the same shape, one variant per kind of engine.
 
 use bytes::Bytes;
 use mavfs_actors::{
@@ -16,12 +16,17 @@ use mavfs_actors::{
     WriteMode,
 };
 use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::daemon::client::{Pushed, Remote, RemoteForeground, RemoteWrite};
 
 /// The engine a front end works with.
 #[derive(Clone)]
 pub enum Engine {
     /// The engine running in this process.
     Local(RouterHandle),
+    /// A daemon's engine, through its socket.
+    Remote(Remote),
 }
 
 impl Engine {
@@ -29,6 +34,7 @@ impl Engine {
     pub fn home(&self) -> VPath {
         match self {
             Engine::Local(router) => router.home().clone(),
+            Engine::Remote(remote) => remote.home(),
         }
     }
 
@@ -36,6 +42,7 @@ impl Engine {
     pub fn resolve(&self, cwd: &VPath, input: &str) -> Result<VPath> {
         match self {
             Engine::Local(router) => router.resolve(cwd, input),
+            Engine::Remote(remote) => remote.resolve(cwd, input),
         }
     }
 
@@ -43,6 +50,7 @@ impl Engine {
     pub fn mounts(&self) -> Vec<MountInfo> {
         match self {
             Engine::Local(router) => router.mounts(),
+            Engine::Remote(remote) => remote.mounts(),
         }
     }
 
@@ -50,6 +58,7 @@ impl Engine {
     pub async fn stat(&self, path: &VPath) -> Result<Meta> {
         match self {
             Engine::Local(router) => router.stat(path).await,
+            Engine::Remote(remote) => remote.stat(path).await,
         }
     }
 
@@ -57,6 +66,7 @@ impl Engine {
     pub async fn list(&self, path: &VPath) -> Result<Vec<DirEntry>> {
         match self {
             Engine::Local(router) => router.list(path).await,
+            Engine::Remote(remote) => remote.list(path).await,
         }
     }
 
@@ -64,6 +74,7 @@ impl Engine {
     pub async fn mkdir(&self, path: &VPath, parents: bool) -> Result<()> {
         match self {
             Engine::Local(router) => router.mkdir(path, parents).await,
+            Engine::Remote(remote) => remote.mkdir(path, parents).await,
         }
     }
 
@@ -71,6 +82,7 @@ impl Engine {
     pub async fn touch(&self, path: &VPath) -> Result<()> {
         match self {
             Engine::Local(router) => router.touch(path).await,
+            Engine::Remote(remote) => remote.touch(path).await,
         }
     }
 
@@ -78,6 +90,7 @@ impl Engine {
     pub async fn remove(&self, path: &VPath, recursive: bool, force: bool) -> Result<()> {
         match self {
             Engine::Local(router) => router.remove(path, recursive, force).await,
+            Engine::Remote(remote) => remote.remove(path, recursive, force).await,
         }
     }
 
@@ -85,6 +98,7 @@ impl Engine {
     pub async fn read(&self, path: &VPath) -> Result<FileReader> {
         match self {
             Engine::Local(router) => router.read(path).await,
+            Engine::Remote(remote) => remote.read(path).await,
         }
     }
 
@@ -92,6 +106,7 @@ impl Engine {
     pub async fn write(&self, path: &VPath, mode: WriteMode) -> Result<FileWrite> {
         match self {
             Engine::Local(router) => Ok(FileWrite::Local(router.write(path, mode).await?)),
+            Engine::Remote(remote) => Ok(FileWrite::Remote(remote.write(path, mode).await?)),
         }
     }
 
@@ -99,6 +114,7 @@ impl Engine {
     pub async fn start(&self, request: TransferRequest, label: String) -> Result<JobId> {
         match self {
             Engine::Local(router) => router.start(request, label).await,
+            Engine::Remote(remote) => remote.start(request, label).await,
         }
     }
 
@@ -106,6 +122,7 @@ impl Engine {
     pub async fn run(&self, request: TransferRequest, label: String) -> Result<Foreground> {
         match self {
             Engine::Local(router) => Ok(Foreground::Local(router.run(request, label).await?)),
+            Engine::Remote(remote) => Ok(Foreground::Remote(remote.run(request, label).await?)),
         }
     }
 
@@ -113,6 +130,7 @@ impl Engine {
     pub async fn foreground(&self, id: JobId) -> Result<Foreground> {
         match self {
             Engine::Local(router) => Ok(Foreground::Local(router.foreground(id).await?)),
+            Engine::Remote(remote) => Ok(Foreground::Remote(remote.foreground(id).await?)),
         }
     }
 
@@ -120,6 +138,7 @@ impl Engine {
     pub async fn wait(&self, id: JobId) -> Result<JobOutcome> {
         match self {
             Engine::Local(router) => router.wait(id).await,
+            Engine::Remote(remote) => remote.wait(id).await,
         }
     }
 
@@ -127,6 +146,7 @@ impl Engine {
     pub async fn cancel(&self, id: JobId) -> Result<()> {
         match self {
             Engine::Local(router) => router.cancel(id).await,
+            Engine::Remote(remote) => remote.cancel(id).await,
         }
     }
 
@@ -134,6 +154,7 @@ impl Engine {
     pub async fn jobs(&self) -> Result<Vec<JobInfo>> {
         match self {
             Engine::Local(router) => router.jobs().await,
+            Engine::Remote(remote) => remote.jobs().await,
         }
     }
 
@@ -141,20 +162,32 @@ impl Engine {
     pub async fn stats(&self) -> Result<Vec<MountStats>> {
         match self {
             Engine::Local(router) => router.stats().await,
+            Engine::Remote(remote) => remote.stats().await,
         }
     }
 
     /// Every job event from now on; a subscriber that falls behind skips (`Lagged`).
-    pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
+    pub fn subscribe(&self) -> Events {
         match self {
-            Engine::Local(router) => router.subscribe(),
+            Engine::Local(router) => Events::Local(router.subscribe()),
+            Engine::Remote(remote) => Events::Remote(remote.subscribe()),
         }
     }
 
-    /// Cancels every running job and waits until each has cleaned up.
+    /// The daemon this front end is attached to (its pid and socket), or `None` embedded.
+    pub fn attached(&self) -> Option<(u32, &std::path::Path)> {
+        match self {
+            Engine::Local(_) => None,
+            Engine::Remote(remote) => Some((remote.pid(), remote.socket())),
+        }
+    }
+
+    /// Ends this front end's use of the engine. In process, it cancels every running job and
+    /// waits until each has cleaned up; attached, it leaves the daemon and its jobs running.
     pub async fn shutdown(&self) {
         match self {
             Engine::Local(router) => router.shutdown().await,
+            Engine::Remote(_) => {}
         }
     }
 }
@@ -164,6 +197,8 @@ impl Engine {
 pub enum FileWrite {
     /// A write into this process's engine.
     Local(WriteHandle),
+    /// A write into a daemon's engine.
+    Remote(RemoteWrite),
 }
 
 impl FileWrite {
@@ -171,6 +206,7 @@ impl FileWrite {
     pub async fn write(&mut self, chunk: Bytes) -> Result<()> {
         match self {
             FileWrite::Local(writer) => writer.write(chunk).await,
+            FileWrite::Remote(writer) => writer.write(chunk).await,
         }
     }
 
@@ -178,6 +214,7 @@ impl FileWrite {
     pub async fn commit(self) -> Result<()> {
         match self {
             FileWrite::Local(writer) => writer.commit().await,
+            FileWrite::Remote(writer) => writer.commit().await,
         }
     }
 }
@@ -187,6 +224,8 @@ impl FileWrite {
 pub enum Foreground {
     /// A job of this process's engine.
     Local(ForegroundJob),
+    /// A job of a daemon's engine.
+    Remote(RemoteForeground),
 }
 
 impl Foreground {
@@ -194,6 +233,7 @@ impl Foreground {
     pub fn id(&self) -> JobId {
         match self {
             Foreground::Local(job) => job.id,
+            Foreground::Remote(job) => job.id(),
         }
     }
 
@@ -201,6 +241,30 @@ impl Foreground {
     pub async fn wait(self) -> Result<TransferSummary> {
         match self {
             Foreground::Local(job) => job.wait().await,
+            Foreground::Remote(job) => job.wait().await,
+        }
+    }
+}
+
+/// Every job event from the moment of subscribing, in order.
+pub enum Events {
+    /// From this process's engine.
+    Local(broadcast::Receiver<JobEvent>),
+    /// Pushed by a daemon.
+    Remote(broadcast::Receiver<Pushed>),
+}
+
+impl Events {
+    /// The next event. Errors: `Lagged(n)` when `n` events were skipped (this subscriber, or
+    /// this client at the daemon, fell behind): re-read the job table; `Closed` when the engine
+    /// is gone. Cancel safe.
+    pub async fn recv(&mut self) -> Result<JobEvent, RecvError> {
+        match self {
+            Events::Local(events) => events.recv().await,
+            Events::Remote(events) => match events.recv().await? {
+                Pushed::Event(event) => Ok(event),
+                Pushed::Lagged(n) => Err(RecvError::Lagged(n)),
+            },
         }
     }
 }

@@ -2,11 +2,10 @@
 //! over to a front end; it maps failures to exit codes (0 success, 1 a command failed, 2 usage or
 //! config error).
 
+mod attach;
 mod bench;
 mod cli;
 mod config;
-// Not wired to a command yet: `serve` and `--connect` land with the protocol, server and client.
-#[allow(dead_code)]
 mod daemon;
 mod engine;
 mod hypervisor;
@@ -23,7 +22,9 @@ use crate::shell::{Session, SessionOptions};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    // The daemon logs each connection and job at info level by default.
+    let serving = matches!(cli.command, Some(Command::Serve { .. }));
+    init_tracing(cli.verbose + u8::from(serving));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -55,22 +56,37 @@ fn init_tracing(verbose: u8) {
 }
 
 async fn run(cli: Cli) -> i32 {
-    let config = match hypervisor::load_config(&cli) {
-        Ok(c) => c,
+    if let Some(Command::Serve { socket, metrics }) = &cli.command {
+        if cli.connect.is_some() {
+            eprintln!("mavfs: serve: --connect attaches a client; `serve` is the daemon itself");
+            return 2;
+        }
+        let socket = socket
+            .clone()
+            .unwrap_or_else(daemon::socket::default_socket_path);
+        return serve(&cli, &socket, *metrics).await;
+    }
+    let choice = match attach::choose(&cli, daemon::socket::socket_from_env()) {
+        Ok(choice) => choice,
         Err(e) => {
             eprintln!("mavfs: {e}");
             return 2;
         }
     };
-    let engine = match hypervisor::start(&config).await {
-        Ok(engine) => engine,
+    let (engine, jobs) = match attach::attach(&choice).await {
         Err(e) => {
             eprintln!("mavfs: {e}");
             return 2;
         }
+        // `-j` defaults to the engine's default; the daemon's config is its own.
+        Ok(Some(remote)) => (engine::Engine::Remote(remote), mavfs_actors::DEFAULT_JOBS),
+        Ok(None) => match start_embedded(&cli).await {
+            Ok(started) => started,
+            Err(code) => return code,
+        },
     };
     let options = SessionOptions {
-        jobs: config.transfer.jobs,
+        jobs,
         progress: false,
     };
     let code = match &cli.command {
@@ -93,7 +109,34 @@ async fn run(cli: Cli) -> i32 {
                 2
             }
         },
+        Some(Command::Serve { .. }) => unreachable!("served above"),
     };
     engine.shutdown().await;
     code
+}
+
+/// Loads the config and starts an engine in this process; errors are printed, with exit code 2.
+async fn start_embedded(cli: &Cli) -> Result<(engine::Engine, usize), i32> {
+    let config = hypervisor::load_config(cli).map_err(|e| {
+        eprintln!("mavfs: {e}");
+        2
+    })?;
+    let engine = hypervisor::start(&config).await.map_err(|e| {
+        eprintln!("mavfs: {e}");
+        2
+    })?;
+    Ok((engine, config.transfer.jobs))
+}
+
+/// `mavfs serve`: the engine of this process, served on `socket` until SIGINT or SIGTERM.
+async fn serve(cli: &Cli, socket: &std::path::Path, metrics: Option<std::net::SocketAddr>) -> i32 {
+    let (engine, _) = match start_embedded(cli).await {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
+    let counters = std::sync::Arc::new(daemon::connection::Counters::default());
+    if let Some(addr) = metrics {
+        tracing::info!(%addr, "metrics are not served by this build yet");
+    }
+    daemon::serve::run(engine, socket, counters).await
 }

@@ -152,7 +152,11 @@ pub async fn run(session: &mut Session) -> i32 {
     let mut code = 0;
     loop {
         session.report_ended_jobs().await;
-        let prompt = format!("mavfs:{}$ ", session.cwd());
+        // An attached shell says so: its jobs are the daemon's and outlive it.
+        let prompt = match session.engine().attached() {
+            Some((pid, _)) => format!("mavfs@serve[{pid}]:{}$ ", session.cwd()),
+            None => format!("mavfs:{}$ ", session.cwd()),
+        };
         let joined = tokio::task::spawn_blocking(move || {
             let line = editor.readline(&prompt);
             (editor, line)

@@ -76,9 +76,14 @@ impl Session {
         failed
     }
 
-    /// Waits for every background job of this session, then reports them. Returns whether any
-    /// of them failed.
+    /// Before a script or `exec` exits: waits for every background job of this session, then
+    /// reports them. Returns whether any of them failed. Attached to a daemon it does not wait:
+    /// the jobs are the daemon's and run on after this client exits (`exec 'push a b &'`
+    /// returns at once); those that already ended are reported.
     pub async fn wait_background(&mut self) -> bool {
+        if self.engine.attached().is_some() {
+            return self.report_ended_jobs().await;
+        }
         for id in self.background.clone() {
             // The outcome is reported by the notice.
             let _ = self.engine.wait(id).await;

@@ -2,12 +2,13 @@
 //! drawn on stderr from the job's events and cleared when it ends.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mavfs_actors::{EventKind, JobEvent, JobId};
-use tokio::sync::broadcast::{self, error::RecvError};
+use mavfs_actors::{EventKind, JobId};
+use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::format;
+use crate::engine::Events;
 
 const TEMPLATE: &str = "[{bar:30}] {bytes}/{total_bytes} {msg} ETA {eta}";
 
@@ -26,7 +27,7 @@ impl Bar {
 }
 
 /// Starts drawing the progress of job `id` from `events`.
-pub fn show(id: JobId, mut events: broadcast::Receiver<JobEvent>) -> Bar {
+pub fn show(id: JobId, mut events: Events) -> Bar {
     let stop = CancellationToken::new();
     let stopped = stop.clone();
     let task = tokio::spawn(async move {

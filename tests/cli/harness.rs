@@ -1,8 +1,8 @@
 //! Runs the real `mavfs` binary in a scratch directory of its own.
 //!
 //! Every [`Mavfs`] gets a fresh temp dir as its working directory, so the built-in default
-//! `/vdisk` at `./block_dir` lands there, and `HOME` and `XDG_CONFIG_HOME` point into it, so no
-//! user config or history leaks in.
+//! `/vdisk` at `./block_dir` lands there, and `HOME`, `XDG_CONFIG_HOME`, `XDG_STATE_HOME` and
+//! `XDG_RUNTIME_DIR` point into it, so no user config, history or daemon leaks in.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -71,6 +71,9 @@ impl Mavfs {
             .env("HOME", self.dir.path())
             .env("XDG_CONFIG_HOME", self.dir.path().join("xdg"))
             .env("XDG_STATE_HOME", self.dir.path().join("state"))
+            // No daemon of the user's (or of another test) is attached by accident.
+            .env("XDG_RUNTIME_DIR", self.dir.path().join("run"))
+            .env_remove("MAVFS_SOCKET")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null());
         cmd

@@ -3,6 +3,7 @@
 //!
 //! - [`architecture`]: the import graph between the shell's modules has no cycles.
 //! - [`config`]: config files, their lookup order and mounts, Redis mounts.
+//! - [`daemon`]: `mavfs serve` and attached clients, as real processes on a real socket.
 //! - [`jobs`]: background transfer jobs and their notices.
 //! - [`memory_bound`]: a 1 GiB round trip holds one copy in memory (in a process of its own).
 //! - [`sandbox`]: the disk store's sandbox, end to end.
@@ -14,6 +15,7 @@ mod harness;
 
 mod architecture;
 mod config;
+mod daemon;
 mod jobs;
 mod memory_bound;
 mod sandbox;

@@ -345,5 +345,12 @@ pub async fn mounts(
         ))
         .await?;
     }
+    if let Some((pid, socket)) = session.engine().attached() {
+        out.line(&format!(
+            "(attached to mavfs serve, pid {pid}, socket {})",
+            socket.display()
+        ))
+        .await?;
+    }
     Ok(Status::Success)
 }

@@ -1,0 +1,299 @@
+//! One client connection of the daemon: the handshake, the reader that routes each frame to its
+//! request, and the writer that sends what the request handlers produce.
+//!
+//! Rules that keep the daemon's memory bounded whatever a client does:
+//! - the handshake must arrive within [`Limits::handshake`], or the connection is dropped;
+//! - everything sent to a client goes through one queue of [`Limits::outbound`] frames; a handler
+//!   that cannot queue within [`Limits::send`] (the client stopped reading) closes the connection
+//!   rather than buffering, and events that do not fit are dropped and counted, and the client is
+//!   told ([`ServerMsg::Lagged`]);
+//! - a stream's inbox holds at most a window of data: a client that sends more than it was
+//!   granted breaks the protocol;
+//! - any malformed, unknown or oversized frame is answered with [`ServerMsg::Refused`] and the
+//!   connection is closed; other connections never notice.
+//!
+//! When the connection ends, for whatever reason, its request handlers are dropped: a foreground
+//! job is cancelled (a hang-up is Ctrl-C), a write in progress is discarded, a read stops.
+//! Background jobs run on.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use tokio::net::UnixStream;
+use tokio::sync::mpsc;
+use tokio::task::{AbortHandle, JoinSet};
+use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::sync::CancellationToken;
+
+use super::handlers::{self, Inbound};
+use super::protocol::{self, ClientMsg, Frame, ServerMsg, VERSION, WINDOW};
+use crate::engine::Engine;
+
+/// How long a client may take and how much may wait for it.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// From connecting to `Hello`.
+    pub handshake: Duration,
+    /// Longest wait to queue one frame for a client before it counts as not reading.
+    pub send: Duration,
+    /// Frames queued for one client.
+    pub outbound: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            handshake: Duration::from_secs(10),
+            send: Duration::from_secs(10),
+            outbound: 64,
+        }
+    }
+}
+
+/// Counters the whole daemon shares.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Job events dropped because a client fell behind.
+    pub events_dropped: AtomicU64,
+}
+
+/// The sending side of a connection, shared by its handlers. Cheap to clone.
+#[derive(Clone)]
+pub struct Outbound {
+    queue: mpsc::Sender<Bytes>,
+    send_timeout: Duration,
+    /// Cancelled to close the connection.
+    closed: CancellationToken,
+}
+
+/// The connection is closing; the handler should stop.
+#[derive(Debug)]
+pub struct Closed;
+
+impl Outbound {
+    /// Queues `frame`, waiting at most the send limit. Errors: `Closed` when the connection is
+    /// closing, or when the client stopped reading (which closes it).
+    pub async fn send(&self, frame: Bytes) -> Result<(), Closed> {
+        match self.queue.send_timeout(frame, self.send_timeout).await {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                tracing::info!("client stopped reading; closing its connection");
+                self.closed.cancel();
+                Err(Closed)
+            }
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => Err(Closed),
+        }
+    }
+
+    /// Queues `msg` as [`Outbound::send`] does.
+    pub async fn message(&self, msg: &ServerMsg) -> Result<(), Closed> {
+        self.send(protocol::message(msg)).await
+    }
+
+    /// Queues `frame` only if there is room now; for events, which may be dropped.
+    pub fn try_send(&self, frame: Bytes) -> bool {
+        self.queue.try_send(frame).is_ok()
+    }
+}
+
+/// A request in progress: where its inbound frames go, and how to stop it.
+struct Slot {
+    inbox: mpsc::Sender<Inbound>,
+    abort: AbortHandle,
+}
+
+/// Serves one client until it hangs up, breaks the protocol, or `shutdown` is cancelled.
+pub async fn serve(
+    stream: UnixStream,
+    engine: Engine,
+    limits: Limits,
+    counters: Arc<Counters>,
+    shutdown: CancellationToken,
+) {
+    let (read, write) = stream.into_split();
+    let mut frames = FramedRead::new(read, protocol::codec());
+    let (queue, mut queued) = mpsc::channel::<Bytes>(limits.outbound);
+    let closed = shutdown.child_token();
+    let out = Outbound {
+        queue,
+        send_timeout: limits.send,
+        closed: closed.clone(),
+    };
+    let writer_closed = closed.clone();
+    let writer = tokio::spawn(async move {
+        let mut sink = FramedWrite::new(write, protocol::codec());
+        loop {
+            let frame = tokio::select! {
+                frame = queued.recv() => frame,
+                () = writer_closed.cancelled() => None,
+            };
+            let Some(frame) = frame else { break };
+            // Cancel safety: a frame cut off by closing is of no use to anyone.
+            let sent = tokio::select! {
+                sent = sink.send(frame) => sent,
+                () = writer_closed.cancelled() => break,
+            };
+            if sent.is_err() {
+                writer_closed.cancel();
+                break;
+            }
+        }
+        // Whatever is queued when the reader refused (the `Refused` frame) still goes out.
+        while let Ok(frame) = queued.try_recv() {
+            if sink.send(frame).await.is_err() {
+                break;
+            }
+        }
+        let _ = SinkExt::<Bytes>::close(&mut sink).await;
+    });
+
+    match handshake(&mut frames, &engine, &out, limits).await {
+        Ok(()) => run(&mut frames, &engine, &out, &counters, &closed).await,
+        Err(reason) => refuse(&out, reason),
+    }
+    // Stop the writer once what is queued is out (a `Refused` frame included), bounded.
+    drop(out);
+    let _ = tokio::time::timeout(limits.send, writer).await;
+    closed.cancel();
+}
+
+/// Queues a `Refused` frame; the connection closes right after.
+fn refuse(out: &Outbound, reason: String) {
+    tracing::info!(%reason, "refusing a client");
+    out.try_send(protocol::message(&ServerMsg::Refused { reason }));
+}
+
+type Frames = FramedRead<tokio::net::unix::OwnedReadHalf, tokio_util::codec::LengthDelimitedCodec>;
+
+async fn handshake(
+    frames: &mut Frames,
+    engine: &Engine,
+    out: &Outbound,
+    limits: Limits,
+) -> Result<(), String> {
+    let first = tokio::time::timeout(limits.handshake, frames.next())
+        .await
+        .map_err(|_| "no Hello within the handshake timeout".to_string())?;
+    let frame = match first {
+        Some(Ok(frame)) => frame,
+        Some(Err(e)) => return Err(format!("bad frame: {e}")),
+        None => return Err("closed before Hello".into()),
+    };
+    match protocol::decode::<ClientMsg>(frame)? {
+        Frame::Message(ClientMsg::Hello { version }) if version == VERSION => {}
+        Frame::Message(ClientMsg::Hello { version }) => {
+            return Err(format!(
+                "protocol version {version} is not this daemon's ({VERSION}); use the same \
+                 mavfs for client and daemon"
+            ));
+        }
+        _ => return Err("expected Hello first".into()),
+    }
+    let welcome = ServerMsg::Welcome {
+        version: VERSION,
+        daemon: env!("CARGO_PKG_VERSION").to_string(),
+        pid: std::process::id(),
+        mounts: engine.mounts(),
+        home: engine.home(),
+    };
+    out.message(&welcome)
+        .await
+        .map_err(|_| "closed during the handshake".to_string())
+}
+
+/// Routes frames to requests until the client hangs up or breaks the protocol.
+async fn run(
+    frames: &mut Frames,
+    engine: &Engine,
+    out: &Outbound,
+    counters: &Arc<Counters>,
+    closed: &CancellationToken,
+) {
+    let mut slots: HashMap<u64, Slot> = HashMap::new();
+    let mut handlers: JoinSet<u64> = JoinSet::new();
+    let outcome: Result<(), String> = loop {
+        let frame = tokio::select! {
+            frame = frames.next() => frame,
+            Some(done) = handlers.join_next() => {
+                if let Ok(id) = done {
+                    slots.remove(&id);
+                }
+                continue;
+            }
+            () = closed.cancelled() => break Ok(()),
+        };
+        let frame = match frame {
+            None => break Ok(()),
+            Some(Err(e)) => break Err(format!("bad frame: {e}")),
+            Some(Ok(frame)) => frame,
+        };
+        let routed = match protocol::decode::<ClientMsg>(frame) {
+            Err(reason) => Err(reason),
+            Ok(Frame::Data { id, data }) => deliver(&slots, id, Inbound::Data(data)),
+            Ok(Frame::Message(msg)) => match msg {
+                ClientMsg::Hello { .. } => Err("Hello sent twice".into()),
+                ClientMsg::Request { id, request } => match slots.entry(id) {
+                    Entry::Occupied(_) => Err(format!("request id {id} is already in use")),
+                    Entry::Vacant(slot) => {
+                        // A window of data, and the credits and end that come with it.
+                        let (inbox, inbound) = mpsc::channel(WINDOW as usize + 4);
+                        let ctx = handlers::Ctx {
+                            id,
+                            engine: engine.clone(),
+                            out: out.clone(),
+                            inbound,
+                            counters: counters.clone(),
+                        };
+                        let abort = handlers.spawn(async move {
+                            handlers::handle(request, ctx).await;
+                            id
+                        });
+                        slot.insert(Slot { inbox, abort });
+                        Ok(())
+                    }
+                },
+                ClientMsg::Credit { id, chunks } => deliver(&slots, id, Inbound::Credit(chunks)),
+                ClientMsg::EndWrite { id, commit } => deliver(&slots, id, Inbound::End { commit }),
+                ClientMsg::Cancel { id } => {
+                    if let Some(slot) = slots.remove(&id) {
+                        slot.abort.abort();
+                    }
+                    Ok(())
+                }
+            },
+        };
+        if let Err(reason) = routed {
+            break Err(reason);
+        }
+    };
+    if let Err(reason) = outcome {
+        refuse(out, reason);
+    }
+    // Dropping the handlers cancels their foreground jobs and discards their writes.
+    handlers.shutdown().await;
+}
+
+/// Hands `inbound` to request `id`'s handler. A frame for a request that has just ended is
+/// dropped; one beyond the window the client was granted breaks the protocol.
+fn deliver(slots: &HashMap<u64, Slot>, id: u64, inbound: Inbound) -> Result<(), String> {
+    let Some(slot) = slots.get(&id) else {
+        // The request ended (an error ends a write early): what was in flight means nothing.
+        return Ok(());
+    };
+    match slot.inbox.try_send(inbound) {
+        Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => Ok(()),
+        Err(mpsc::error::TrySendError::Full(_)) => Err(format!(
+            "request {id}: more data than the {WINDOW} chunks granted"
+        )),
+    }
+}
+
+/// Counts events dropped for a lagging client.
+pub fn count_dropped(counters: &Counters, n: u64) {
+    counters.events_dropped.fetch_add(n, Ordering::Relaxed);
+}

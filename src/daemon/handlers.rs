@@ -1,0 +1,229 @@
+//! One handler per [`Request`] variant: what the daemon does for each, over its in-process
+//! engine. A handler sends its replies through the connection's [`Outbound`] and reads what the
+//! client sends for its request (stream data, credit, the end of a write) from its inbox.
+//!
+//! A handler is dropped when its request is cancelled or its connection ends: whatever it holds
+//! goes with it (a foreground job is cancelled, a write discarded, a read stopped).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use mavfs_actors::{Error, ErrorKind, JobEvent, VPath, WriteMode};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+
+use super::connection::{Closed, Counters, Outbound, count_dropped};
+use super::protocol::{self, MAX_DATA, Reply, Request, ServerMsg, WINDOW};
+use crate::engine::{Engine, Foreground};
+
+/// What a client sends for a request in progress.
+#[derive(Debug)]
+pub enum Inbound {
+    /// File bytes of a write.
+    Data(Bytes),
+    /// The reader takes this many more data frames.
+    Credit(u32),
+    /// The end of a write.
+    End {
+        /// Make it visible, or discard it.
+        commit: bool,
+    },
+}
+
+/// What a handler has to work with.
+pub struct Ctx {
+    /// The request's id, named in every reply.
+    pub id: u64,
+    /// The daemon's engine.
+    pub engine: Engine,
+    /// The connection's sending side.
+    pub out: Outbound,
+    /// What the client sends for this request.
+    pub inbound: mpsc::Receiver<Inbound>,
+    /// The daemon's counters.
+    pub counters: Arc<Counters>,
+}
+
+impl Ctx {
+    async fn reply(&self, result: Result<Reply, Error>) -> Result<(), Closed> {
+        self.out
+            .message(&ServerMsg::Reply {
+                id: self.id,
+                result,
+            })
+            .await
+    }
+}
+
+/// Runs `request` to its end.
+pub async fn handle(request: Request, ctx: Ctx) {
+    // `Closed` means the connection is going away: nothing more to say to anyone.
+    let _ = dispatch(request, ctx).await;
+}
+
+async fn dispatch(request: Request, mut ctx: Ctx) -> Result<(), Closed> {
+    let engine = ctx.engine.clone();
+    match request {
+        Request::Stat { path } => ctx.reply(engine.stat(&path).await.map(Reply::Meta)).await,
+        Request::List { path } => {
+            ctx.reply(engine.list(&path).await.map(Reply::Entries))
+                .await
+        }
+        Request::Mkdir { path, parents } => {
+            let done = engine.mkdir(&path, parents).await;
+            ctx.reply(done.map(|()| Reply::Done)).await
+        }
+        Request::Touch { path } => {
+            let done = engine.touch(&path).await;
+            ctx.reply(done.map(|()| Reply::Done)).await
+        }
+        Request::Remove {
+            path,
+            recursive,
+            force,
+        } => {
+            let done = engine.remove(&path, recursive, force).await;
+            ctx.reply(done.map(|()| Reply::Done)).await
+        }
+        Request::Read { path } => read(&mut ctx, &path).await,
+        Request::Write { path, mode } => write(&mut ctx, &path, mode).await,
+        Request::Start { request, label } => {
+            let started = engine.start(request, label).await;
+            ctx.reply(started.map(Reply::Job)).await
+        }
+        Request::Run { request, label } => match engine.run(request, label).await {
+            Ok(job) => foreground(&ctx, job).await,
+            Err(e) => ctx.reply(Err(e)).await,
+        },
+        Request::Foreground { job } => match engine.foreground(job).await {
+            Ok(job) => foreground(&ctx, job).await,
+            Err(e) => ctx.reply(Err(e)).await,
+        },
+        Request::Wait { job } => {
+            let outcome = engine.wait(job).await;
+            ctx.reply(outcome.map(Reply::Outcome)).await
+        }
+        Request::Cancel { job } => {
+            let done = engine.cancel(job).await;
+            ctx.reply(done.map(|()| Reply::Done)).await
+        }
+        Request::Jobs => ctx.reply(engine.jobs().await.map(Reply::Jobs)).await,
+        Request::Stats => ctx.reply(engine.stats().await.map(Reply::Stats)).await,
+        Request::Subscribe => subscribe(&ctx).await,
+    }
+}
+
+/// Streams a file: `Reading(size)`, data frames within the client's credit, then `ReadEnd`.
+async fn read(ctx: &mut Ctx, path: &VPath) -> Result<(), Closed> {
+    let mut reader = match ctx.engine.read(path).await {
+        Ok(reader) => reader,
+        Err(e) => return ctx.reply(Err(e)).await,
+    };
+    ctx.reply(Ok(Reply::Reading(reader.size))).await?;
+    let mut credit = WINDOW;
+    let error = loop {
+        let chunk = match reader.chunks.next().await {
+            None => break None,
+            Some(Err(e)) => break Some(e),
+            Some(Ok(chunk)) => chunk,
+        };
+        for piece in chunk.chunks(MAX_DATA) {
+            while credit == 0 {
+                match ctx.inbound.recv().await {
+                    Some(Inbound::Credit(n)) => credit += n,
+                    Some(_) => {}
+                    None => return Err(Closed),
+                }
+            }
+            ctx.out.send(protocol::data(ctx.id, piece)).await?;
+            credit -= 1;
+        }
+    };
+    ctx.out
+        .message(&ServerMsg::ReadEnd { id: ctx.id, error })
+        .await
+}
+
+/// Takes a file: `Writing`, then the client's data (a credit back for each chunk stored), then
+/// the end: committed, or dropped and with it everything staged. An error stops the write at
+/// once; the client learns it from the reply and what it still sends is dropped.
+async fn write(ctx: &mut Ctx, path: &VPath, mode: WriteMode) -> Result<(), Closed> {
+    let mut writer = match ctx.engine.write(path, mode).await {
+        Ok(writer) => writer,
+        Err(e) => return ctx.reply(Err(e)).await,
+    };
+    ctx.reply(Ok(Reply::Writing)).await?;
+    loop {
+        match ctx.inbound.recv().await {
+            Some(Inbound::Data(data)) => {
+                if let Err(e) = writer.write(data).await {
+                    return ctx.reply(Err(e)).await;
+                }
+                ctx.out
+                    .message(&ServerMsg::Credit {
+                        id: ctx.id,
+                        chunks: 1,
+                    })
+                    .await?;
+            }
+            Some(Inbound::End { commit: true }) => {
+                let done = writer.commit().await;
+                return ctx.reply(done.map(|()| Reply::Done)).await;
+            }
+            Some(Inbound::End { commit: false }) => {
+                drop(writer);
+                return ctx.reply(Ok(Reply::Done)).await;
+            }
+            Some(Inbound::Credit(_)) => {}
+            // The client is gone: dropping the writer discards what it staged.
+            None => return Err(Closed),
+        }
+    }
+}
+
+/// A job in the foreground: its id at once, its outcome when it ends. Dropping this (the
+/// request cancelled, the client gone) drops the foreground handle, which cancels the job.
+async fn foreground(ctx: &Ctx, job: Foreground) -> Result<(), Closed> {
+    ctx.reply(Ok(Reply::Job(job.id()))).await?;
+    let outcome = job.wait().await;
+    ctx.reply(Ok(Reply::Outcome(outcome))).await
+}
+
+/// Forwards every job event until the connection ends. An event that does not fit in the
+/// client's queue is dropped and counted; the client is told how many before the next one.
+async fn subscribe(ctx: &Ctx) -> Result<(), Closed> {
+    let mut events = ctx.engine.subscribe();
+    ctx.reply(Ok(Reply::Done)).await?;
+    let mut skipped = 0u64;
+    loop {
+        let event: JobEvent = match events.recv().await {
+            Ok(event) => event,
+            Err(RecvError::Lagged(n)) => {
+                skipped += n;
+                count_dropped(&ctx.counters, n);
+                continue;
+            }
+            Err(RecvError::Closed) => {
+                let e = Error::new(ErrorKind::Unavailable, "events").with_detail("engine stopped");
+                return ctx.reply(Err(e)).await;
+            }
+        };
+        if skipped > 0 {
+            let lagged = protocol::message(&ServerMsg::Lagged { skipped });
+            if !ctx.out.try_send(lagged) {
+                skipped += 1;
+                count_dropped(&ctx.counters, 1);
+                continue;
+            }
+            skipped = 0;
+        }
+        if !ctx
+            .out
+            .try_send(protocol::message(&ServerMsg::Event { event }))
+        {
+            skipped += 1;
+            count_dropped(&ctx.counters, 1);
+        }
+    }
+}
