@@ -1,0 +1,369 @@
+//! Drawing a [`DashboardState`] into a frame: one function per region, no I/O, no clock (every
+//! figure comes from the state), so a render is a pure function that tests compare cell by cell.
+//!
+//! Layout, top to bottom: tiers (one row per mount), jobs, then the selected job's detail beside
+//! the event log, and a one-line footer. A terminal smaller than [`MIN_WIDTH`]x[`MIN_HEIGHT`]
+//! drops the detail and the log first, then the tiers, and narrows the job table to its key
+//! columns, rather than squeezing every panel until none reads.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row, Table, TableState, Wrap};
+
+use mavfs_actors::{JobState, Progress};
+
+use super::input::KEYS;
+use super::state::{DashboardState, JobRow, Mode, TierRow};
+use crate::shell::format::size;
+
+/// Below this width or height the detail and log panels are dropped.
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 24;
+/// Height of the detail and log row.
+const BOTTOM_HEIGHT: u16 = 8;
+/// Sparkline glyphs, lowest to highest.
+const SPARKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// Draws the whole dashboard.
+pub fn render(frame: &mut Frame, state: &DashboardState) {
+    let area = frame.area();
+    let full = area.width >= MIN_WIDTH && area.height >= MIN_HEIGHT;
+    let tiers_height = state.tiers().len() as u16 + 3;
+    // Tiers stay while the jobs panel keeps room for a header and three rows.
+    let show_tiers = area.height >= tiers_height + 1 + 6;
+    let [tiers, jobs, bottom, footer] = Layout::vertical([
+        Constraint::Length(if show_tiers { tiers_height } else { 0 }),
+        Constraint::Min(0),
+        Constraint::Length(if full { BOTTOM_HEIGHT } else { 0 }),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    if show_tiers {
+        render_tiers(frame, tiers, state);
+    }
+    render_jobs(frame, jobs, state, full);
+    if full {
+        let [detail, log] =
+            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                .areas(bottom);
+        render_detail(frame, detail, state);
+        render_log(frame, log, state);
+    }
+    render_footer(frame, footer, state);
+    if *state.mode() == Mode::Help {
+        render_help(frame, area);
+    }
+}
+
+/// Per mount: path, backend, tier, files, directories, bytes, capacity gauge, rate, sparkline.
+pub fn render_tiers(frame: &mut Frame, area: Rect, state: &DashboardState) {
+    let wide = area.width >= MIN_WIDTH;
+    let spark_width: u16 = if wide { 20 } else { 8 };
+    let rows = state.tiers().iter().map(|t| {
+        let usage = &t.stats.usage;
+        let mut cells = vec![
+            Cell::from(t.stats.path.to_string()),
+            Cell::from(t.stats.backend.as_str()),
+        ];
+        if wide {
+            cells.push(Cell::from(t.stats.tier.as_str()));
+            cells.push(Cell::from(usage.files.to_string()));
+            cells.push(Cell::from(usage.dirs.to_string()));
+        }
+        cells.push(Cell::from(size(usage.bytes)));
+        if wide {
+            cells.push(Cell::from(gauge(usage.bytes, t.capacity(), 10)));
+        }
+        cells.push(Cell::from(signed_rate(t.rate)));
+        cells.push(Cell::from(sparkline(t, usize::from(spark_width))).cyan());
+        Row::new(cells)
+    });
+    let (header, widths): (Vec<&str>, Vec<Constraint>) = if wide {
+        (
+            vec![
+                "mount", "backend", "tier", "files", "dirs", "bytes", "capacity", "Δ/s", "last min",
+            ],
+            vec![
+                Constraint::Min(8),
+                Constraint::Length(7),
+                Constraint::Length(4),
+                Constraint::Length(7),
+                Constraint::Length(6),
+                Constraint::Length(10),
+                Constraint::Length(16),
+                Constraint::Length(13),
+                Constraint::Length(spark_width),
+            ],
+        )
+    } else {
+        (
+            vec!["mount", "backend", "bytes", "Δ/s", "last min"],
+            vec![
+                Constraint::Min(6),
+                Constraint::Length(7),
+                Constraint::Length(10),
+                Constraint::Length(13),
+                Constraint::Length(spark_width),
+            ],
+        )
+    };
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).bold())
+        .block(Block::bordered().title(" tiers "));
+    frame.render_widget(table, area);
+}
+
+/// The job table: running jobs first, then ended ones; the selected row is highlighted.
+pub fn render_jobs(frame: &mut Frame, area: Rect, state: &DashboardState, wide: bool) {
+    let jobs = state.visible_jobs();
+    let rows = jobs.iter().map(|j| {
+        let p = &j.progress;
+        let mut cells = vec![
+            Cell::from(format!("%{}", j.id)),
+            Cell::from(j.state.as_str()).style(state_style(j.state)),
+            Cell::from(j.label.clone()),
+            Cell::from(bar(p, if wide { 10 } else { 6 })),
+        ];
+        if wide {
+            cells.push(Cell::from(format!(
+                "{}/{}",
+                size(p.bytes_done),
+                size(p.bytes_total)
+            )));
+            cells.push(Cell::from(format!("{}/{}", p.files_done, p.files_total)));
+            cells.push(Cell::from(if j.state == JobState::Running {
+                format!("{}/s", size(p.rate as u64))
+            } else {
+                String::new()
+            }));
+            cells.push(Cell::from(eta(j)));
+            cells.push(Cell::from(clock(p.elapsed.as_secs())));
+        }
+        Row::new(cells)
+    });
+    let (header, widths): (Vec<&str>, Vec<Constraint>) = if wide {
+        (
+            vec![
+                "job", "state", "command", "progress", "bytes", "files", "rate", "eta", "elapsed",
+            ],
+            vec![
+                Constraint::Length(4),
+                Constraint::Length(9),
+                Constraint::Min(12),
+                Constraint::Length(16),
+                Constraint::Length(21),
+                Constraint::Length(9),
+                Constraint::Length(12),
+                Constraint::Length(8),
+                Constraint::Length(8),
+            ],
+        )
+    } else {
+        (
+            vec!["job", "state", "command", "progress"],
+            vec![
+                Constraint::Length(4),
+                Constraint::Length(9),
+                Constraint::Min(8),
+                Constraint::Length(12),
+            ],
+        )
+    };
+    let title = if state.filter().is_empty() {
+        format!(" jobs ({}) ", jobs.len())
+    } else {
+        format!(" jobs ({}) matching \"{}\" ", jobs.len(), state.filter())
+    };
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).bold())
+        .block(Block::bordered().title(title))
+        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
+        .highlight_symbol("> ");
+    let mut table_state = TableState::new().with_selected(state.selected_index());
+    frame.render_stateful_widget(table, area, &mut table_state);
+}
+
+/// The selected job: command, sources, destination, file in flight or last committed, error.
+pub fn render_detail(frame: &mut Frame, area: Rect, state: &DashboardState) {
+    let lines = match state.selected_job() {
+        None => vec![Line::from("no job selected")],
+        Some(j) => {
+            let mut lines = vec![
+                Line::from(vec![
+                    Span::from(format!("%{} ", j.id)).bold(),
+                    Span::styled(j.state.as_str(), state_style(j.state)),
+                    Span::from(format!("  {}", j.label)),
+                ]),
+                Line::from(format!("from: {}", j.sources.join(" "))),
+                Line::from(format!("to:   {}", j.dest)),
+            ];
+            if let Some(current) = &j.progress.current
+                && j.state == JobState::Running
+            {
+                lines.push(Line::from(format!("file: {current}")));
+            } else if let Some(done) = &j.last_done {
+                lines.push(Line::from(format!("last: {done}")));
+            }
+            if let Some(error) = &j.error {
+                lines.push(Line::from(format!("error: {error}")).red());
+            }
+            lines
+        }
+    };
+    let paragraph = Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .block(Block::bordered().title(" detail "));
+    frame.render_widget(paragraph, area);
+}
+
+/// The newest log lines that fit, oldest at the top.
+pub fn render_log(frame: &mut Frame, area: Rect, state: &DashboardState) {
+    let fit = area.height.saturating_sub(2) as usize;
+    let lines = state.log_lines();
+    let skip = lines.len().saturating_sub(fit);
+    let lines: Vec<Line> = lines.skip(skip).map(Line::from).collect();
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" events ")),
+        area,
+    );
+}
+
+/// The prompt of the current mode, or the keys; embedded, the note about other processes.
+pub fn render_footer(frame: &mut Frame, area: Rect, state: &DashboardState) {
+    let line = match state.mode() {
+        Mode::ConfirmCancel(id) => {
+            let label = state.job(*id).map_or("", |j| j.label.as_str());
+            Line::from(format!("cancel %{id} ({label})? y/n"))
+                .yellow()
+                .bold()
+        }
+        Mode::Filter => Line::from(format!("/{}▏ Enter keeps, Esc clears", state.filter())),
+        Mode::Normal | Mode::Help => {
+            let mut spans = vec![Span::from(
+                "q quit  ↑↓ jk select  x cancel  / filter  ? help",
+            )];
+            if state.embedded() {
+                spans.push(Span::from(
+                    "  · embedded: other processes' transfers show only with `mavfs serve`",
+                ));
+            }
+            Line::from(spans)
+        }
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+/// The key help, over the middle of the screen.
+fn render_help(frame: &mut Frame, area: Rect) {
+    let width = 64.min(area.width);
+    let height = (KEYS.len() as u16 + 2).min(area.height);
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    let lines: Vec<Line> = KEYS
+        .iter()
+        .map(|(key, what)| Line::from(format!("{key:>14}  {what}")))
+        .collect();
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" keys ")),
+        popup,
+    );
+}
+
+fn state_style(state: JobState) -> Style {
+    match state {
+        JobState::Running => Style::new().cyan(),
+        JobState::Done => Style::new().green(),
+        JobState::Failed => Style::new().red(),
+        JobState::Cancelled => Style::new().yellow(),
+    }
+}
+
+/// `[#####.....]  50%` over `width` cells of bar.
+fn bar(p: &Progress, width: usize) -> String {
+    let fraction = if p.bytes_total > 0 {
+        p.bytes_done as f64 / p.bytes_total as f64
+    } else if p.files_total > 0 {
+        p.files_done as f64 / p.files_total as f64
+    } else {
+        0.0
+    }
+    .clamp(0.0, 1.0);
+    let filled = (fraction * width as f64).round() as usize;
+    format!(
+        "{}{} {:>3}%",
+        "█".repeat(filled),
+        "░".repeat(width - filled),
+        (fraction * 100.0).floor() as u32
+    )
+}
+
+/// A capacity gauge like the job bar, or `-` where no capacity is known.
+fn gauge(bytes: u64, capacity: Option<u64>, width: usize) -> String {
+    match capacity {
+        Some(cap) if cap > 0 => {
+            let fraction = (bytes as f64 / cap as f64).clamp(0.0, 1.0);
+            let filled = (fraction * width as f64).round() as usize;
+            format!(
+                "{}{} {:>3}%",
+                "█".repeat(filled),
+                "░".repeat(width - filled),
+                (fraction * 100.0).round() as u32
+            )
+        }
+        _ => "-".to_string(),
+    }
+}
+
+/// A signed byte rate: `+1.00 MiB/s` when the mount grew, `-512 B/s` when it shrank.
+fn signed_rate(rate: i64) -> String {
+    let sign = if rate < 0 { "-" } else { "+" };
+    format!("{sign}{}/s", size(rate.unsigned_abs()))
+}
+
+/// The last `width` samples, scaled to the largest; blank before any sample.
+fn sparkline(tier: &TierRow, width: usize) -> String {
+    let samples: Vec<u64> = tier
+        .history
+        .iter()
+        .rev()
+        .take(width)
+        .rev()
+        .copied()
+        .collect();
+    let max = samples.iter().copied().max().unwrap_or(0);
+    samples
+        .iter()
+        .map(|&s| {
+            if max == 0 {
+                SPARKS[0]
+            } else {
+                SPARKS[((s as f64 / max as f64) * (SPARKS.len() - 1) as f64).round() as usize]
+            }
+        })
+        .collect()
+}
+
+/// Time left at the current rate, for running jobs with a known total.
+fn eta(job: &JobRow) -> String {
+    let p = &job.progress;
+    if job.state != JobState::Running || p.rate <= 0.0 || p.bytes_total < p.bytes_done {
+        return String::new();
+    }
+    clock(((p.bytes_total - p.bytes_done) as f64 / p.rate).ceil() as u64)
+}
+
+/// Seconds as `m:ss`, or `h:mm:ss` from an hour.
+fn clock(secs: u64) -> String {
+    if secs >= 3600 {
+        format!("{}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
+    } else {
+        format!("{}:{:02}", secs / 60, secs % 60)
+    }
+}
