@@ -9,6 +9,8 @@
 //! With a terminal on stdout, [`main`] runs the ratatui view; without one it prints one line per
 //! mount and per running job each interval ([`plain`]), as JSON lines with `--json`.
 
+#[cfg(test)]
+mod fixtures;
 pub mod input;
 pub mod plain;
 pub mod render;

@@ -30,7 +30,7 @@ pub enum Action {
 pub const KEYS: &[(&str, &str)] = &[
     ("Up/Down, j/k", "select a job"),
     ("x", "cancel the selected job (asks y/n)"),
-    ("/", "filter jobs by text (Enter keeps it, Esc clears it)"),
+    ("/", "filter jobs by text (Enter keeps, Esc clears)"),
     ("?", "show or hide this help"),
     ("q, Esc", "quit (jobs keep running)"),
 ];

@@ -257,7 +257,7 @@ pub fn render_footer(frame: &mut Frame, area: Rect, state: &DashboardState) {
 
 /// The key help, over the middle of the screen.
 fn render_help(frame: &mut Frame, area: Rect) {
-    let width = 64.min(area.width);
+    let width = 70.min(area.width);
     let height = (KEYS.len() as u16 + 2).min(area.height);
     let popup = Rect {
         x: area.x + (area.width - width) / 2,

@@ -429,3 +429,248 @@ impl DashboardState {
 pub fn history_len(interval: Duration) -> usize {
     ((60.0 / interval.as_secs_f64()).ceil() as usize).clamp(2, 600)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use mavfs_actors::{Error, ErrorKind, TransferSummary, VPath};
+
+    use super::super::fixtures::{busy_state, event, info, mounts, stats};
+    use super::*;
+
+    fn ids(state: &DashboardState) -> Vec<u64> {
+        state.visible_jobs().iter().map(|j| j.id.0).collect()
+    }
+
+    fn empty() -> DashboardState {
+        DashboardState::new(&mounts(), 60, true)
+    }
+
+    #[test]
+    fn started_adds_a_running_row_and_logs_it() {
+        let mut s = empty();
+        s.apply(&event(1, EventKind::Started, 0));
+        let row = s.job(JobId(1)).unwrap();
+        assert_eq!(row.state, JobState::Running);
+        assert_eq!(row.label, "push /vram/data1 /vdisk/data1");
+        assert_eq!(
+            s.log_lines().last(),
+            Some("[1] started  push /vram/data1 /vdisk/data1")
+        );
+        assert_eq!(s.selected_job().map(|j| j.id), Some(JobId(1)));
+    }
+
+    #[test]
+    fn progress_updates_the_row_without_logging() {
+        let mut s = empty();
+        s.apply(&event(1, EventKind::Started, 0));
+        s.apply(&event(1, EventKind::Progress, 4));
+        assert_eq!(s.job(JobId(1)).unwrap().progress.bytes_done, 4 << 20);
+        assert_eq!(s.log_lines().len(), 1);
+    }
+
+    #[test]
+    fn an_event_of_an_unseen_job_makes_its_row() {
+        let mut s = empty();
+        s.apply(&event(7, EventKind::Progress, 2));
+        assert_eq!(s.job(JobId(7)).unwrap().state, JobState::Running);
+    }
+
+    #[test]
+    fn file_done_records_the_last_file() {
+        let mut s = empty();
+        let path = VPath::parse("/vdisk/data1/a.bin").unwrap();
+        s.apply(&event(1, EventKind::FileDone { path, bytes: 5 }, 1));
+        assert_eq!(
+            s.job(JobId(1)).unwrap().last_done.as_deref(),
+            Some("/vdisk/data1/a.bin")
+        );
+    }
+
+    #[test]
+    fn terminal_events_set_the_outcome() {
+        let mut s = empty();
+        let summary = TransferSummary {
+            files: 4,
+            dirs: 1,
+            bytes: 8 << 20,
+            elapsed: Duration::from_secs(4),
+        };
+        s.apply(&event(1, EventKind::Finished(summary), 8));
+        let error =
+            Error::new(ErrorKind::NoSpace, "write").with_path(&VPath::parse("/vram/x").unwrap());
+        s.apply(&event(2, EventKind::Failed(error), 3));
+        s.apply(&event(3, EventKind::Cancelled, 1));
+        assert_eq!(s.job(JobId(1)).unwrap().state, JobState::Done);
+        assert_eq!(s.job(JobId(2)).unwrap().state, JobState::Failed);
+        assert_eq!(s.job(JobId(3)).unwrap().state, JobState::Cancelled);
+        let error = s.job(JobId(2)).unwrap().error.clone().unwrap();
+        assert!(error.starts_with("/vram/x: "), "{error}");
+        let log: Vec<&str> = s.log_lines().collect();
+        assert_eq!(
+            log[0],
+            "[1] done     push /vram/data1 /vdisk/data1  (4 files, 8.00 MiB)"
+        );
+        assert!(log[1].starts_with("[2] failed   push /vram/data2 /vdisk/data2: /vram/x: "));
+        assert_eq!(log[2], "[3] cancelled  push /vram/data3 /vdisk/data3");
+    }
+
+    #[test]
+    fn running_jobs_come_first_then_ended_ones_newest_first() {
+        let s = busy_state();
+        assert_eq!(ids(&s), vec![1, 3, 4, 2]);
+    }
+
+    #[test]
+    fn a_reload_after_lag_replaces_the_rows_events_built() {
+        let mut s = empty();
+        s.apply(&event(1, EventKind::Started, 0));
+        s.apply(&event(2, EventKind::Started, 0));
+        // Events of job 2's end and job 3's whole life were missed.
+        s.lagged(5);
+        s.load(Snapshot {
+            taken: std::time::Instant::now(),
+            stats: stats(0),
+            jobs: Some(vec![
+                info(1, JobState::Running, 4),
+                info(2, JobState::Done, 8),
+                info(3, JobState::Running, 1),
+            ]),
+        });
+        assert_eq!(ids(&s), vec![1, 3, 2]);
+        assert_eq!(s.job(JobId(1)).unwrap().progress.bytes_done, 4 << 20);
+        assert_eq!(
+            s.log_lines().last(),
+            Some("missed 5 events; job table reloaded")
+        );
+    }
+
+    #[test]
+    fn the_filter_matches_command_state_or_id() {
+        let mut s = busy_state();
+        for c in "data3".chars() {
+            s.handle(Action::FilterChar(c));
+        }
+        assert_eq!(ids(&s), vec![3]);
+        s.handle(Action::ClearFilter);
+        for c in "DONE".chars() {
+            s.handle(Action::FilterChar(c));
+        }
+        assert_eq!(ids(&s), vec![2]);
+        s.handle(Action::ClearFilter);
+        s.handle(Action::FilterChar('4'));
+        assert_eq!(ids(&s), vec![4]);
+        s.handle(Action::FilterBackspace);
+        assert_eq!(ids(&s), vec![1, 3, 4, 2]);
+    }
+
+    #[test]
+    fn the_selection_stays_on_its_job_as_rows_change() {
+        let mut s = busy_state();
+        s.handle(Action::Down); // 1 -> 3
+        assert_eq!(s.selected_job().unwrap().id, JobId(3));
+        // A new running job sorts before job 3's position changes nothing for the selection...
+        s.apply(&event(0, EventKind::Started, 0));
+        assert_eq!(ids(&s), vec![0, 1, 3, 4, 2]);
+        assert_eq!(s.selected_job().unwrap().id, JobId(3));
+        // ...nor does job 3 ending and moving down among the ended ones.
+        s.apply(&event(3, EventKind::Cancelled, 6));
+        assert_eq!(ids(&s), vec![0, 1, 4, 3, 2]);
+        assert_eq!(s.selected_job().unwrap().id, JobId(3));
+        assert_eq!(s.selected_index(), Some(3));
+    }
+
+    #[test]
+    fn a_filtered_out_selection_moves_to_the_row_at_its_place() {
+        let mut s = busy_state();
+        s.handle(Action::Down);
+        s.handle(Action::Down); // on job 4
+        s.handle(Action::FilterChar('r')); // "running" and every "push ... /vdisk/..." match
+        assert!(ids(&s).contains(&4));
+        s.handle(Action::FilterChar('u')); // "ru": running only
+        assert_eq!(ids(&s), vec![1, 3]);
+        assert_eq!(s.selected_job().unwrap().id, JobId(3));
+    }
+
+    #[test]
+    fn up_and_down_stop_at_the_ends() {
+        let mut s = busy_state();
+        s.handle(Action::Up);
+        assert_eq!(s.selected_index(), Some(0));
+        for _ in 0..10 {
+            s.handle(Action::Down);
+        }
+        assert_eq!(s.selected_index(), Some(3));
+    }
+
+    #[test]
+    fn cancel_asks_and_only_yes_cancels() {
+        let mut s = busy_state();
+        assert_eq!(s.handle(Action::AskCancel), None);
+        assert_eq!(*s.mode(), Mode::ConfirmCancel(JobId(1)));
+        assert_eq!(s.handle(Action::Back), None);
+        assert_eq!(*s.mode(), Mode::Normal);
+        s.handle(Action::AskCancel);
+        assert_eq!(s.handle(Action::Confirm), Some(Command::Cancel(JobId(1))));
+        assert_eq!(*s.mode(), Mode::Normal);
+    }
+
+    #[test]
+    fn an_ended_job_cannot_be_cancelled_and_ending_closes_the_question() {
+        let mut s = busy_state();
+        s.handle(Action::Down);
+        s.handle(Action::Down); // job 4, cancelled
+        s.handle(Action::AskCancel);
+        assert_eq!(*s.mode(), Mode::Normal);
+        s.handle(Action::Up); // job 3, running
+        s.handle(Action::AskCancel);
+        s.apply(&event(3, EventKind::Cancelled, 6));
+        assert_eq!(*s.mode(), Mode::Normal);
+        assert_eq!(s.handle(Action::Confirm), None);
+    }
+
+    #[test]
+    fn throughput_is_the_byte_change_over_time() {
+        let s = busy_state();
+        let vram = &s.tiers()[0];
+        assert_eq!(vram.rate, 4 << 20);
+        assert_eq!(vram.history, [4 << 20, 4 << 20]);
+        assert_eq!(s.tiers()[1].rate, 0);
+    }
+
+    #[test]
+    fn history_and_log_are_bounded() {
+        let mut s = DashboardState::new(&mounts(), 3, true);
+        let t0 = std::time::Instant::now();
+        for i in 0..10 {
+            s.load(Snapshot {
+                taken: t0 + Duration::from_secs(i),
+                stats: stats(i),
+                jobs: None,
+            });
+        }
+        assert_eq!(s.tiers()[0].history.len(), 3);
+        for i in 0..(LOG_CAPACITY as u64 + 10) {
+            s.apply(&event(i, EventKind::Started, 0));
+        }
+        assert_eq!(s.log_lines().len(), LOG_CAPACITY);
+    }
+
+    #[test]
+    fn ended_jobs_are_bounded() {
+        let mut s = empty();
+        for i in 0..(ENDED_CAPACITY as u64 + 5) {
+            s.apply(&event(i, EventKind::Cancelled, 0));
+        }
+        assert_eq!(s.visible_jobs().len(), ENDED_CAPACITY);
+        assert!(s.job(JobId(4)).is_none() && s.job(JobId(5)).is_some());
+    }
+
+    #[test]
+    fn a_minute_of_history_at_any_interval() {
+        assert_eq!(history_len(Duration::from_secs(1)), 60);
+        assert_eq!(history_len(Duration::from_millis(500)), 120);
+        assert_eq!(history_len(Duration::from_secs(120)), 2);
+    }
+}
