@@ -153,11 +153,11 @@ pub fn render_jobs(frame: &mut Frame, area: Rect, state: &DashboardState, wide: 
                 Constraint::Length(9),
                 Constraint::Min(12),
                 Constraint::Length(16),
-                Constraint::Length(21),
-                Constraint::Length(9),
+                Constraint::Length(19),
+                Constraint::Length(7),
                 Constraint::Length(12),
-                Constraint::Length(8),
-                Constraint::Length(8),
+                Constraint::Length(7),
+                Constraint::Length(7),
             ],
         )
     } else {
@@ -241,13 +241,18 @@ pub fn render_footer(frame: &mut Frame, area: Rect, state: &DashboardState) {
         }
         Mode::Filter => Line::from(format!("/{}▏ Enter keeps, Esc clears", state.filter())),
         Mode::Normal | Mode::Help => {
-            let mut spans = vec![Span::from(
-                "q quit  ↑↓ jk select  x cancel  / filter  ? help",
-            )];
+            let wide = area.width >= 100;
+            let mut spans = vec![Span::from(if wide {
+                "q quit  ↑↓ jk select  x cancel  / filter  ? help"
+            } else {
+                "q quit  ? help"
+            })];
             if state.embedded() {
-                spans.push(Span::from(
-                    "  · embedded: other processes' transfers show only with `mavfs serve`",
-                ));
+                spans.push(Span::from(if wide {
+                    "  · embedded: other processes' transfers show only with `mavfs serve`"
+                } else {
+                    "  · embedded: only this process's jobs"
+                }));
             }
             Line::from(spans)
         }
@@ -365,5 +370,123 @@ fn clock(secs: u64) -> String {
         format!("{}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
     } else {
         format!("{}:{:02}", secs / 60, secs % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use ratatui::buffer::Buffer;
+
+    use super::super::fixtures::busy_state;
+    use super::*;
+
+    fn draw(state: &DashboardState, width: u16, height: u16) -> Buffer {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal.draw(|f| render(f, state)).unwrap();
+        terminal.backend().buffer().clone()
+    }
+
+    /// Compares symbols only: styles are checked by eye, the layout by these tests.
+    #[track_caller]
+    fn assert_symbols(mut actual: Buffer, expected: Buffer) {
+        let area = actual.area;
+        actual.set_style(area, Style::reset());
+        assert_eq!(actual, expected);
+    }
+
+    #[test]
+    fn a_full_terminal_shows_every_panel() {
+        #[rustfmt::skip]
+        let expected = Buffer::with_lines([
+            "┌ tiers ───────────────────────────────────────────────────────────────────────────────────────────────────────────────┐",
+            "│mount                       backend tier files   dirs   bytes      capacity         Δ/s           last min            │",
+            "│/vram                       memory  hot  3       1      16.00 MiB  ███░░░░░░░  25%  +4.00 MiB/s   ██                  │",
+            "│/vdisk                      disk    cold 2       1      3.00 MiB   -                +0 B/s        ▁▁                  │",
+            "└──────────────────────────────────────────────────────────────────────────────────────────────────────────────────────┘",
+            "┌ jobs (4) ────────────────────────────────────────────────────────────────────────────────────────────────────────────┐",
+            "│  job  state     command                     progress         bytes               files   rate         eta     elapsed│",
+            "│> %1   running   push /vram/data1 /vdisk/dat █████░░░░░  50%  4.00 MiB/8.00 MiB   2/4     2.00 MiB/s   0:02    0:04   │",
+            "│  %3   running   push /vram/data3 /vdisk/dat ████████░░  75%  6.00 MiB/8.00 MiB   3/4     2.00 MiB/s   0:01    0:06   │",
+            "│  %4   cancelled push /vram/data4 /vdisk/dat █░░░░░░░░░  12%  1.00 MiB/8.00 MiB   0/4                          0:01   │",
+            "│  %2   done      push /vram/data2 /vdisk/dat ██████████ 100%  8.00 MiB/8.00 MiB   4/4                          0:08   │",
+            "│                                                                                                                      │",
+            "│                                                                                                                      │",
+            "│                                                                                                                      │",
+            "│                                                                                                                      │",
+            "│                                                                                                                      │",
+            "│                                                                                                                      │",
+            "│                                                                                                                      │",
+            "│                                                                                                                      │",
+            "│                                                                                                                      │",
+            "│                                                                                                                      │",
+            "│                                                                                                                      │",
+            "│                                                                                                                      │",
+            "│                                                                                                                      │",
+            "│                                                                                                                      │",
+            "│                                                                                                                      │",
+            "│                                                                                                                      │",
+            "│                                                                                                                      │",
+            "│                                                                                                                      │",
+            "│                                                                                                                      │",
+            "└──────────────────────────────────────────────────────────────────────────────────────────────────────────────────────┘",
+            "┌ detail ──────────────────────────────────────────────────┐┌ events ──────────────────────────────────────────────────┐",
+            "│%1 running  push /vram/data1 /vdisk/data1                 ││[4] started  push /vram/data4 /vdisk/data4                │",
+            "│from: /vram/data1                                         ││[4] cancelled  push /vram/data4 /vdisk/data4              │",
+            "│to:   /vdisk/data1                                        ││                                                          │",
+            "│file: /vram/data1/b.bin                                   ││                                                          │",
+            "│                                                          ││                                                          │",
+            "│                                                          ││                                                          │",
+            "└──────────────────────────────────────────────────────────┘└──────────────────────────────────────────────────────────┘",
+            "q quit  ↑↓ jk select  x cancel  / filter  ? help  · embedded: other processes' transfers show only with `mavfs serve`   ",
+        ]);
+        assert_symbols(draw(&busy_state(), 120, 40), expected);
+    }
+
+    #[test]
+    fn a_small_terminal_drops_detail_and_log_and_narrows_the_tables() {
+        #[rustfmt::skip]
+        let expected = Buffer::with_lines([
+            "┌ tiers ───────────────────────────────────────────────────┐",
+            "│mount            backend bytes      Δ/s           last min│",
+            "│/vram            memory  16.00 MiB  +4.00 MiB/s   ██      │",
+            "│/vdisk           disk    3.00 MiB   +0 B/s        ▁▁      │",
+            "└──────────────────────────────────────────────────────────┘",
+            "┌ jobs (4) ────────────────────────────────────────────────┐",
+            "│  job  state     command                      progress    │",
+            "│> %1   running   push /vram/data1 /vdisk/data ███░░░  50% │",
+            "│  %3   running   push /vram/data3 /vdisk/data █████░  75% │",
+            "│  %4   cancelled push /vram/data4 /vdisk/data █░░░░░  12% │",
+            "│  %2   done      push /vram/data2 /vdisk/data ██████ 100% │",
+            "│                                                          │",
+            "│                                                          │",
+            "│                                                          │",
+            "│                                                          │",
+            "│                                                          │",
+            "│                                                          │",
+            "│                                                          │",
+            "└──────────────────────────────────────────────────────────┘",
+            "q quit  ? help  · embedded: only this process's jobs        ",
+        ]);
+        assert_symbols(draw(&busy_state(), 60, 20), expected);
+    }
+
+    #[test]
+    fn any_size_renders_without_panicking_and_tiny_ones_drop_the_tiers() {
+        let mut state = busy_state();
+        for (w, h) in (0..=130)
+            .step_by(13)
+            .flat_map(|w| (0..=45).step_by(3).map(move |h| (w, h)))
+        {
+            draw(&state, w, h);
+        }
+        state.handle(super::super::input::Action::ToggleHelp);
+        for (w, h) in [(120, 40), (60, 20), (20, 5), (1, 1)] {
+            draw(&state, w, h);
+        }
+        let tiny = draw(&busy_state(), 60, 10);
+        let top: String = (0..60).map(|x| tiny[(x, 0)].symbol()).collect();
+        assert!(top.starts_with("┌ jobs (4) "), "{top}");
     }
 }
