@@ -115,3 +115,113 @@ pub async fn snapshot(engine: &Engine, jobs: bool) -> io::Result<Snapshot> {
         jobs,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use futures::channel::mpsc;
+    use mavfs_actors::{ErrorKind, JobId, JobState, TransferKind, TransferRequest, VPath};
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+    use crate::config::{BackendConfig, Config};
+
+    /// `/vram` is capped, so that the job below fails rather than eats memory if a test hangs.
+    async fn engine_with_a_long_job(dir: &std::path::Path) -> (Engine, JobId) {
+        let block_dir = dir.join("block_dir");
+        let mut config = Config::defaults(&block_dir);
+        config.mounts[0].backend = BackendConfig::Memory {
+            capacity: Some(1 << 30),
+        };
+        let engine = crate::hypervisor::start(&config).await.unwrap();
+        // Sparse: costs no disk, and reading it takes far longer than the keys below.
+        std::fs::File::create(block_dir.join("big"))
+            .unwrap()
+            .set_len(8 << 30)
+            .unwrap();
+        let request = TransferRequest {
+            kind: TransferKind::Pull,
+            sources: vec![VPath::parse("/vdisk/big").unwrap()],
+            dest: VPath::parse("/vram/big").unwrap(),
+            recursive: true,
+            jobs: 1,
+        };
+        let id = engine
+            .start(request, "pull /vdisk/big /vram/big".into())
+            .await
+            .unwrap();
+        (engine, id)
+    }
+
+    /// Runs the loop over `keys`, which must end with `q`; returns when it has handled them all.
+    async fn press(engine: &Engine, keys: &str) {
+        let (tx, rx) = mpsc::unbounded();
+        for c in keys.chars() {
+            let key = KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+            tx.unbounded_send(Ok(Event::Key(key))).unwrap();
+        }
+        let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
+        run(
+            &mut terminal,
+            engine,
+            rx,
+            Duration::from_secs(1),
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+    }
+
+    async fn state_of(engine: &Engine, id: JobId) -> JobState {
+        let jobs = engine.jobs().await.unwrap();
+        jobs.iter().find(|j| j.id == id).unwrap().state
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn x_asks_then_n_keeps_the_job_and_y_cancels_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, id) = engine_with_a_long_job(dir.path()).await;
+
+        press(&engine, "xnq").await;
+        assert_eq!(state_of(&engine, id).await, JobState::Running);
+
+        press(&engine, "xyq").await;
+        let outcome = tokio::time::timeout(Duration::from_secs(10), engine.wait(id))
+            .await
+            .expect("the job ends soon after y")
+            .expect("a known job");
+        assert_eq!(outcome.unwrap_err().kind(), ErrorKind::Cancelled);
+        assert_eq!(state_of(&engine, id).await, JobState::Cancelled);
+        engine.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn the_loop_ends_when_input_ends_or_on_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = crate::hypervisor::start(&Config::defaults(&dir.path().join("b")))
+            .await
+            .unwrap();
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        let no_keys = futures::stream::empty();
+        run(
+            &mut terminal,
+            &engine,
+            no_keys,
+            Duration::from_secs(1),
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+        let never = futures::stream::pending();
+        run(
+            &mut terminal,
+            &engine,
+            never,
+            Duration::from_secs(1),
+            async {},
+        )
+        .await
+        .unwrap();
+        engine.shutdown().await;
+    }
+}
