@@ -122,3 +122,44 @@ fn json_lines(stats: &[MountStats], jobs: &[&JobInfo]) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use mavfs_actors::JobState;
+
+    use super::super::fixtures::{info, stats};
+    use super::*;
+
+    #[test]
+    fn plain_lines_name_each_mount_and_running_job() {
+        let job = info(3, JobState::Running, 6);
+        let text = plain_lines(&stats(16)[..1], &[&job]);
+        assert_eq!(
+            text,
+            "mount /vram memory hot files 3 dirs 1 bytes 16.00 MiB capacity 64.00 MiB\n\
+             job %3 running push /vram/data3 /vdisk/data3 75% 6.00 MiB/8.00 MiB files 3/4 \
+             rate 2.00 MiB/s\n"
+        );
+    }
+
+    #[test]
+    fn json_lines_are_the_seam_types_with_a_type_field() {
+        let job = info(3, JobState::Running, 6);
+        let text = json_lines(&stats(16)[..1], &[&job]);
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines[0]["type"], "mount");
+        assert_eq!(lines[0]["usage"]["bytes"], 16 << 20);
+        assert_eq!(lines[1]["type"], "job");
+        assert_eq!(lines[1]["id"], 3);
+        assert_eq!(lines[1]["state"], "running");
+        assert_eq!(lines[1]["progress"]["bytes_done"], 6 << 20);
+        // What a client would decode: the seam's own type, from the same line.
+        let mut object = lines[1].clone();
+        object.as_object_mut().unwrap().remove("type");
+        let back: JobInfo = serde_json::from_value(object).unwrap();
+        assert_eq!(back.route, job.route);
+    }
+}
