@@ -88,11 +88,11 @@ fn plain_lines(stats: &[MountStats], jobs: &[&JobInfo]) -> String {
     }
     for j in jobs {
         let p = &j.progress;
-        let percent = if p.bytes_total > 0 {
-            p.bytes_done.saturating_mul(100) / p.bytes_total
-        } else {
-            0
-        };
+        let percent = p
+            .bytes_done
+            .saturating_mul(100)
+            .checked_div(p.bytes_total)
+            .unwrap_or(0);
         text.push_str(&format!(
             "job %{} {} {} {}% {}/{} files {}/{} rate {}/s\n",
             j.id,

@@ -43,7 +43,7 @@ pub fn render(frame: &mut Frame, state: &DashboardState) {
     if show_tiers {
         render_tiers(frame, tiers, state);
     }
-    render_jobs(frame, jobs, state, full);
+    render_jobs(frame, jobs, state);
     if full {
         let [detail, log] =
             Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
@@ -57,120 +57,223 @@ pub fn render(frame: &mut Frame, state: &DashboardState) {
     }
 }
 
+/// A table column: its header, its width, and when it goes as the table narrows (`0`: never;
+/// otherwise lower ranks go first).
+struct Column {
+    header: &'static str,
+    width: u16,
+    drop_rank: u8,
+}
+
+/// Which of `columns` fit beside a flexible column of at least `flex_min` cells in `inner`
+/// cells (one cell between columns, `reserved` for a highlight symbol): the optional ones go in
+/// rank order until the rest fits, so a narrow table loses whole columns instead of truncating
+/// every one.
+fn fit(columns: &[Column], inner: u16, flex_min: u16, reserved: u16) -> Vec<bool> {
+    let mut keep = vec![true; columns.len()];
+    let need = |keep: &[bool]| -> u16 {
+        let kept = columns.iter().zip(keep).filter(|(_, k)| **k);
+        kept.map(|(c, _)| c.width + 1).sum::<u16>() + flex_min + reserved
+    };
+    let mut ranks: Vec<(u8, usize)> = columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.drop_rank > 0)
+        .map(|(i, c)| (c.drop_rank, i))
+        .collect();
+    ranks.sort();
+    for (_, i) in ranks {
+        if need(&keep) <= inner {
+            break;
+        }
+        keep[i] = false;
+    }
+    keep
+}
+
 /// Per mount: path, backend, tier, files, directories, bytes, capacity gauge, rate, sparkline.
+/// The mount path and the sparkline share what the other columns leave.
 pub fn render_tiers(frame: &mut Frame, area: Rect, state: &DashboardState) {
-    let wide = area.width >= MIN_WIDTH;
-    let spark_width: u16 = if wide { 20 } else { 8 };
+    const MOUNT_MIN: u16 = 8;
+    const SPARK_MIN: u16 = 8;
+    let columns = [
+        Column {
+            header: "backend",
+            width: 7,
+            drop_rank: 0,
+        },
+        Column {
+            header: "tier",
+            width: 4,
+            drop_rank: 1,
+        },
+        Column {
+            header: "files",
+            width: 7,
+            drop_rank: 3,
+        },
+        Column {
+            header: "dirs",
+            width: 6,
+            drop_rank: 2,
+        },
+        Column {
+            header: "bytes",
+            width: 10,
+            drop_rank: 0,
+        },
+        Column {
+            header: "capacity",
+            width: 16,
+            drop_rank: 4,
+        },
+        Column {
+            header: "Δ/s",
+            width: 13,
+            drop_rank: 0,
+        },
+    ];
+    let inner = area.width.saturating_sub(2);
+    let keep = fit(&columns, inner, MOUNT_MIN + SPARK_MIN + 1, 0);
+    let used: u16 = columns
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(c, _)| c.width + 1)
+        .sum();
+    let spare = inner.saturating_sub(used + MOUNT_MIN + 1);
+    let spark_width = spare.clamp(SPARK_MIN, 30).min(spare);
     let rows = state.tiers().iter().map(|t| {
         let usage = &t.stats.usage;
-        let mut cells = vec![
-            Cell::from(t.stats.path.to_string()),
+        let cells = [
             Cell::from(t.stats.backend.as_str()),
+            Cell::from(t.stats.tier.as_str()),
+            Cell::from(usage.files.to_string()),
+            Cell::from(usage.dirs.to_string()),
+            Cell::from(size(usage.bytes)),
+            Cell::from(gauge(usage.bytes, t.capacity(), 10)),
+            Cell::from(signed_rate(t.rate)),
         ];
-        if wide {
-            cells.push(Cell::from(t.stats.tier.as_str()));
-            cells.push(Cell::from(usage.files.to_string()));
-            cells.push(Cell::from(usage.dirs.to_string()));
-        }
-        cells.push(Cell::from(size(usage.bytes)));
-        if wide {
-            cells.push(Cell::from(gauge(usage.bytes, t.capacity(), 10)));
-        }
-        cells.push(Cell::from(signed_rate(t.rate)));
-        cells.push(Cell::from(sparkline(t, usize::from(spark_width))).cyan());
-        Row::new(cells)
+        let kept = cells
+            .into_iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(c, _)| c);
+        let spark = Cell::from(sparkline(t, usize::from(spark_width))).cyan();
+        Row::new(
+            std::iter::once(Cell::from(t.stats.path.to_string()))
+                .chain(kept)
+                .chain([spark]),
+        )
     });
-    let (header, widths): (Vec<&str>, Vec<Constraint>) = if wide {
-        (
-            vec![
-                "mount", "backend", "tier", "files", "dirs", "bytes", "capacity", "Δ/s", "last min",
-            ],
-            vec![
-                Constraint::Min(8),
-                Constraint::Length(7),
-                Constraint::Length(4),
-                Constraint::Length(7),
-                Constraint::Length(6),
-                Constraint::Length(10),
-                Constraint::Length(16),
-                Constraint::Length(13),
-                Constraint::Length(spark_width),
-            ],
-        )
-    } else {
-        (
-            vec!["mount", "backend", "bytes", "Δ/s", "last min"],
-            vec![
-                Constraint::Min(6),
-                Constraint::Length(7),
-                Constraint::Length(10),
-                Constraint::Length(13),
-                Constraint::Length(spark_width),
-            ],
-        )
+    let kept = || {
+        columns
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(c, _)| c)
     };
+    let header = std::iter::once("mount")
+        .chain(kept().map(|c| c.header))
+        .chain(["last min"]);
+    let widths = std::iter::once(Constraint::Min(MOUNT_MIN))
+        .chain(kept().map(|c| Constraint::Length(c.width)))
+        .chain([Constraint::Length(spark_width)]);
     let table = Table::new(rows, widths)
         .header(Row::new(header).bold())
         .block(Block::bordered().title(" tiers "));
     frame.render_widget(table, area);
 }
 
-/// The job table: running jobs first, then ended ones; the selected row is highlighted.
-pub fn render_jobs(frame: &mut Frame, area: Rect, state: &DashboardState, wide: bool) {
+/// The job table: running jobs first, then ended ones; the selected row is highlighted. The
+/// command column takes what the others leave, and the others go (files, eta, bytes, rate,
+/// elapsed) before it shrinks below [`COMMAND_MIN`].
+pub fn render_jobs(frame: &mut Frame, area: Rect, state: &DashboardState) {
+    const COMMAND_MIN: u16 = 24;
+    const HIGHLIGHT: &str = "> ";
+    let inner = area.width.saturating_sub(2);
+    let bar_width: u16 = if inner >= MIN_WIDTH { 10 } else { 6 };
+    let columns = [
+        Column {
+            header: "job",
+            width: 4,
+            drop_rank: 0,
+        },
+        Column {
+            header: "state",
+            width: 9,
+            drop_rank: 0,
+        },
+        Column {
+            header: "progress",
+            width: bar_width + 6,
+            drop_rank: 0,
+        },
+        Column {
+            header: "bytes",
+            width: 19,
+            drop_rank: 3,
+        },
+        Column {
+            header: "files",
+            width: 7,
+            drop_rank: 1,
+        },
+        Column {
+            header: "rate",
+            width: 12,
+            drop_rank: 4,
+        },
+        Column {
+            header: "eta",
+            width: 7,
+            drop_rank: 2,
+        },
+        Column {
+            header: "elapsed",
+            width: 7,
+            drop_rank: 5,
+        },
+    ];
+    let keep = fit(&columns, inner, COMMAND_MIN, HIGHLIGHT.len() as u16);
     let jobs = state.visible_jobs();
     let rows = jobs.iter().map(|j| {
         let p = &j.progress;
-        let mut cells = vec![
+        let running = j.state == JobState::Running;
+        let cells = [
             Cell::from(format!("%{}", j.id)),
             Cell::from(j.state.as_str()).style(state_style(j.state)),
-            Cell::from(j.label.clone()),
-            Cell::from(bar(p, if wide { 10 } else { 6 })),
-        ];
-        if wide {
-            cells.push(Cell::from(format!(
-                "{}/{}",
-                size(p.bytes_done),
-                size(p.bytes_total)
-            )));
-            cells.push(Cell::from(format!("{}/{}", p.files_done, p.files_total)));
-            cells.push(Cell::from(if j.state == JobState::Running {
+            Cell::from(bar(p, usize::from(bar_width))),
+            Cell::from(format!("{}/{}", size(p.bytes_done), size(p.bytes_total))),
+            Cell::from(format!("{}/{}", p.files_done, p.files_total)),
+            Cell::from(if running {
                 format!("{}/s", size(p.rate as u64))
             } else {
                 String::new()
-            }));
-            cells.push(Cell::from(eta(j)));
-            cells.push(Cell::from(clock(p.elapsed.as_secs())));
-        }
-        Row::new(cells)
+            }),
+            Cell::from(eta(j)),
+            Cell::from(clock(p.elapsed.as_secs())),
+        ];
+        let mut kept: Vec<Cell> = cells
+            .into_iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(c, _)| c)
+            .collect();
+        kept.insert(2, Cell::from(j.label.clone()));
+        Row::new(kept)
     });
-    let (header, widths): (Vec<&str>, Vec<Constraint>) = if wide {
-        (
-            vec![
-                "job", "state", "command", "progress", "bytes", "files", "rate", "eta", "elapsed",
-            ],
-            vec![
-                Constraint::Length(4),
-                Constraint::Length(9),
-                Constraint::Min(12),
-                Constraint::Length(16),
-                Constraint::Length(19),
-                Constraint::Length(7),
-                Constraint::Length(12),
-                Constraint::Length(7),
-                Constraint::Length(7),
-            ],
-        )
-    } else {
-        (
-            vec!["job", "state", "command", "progress"],
-            vec![
-                Constraint::Length(4),
-                Constraint::Length(9),
-                Constraint::Min(8),
-                Constraint::Length(12),
-            ],
-        )
+    let kept = || {
+        columns
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(c, _)| c)
     };
+    let mut header: Vec<&str> = kept().map(|c| c.header).collect();
+    header.insert(2, "command");
+    let mut widths: Vec<Constraint> = kept().map(|c| Constraint::Length(c.width)).collect();
+    widths.insert(2, Constraint::Min(COMMAND_MIN.min(inner)));
     let title = if state.filter().is_empty() {
         format!(" jobs ({}) ", jobs.len())
     } else {
@@ -180,7 +283,7 @@ pub fn render_jobs(frame: &mut Frame, area: Rect, state: &DashboardState, wide: 
         .header(Row::new(header).bold())
         .block(Block::bordered().title(title))
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
-        .highlight_symbol("> ");
+        .highlight_symbol(HIGHLIGHT);
     let mut table_state = TableState::new().with_selected(state.selected_index());
     frame.render_stateful_widget(table, area, &mut table_state);
 }
@@ -241,20 +344,27 @@ pub fn render_footer(frame: &mut Frame, area: Rect, state: &DashboardState) {
         }
         Mode::Filter => Line::from(format!("/{}▏ Enter keeps, Esc clears", state.filter())),
         Mode::Normal | Mode::Help => {
-            let wide = area.width >= 100;
-            let mut spans = vec![Span::from(if wide {
-                "q quit  ↑↓ jk select  x cancel  / filter  ? help"
+            const KEYS_LONG: &str = "q quit  ↑↓ jk select  x cancel  / filter  ? help";
+            const KEYS_SHORT: &str = "q quit  ? help";
+            const NOTE_LONG: &str =
+                "  · embedded: other processes' transfers show only with `mavfs serve`";
+            const NOTE_SHORT: &str = "  · embedded: only this process's jobs";
+            let note = if state.embedded() {
+                (NOTE_LONG, NOTE_SHORT)
             } else {
-                "q quit  ? help"
-            })];
-            if state.embedded() {
-                spans.push(Span::from(if wide {
-                    "  · embedded: other processes' transfers show only with `mavfs serve`"
-                } else {
-                    "  · embedded: only this process's jobs"
-                }));
-            }
-            Line::from(spans)
+                ("", "")
+            };
+            // The longest wording that fits, rather than a cut-off sentence.
+            let width = usize::from(area.width);
+            let fits = |a: &str, b: &str| a.chars().count() + b.chars().count() <= width;
+            let (keys, note) = if fits(KEYS_LONG, note.0) {
+                (KEYS_LONG, note.0)
+            } else if fits(KEYS_LONG, note.1) {
+                (KEYS_LONG, note.1)
+            } else {
+                (KEYS_SHORT, note.1)
+            };
+            Line::from(format!("{keys}{note}"))
         }
     };
     frame.render_widget(Paragraph::new(line), area);
@@ -401,9 +511,9 @@ mod tests {
         #[rustfmt::skip]
         let expected = Buffer::with_lines([
             "┌ tiers ───────────────────────────────────────────────────────────────────────────────────────────────────────────────┐",
-            "│mount                       backend tier files   dirs   bytes      capacity         Δ/s           last min            │",
-            "│/vram                       memory  hot  3       1      16.00 MiB  ███░░░░░░░  25%  +4.00 MiB/s   ██                  │",
-            "│/vdisk                      disk    cold 2       1      3.00 MiB   -                +0 B/s        ▁▁                  │",
+            "│mount             backend tier files   dirs   bytes      capacity         Δ/s           last min                      │",
+            "│/vram             memory  hot  3       1      16.00 MiB  ███░░░░░░░  25%  +4.00 MiB/s   ██                            │",
+            "│/vdisk            disk    cold 2       1      3.00 MiB   -                +0 B/s        ▁▁                            │",
             "└──────────────────────────────────────────────────────────────────────────────────────────────────────────────────────┘",
             "┌ jobs (4) ────────────────────────────────────────────────────────────────────────────────────────────────────────────┐",
             "│  job  state     command                     progress         bytes               files   rate         eta     elapsed│",
@@ -449,9 +559,9 @@ mod tests {
         #[rustfmt::skip]
         let expected = Buffer::with_lines([
             "┌ tiers ───────────────────────────────────────────────────┐",
-            "│mount            backend bytes      Δ/s           last min│",
-            "│/vram            memory  16.00 MiB  +4.00 MiB/s   ██      │",
-            "│/vdisk           disk    3.00 MiB   +0 B/s        ▁▁      │",
+            "│mount    backend bytes      Δ/s           last min        │",
+            "│/vram    memory  16.00 MiB  +4.00 MiB/s   ██              │",
+            "│/vdisk   disk    3.00 MiB   +0 B/s        ▁▁              │",
             "└──────────────────────────────────────────────────────────┘",
             "┌ jobs (4) ────────────────────────────────────────────────┐",
             "│  job  state     command                      progress    │",
