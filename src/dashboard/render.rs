@@ -141,8 +141,10 @@ pub fn render_tiers(frame: &mut Frame, area: Rect, state: &DashboardState) {
         .filter(|(_, k)| **k)
         .map(|(c, _)| c.width + 1)
         .sum();
-    let spare = inner.saturating_sub(used + MOUNT_MIN + 1);
-    let spark_width = spare.clamp(SPARK_MIN, 30).min(spare);
+    // Explicit widths for both: the layout solver would give a `Min` column everything spare.
+    let room = inner.saturating_sub(used + 1);
+    let spark_width = room.saturating_sub(MOUNT_MIN).min(30);
+    let mount_width = room - spark_width;
     let rows = state.tiers().iter().map(|t| {
         let usage = &t.stats.usage;
         let cells = [
@@ -176,7 +178,7 @@ pub fn render_tiers(frame: &mut Frame, area: Rect, state: &DashboardState) {
     let header = std::iter::once("mount")
         .chain(kept().map(|c| c.header))
         .chain(["last min"]);
-    let widths = std::iter::once(Constraint::Min(MOUNT_MIN))
+    let widths = std::iter::once(Constraint::Length(mount_width))
         .chain(kept().map(|c| Constraint::Length(c.width)))
         .chain([Constraint::Length(spark_width)]);
     let table = Table::new(rows, widths)
