@@ -66,6 +66,9 @@ pub struct Cli {
     /// Run the engine in this process even when a daemon is running.
     #[arg(long, global = true)]
     pub embedded: bool,
+    /// `dashboard`: seconds between refreshes of the tier figures (default 1.0; more than 0).
+    #[arg(long, global = true, value_name = "S", value_parser = parse_interval)]
+    pub dashboard_interval: Option<f64>,
 
     /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -123,4 +126,27 @@ pub enum Command {
         #[arg(long, value_name = "ADDR")]
         metrics: Option<std::net::SocketAddr>,
     },
+    /// Live view of tiers, transfers and jobs; without a terminal, one line per mount and job.
+    Dashboard {
+        /// One JSON object a line instead of text (implies the non-interactive output).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The dashboard's interval when none is given, in seconds.
+pub const DEFAULT_DASHBOARD_INTERVAL: f64 = 1.0;
+
+/// A positive, finite number of seconds, at most a day.
+fn parse_interval(text: &str) -> Result<f64, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if secs.is_finite() && secs > 0.0 && secs <= 86_400.0 {
+        Ok(secs)
+    } else {
+        Err(format!(
+            "must be more than 0 and at most 86400 seconds, not {text}"
+        ))
+    }
 }

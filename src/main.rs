@@ -7,6 +7,7 @@ mod bench;
 mod cli;
 mod config;
 mod daemon;
+mod dashboard;
 mod engine;
 mod hypervisor;
 mod shell;
@@ -101,6 +102,12 @@ async fn run(cli: Cli) -> i32 {
         Some(Command::Exec { lines }) => {
             let mut session = Session::new(engine.clone(), options);
             shell::run_exec(&mut session, lines).await
+        }
+        Some(Command::Dashboard { json }) => {
+            let secs = cli
+                .dashboard_interval
+                .unwrap_or(cli::DEFAULT_DASHBOARD_INTERVAL);
+            dashboard::main(&engine, std::time::Duration::from_secs_f64(secs), *json).await
         }
         Some(Command::Bench) => match bench::Settings::from_cli(&cli) {
             Ok(settings) => bench::run(&engine, settings).await,

@@ -4,6 +4,7 @@
 //! - [`architecture`]: the import graph between the shell's modules has no cycles.
 //! - [`config`]: config files, their lookup order and mounts, Redis mounts.
 //! - [`daemon`]: `mavfs serve` and attached clients, as real processes on a real socket.
+//! - [`dashboard`]: `mavfs dashboard` without a terminal: plain and JSON lines until stopped.
 //! - [`jobs`]: background transfer jobs and their notices.
 //! - [`memory_bound`]: a 1 GiB round trip holds one copy in memory (in a process of its own).
 //! - [`sandbox`]: the disk store's sandbox, end to end.
@@ -16,6 +17,7 @@ mod harness;
 mod architecture;
 mod config;
 mod daemon;
+mod dashboard;
 mod jobs;
 mod memory_bound;
 mod sandbox;

@@ -1,0 +1,79 @@
+//! `mavfs dashboard`: a live view of tiers, transfers and jobs over the [`Engine`].
+//!
+//! - [`state`]: what is shown, changed only by pure `load(snapshot)`, `apply(event)` and
+//!   `handle(action)`;
+//! - [`input`]: keys to actions;
+//! - [`render`]: one function per screen region, no I/O;
+//! - [`run`]: the loop that joins terminal input, the engine's events and the ticks.
+//!
+//! With a terminal on stdout, [`main`] runs the ratatui view; without one it prints one line per
+//! mount and per running job each interval ([`plain`]), as JSON lines with `--json`.
+
+#[cfg(test)]
+mod fixtures;
+pub mod input;
+pub mod plain;
+pub mod render;
+pub mod run;
+pub mod state;
+
+use std::future::Future;
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use crossterm::event::EventStream;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::engine::Engine;
+
+/// Runs the dashboard until the user quits, SIGINT/SIGTERM, or (plain output) stdout closes.
+/// Returns the exit code.
+pub async fn main(engine: &Engine, interval: Duration, json: bool) -> i32 {
+    if json || !std::io::stdout().is_terminal() {
+        return plain::run(engine, interval, json, signalled()).await;
+    }
+    let mut terminal = match ratatui::try_init() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("mavfs: dashboard: cannot set up the terminal: {e}");
+            return 1;
+        }
+    };
+    // ratatui's panic hook restores the terminal on a panic; this covers every other way out.
+    let result = run::run(
+        &mut terminal,
+        engine,
+        EventStream::new(),
+        interval,
+        signalled(),
+    )
+    .await;
+    ratatui::restore();
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("mavfs: dashboard: {e}");
+            1
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM. The handlers are installed at once, before the future is first
+/// polled, so that a signal during start-up is not the default kill that leaves the terminal raw.
+/// In raw mode Ctrl-C arrives as a key; SIGINT matters for plain output.
+fn signalled() -> impl Future<Output = ()> {
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            // Without handlers the default actions stay; wait for the other ways out.
+            _ => std::future::pending().await,
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! `mavfs dashboard` without a terminal, through the real binary: one line per mount each
+//! interval, as text or JSON lines, until a signal or a closed stdout, either of which is success.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::Mavfs;
+
+/// How long a stopped dashboard may take to exit.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Starts `mavfs dashboard` with a short interval and its stdout piped; `/vdisk` holds one file.
+fn spawn(m: &Mavfs, extra: &[&str]) -> (Child, BufReader<ChildStdout>) {
+    std::fs::create_dir_all(m.block_dir().join("d")).unwrap();
+    std::fs::write(m.block_dir().join("d/a.txt"), b"hello").unwrap();
+    let mut child = m
+        .command()
+        .args(["dashboard", "--dashboard-interval", "0.05"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    (child, stdout)
+}
+
+fn read_lines(out: &mut BufReader<ChildStdout>, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| {
+            let mut line = String::new();
+            out.read_line(&mut line).unwrap();
+            line.trim_end().to_string()
+        })
+        .collect()
+}
+
+/// Waits for `child` to exit; returns its exit code and stderr.
+fn wait(mut child: Child) -> (i32, String) {
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the dashboard did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (
+        status.code().expect("exited, not killed by the signal"),
+        stderr,
+    )
+}
+
+/// Sends `signal` (`TERM`, `INT`) with kill(1), so that the test needs no `unsafe`.
+fn signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{signal}"), child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn without_a_terminal_it_prints_a_line_per_mount_each_interval_until_sigterm() {
+    let m = Mavfs::new();
+    let (child, mut out) = spawn(&m, &[]);
+    let lines = read_lines(&mut out, 4);
+    assert_eq!(
+        lines[0],
+        "mount /vram memory hot files 0 dirs 0 bytes 0 B capacity -"
+    );
+    assert_eq!(
+        lines[1],
+        "mount /vdisk disk cold files 1 dirs 1 bytes 5 B capacity -"
+    );
+    // The next interval repeats the report.
+    assert_eq!(lines[2..], lines[..2]);
+    signal(&child, "TERM");
+    let (code, stderr) = wait(child);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+}
+
+#[test]
+fn json_prints_the_seam_types_one_object_a_line_until_sigint() {
+    let m = Mavfs::new();
+    let (child, mut out) = spawn(&m, &["--json"]);
+    let lines = read_lines(&mut out, 2);
+    let vdisk: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
+    assert_eq!(
+        vdisk,
+        serde_json::json!({
+            "type": "mount",
+            "path": "/vdisk",
+            "backend": "disk",
+            "tier": "cold",
+            "usage": {"files": 1, "dirs": 1, "bytes": 5, "capacity": null}
+        })
+    );
+    let vram: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(vram["path"], "/vram");
+    signal(&child, "INT");
+    let (code, stderr) = wait(child);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+}
+
+#[test]
+fn a_closed_stdout_ends_it_successfully() {
+    let m = Mavfs::new();
+    let (child, mut out) = spawn(&m, &[]);
+    read_lines(&mut out, 1);
+    drop(out);
+    let (code, stderr) = wait(child);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+}
+
+#[test]
+fn the_interval_must_be_positive() {
+    let m = Mavfs::new();
+    for bad in ["0", "-1", "soon", "inf"] {
+        let arg = format!("--dashboard-interval={bad}");
+        m.run(&["dashboard", &arg]).fails(2, "--dashboard-interval");
+    }
+}
