@@ -5,6 +5,9 @@
 mod bench;
 mod cli;
 mod config;
+// Not wired to a command yet: `serve` lands with the daemon.
+#[allow(dead_code)]
+mod daemon;
 mod engine;
 mod hypervisor;
 mod shell;
