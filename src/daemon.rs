@@ -8,11 +8,13 @@
 //! - [`server`]: the accept loop; [`connection`]: one client; [`handlers`]: one handler per
 //!   request;
 //! - [`client`]: [`client::Remote`], the engine an attached front end holds;
+//! - [`metrics`]: `serve --metrics ADDR`, Prometheus text at `/metrics`;
 //! - [`serve`]: `mavfs serve` itself: bind, serve, shut down cleanly on SIGINT/SIGTERM.
 
 pub mod client;
 pub mod connection;
 pub mod handlers;
+pub mod metrics;
 pub mod protocol;
 pub mod serve;
 pub mod server;

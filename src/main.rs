@@ -141,9 +141,5 @@ async fn serve(cli: &Cli, socket: &std::path::Path, metrics: Option<std::net::So
         Ok(started) => started,
         Err(code) => return code,
     };
-    let counters = std::sync::Arc::new(daemon::connection::Counters::default());
-    if let Some(addr) = metrics {
-        tracing::info!(%addr, "metrics are not served by this build yet");
-    }
-    daemon::serve::run(engine, socket, counters).await
+    daemon::serve::run(engine, socket, metrics).await
 }

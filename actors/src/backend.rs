@@ -14,17 +14,24 @@
 //! concrete type, takes full virtual paths (`/vram/a`), hands the store its local path (`/a`), and
 //! turns every failure, including a stopped actor, into the engine's [`Error`] with the full path.
 //!
+//! The handle also meters the mount's data: every byte read from or written to it through the
+//! handle (streamed chunks as they pass, batched small files, same-store copies counted as
+//! written) adds to two monotonic counters shared by the handle's clones, one relaxed atomic add
+//! per chunk or file; [`BackendHandle::io`] reads them as [`IoCounters`].
+//!
 //! Every operation is written once, as one entry of the `backend_ops!` table below: the handle
 //! method, then the message it sends and the [`Store`] call that answers it. Adding an operation
 //! takes that entry and the [`Store`] method it calls (with each store's implementation).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use kameo::error::{Infallible, SendError};
 use kameo::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
@@ -170,12 +177,18 @@ backend_ops! {
         use futures::StreamExt;
         let open = self.ask(path, OpenRead { path: self.local(path)? }).await?;
         let reader = open.await.map_err(|e| self.full(e, path))?;
-        let (mount, full) = (self.mount.clone(), path.clone());
+        let (mount, full, meter) = (self.mount.clone(), path.clone(), self.meter.clone());
         Ok(FileReader {
             size: reader.size,
             chunks: reader
                 .chunks
-                .map(move |r| r.map_err(|e| rebase(e, &mount).or_path(&full)))
+                .map(move |r| match r {
+                    Ok(chunk) => {
+                        meter.read(chunk.len());
+                        Ok(chunk)
+                    }
+                    Err(e) => Err(rebase(e, &mount).or_path(&full)),
+                })
                 .boxed(),
         })
     }
@@ -190,20 +203,23 @@ backend_ops! {
             inner,
             mount: self.mount.clone(),
             path: path.clone(),
+            meter: self.meter.clone(),
         })
     }
     => "write" OpenWrite { path: VPath, mode: WriteMode } -> Box<dyn DynWriter>
         = |store, me| open_writer(store, me, path, mode);
 
     /// Copies file `from` to `to` inside this store by its fast path ([`Store::copy_file`]),
-    /// committed atomically. The copy runs here, outside the actor; dropping this future (a
-    /// cancelled transfer) stops it.
+    /// committed atomically; once committed, its bytes count as written. The copy runs here,
+    /// outside the actor; dropping this future (a cancelled transfer) stops it.
     pub async fn copy_file(&self, from: &VPath, to: &VPath) -> Result<()> {
         let msg = CopyFile { from: self.local(from)?, to: self.local(to)? };
         let copy = self.ask(to, msg).await?;
-        copy.await.map_err(|e| self.full(e, to))
+        let bytes = copy.await.map_err(|e| self.full(e, to))?;
+        self.meter.written(bytes);
+        Ok(())
     }
-    => "cp" CopyFile { from: VPath, to: VPath } -> BoxFuture<'static, Result<()>>
+    => "cp" CopyFile { from: VPath, to: VPath } -> BoxFuture<'static, Result<u64>>
         = |store, me| start_copy(store, me, from, to);
 
     /// See [`Store::start_read_files`]: one result per path, in order, each error naming its
@@ -214,7 +230,16 @@ backend_ops! {
             let read = self.actor.call(ReadFiles { paths: local, limit }).await?;
             Ok(read.await)
         };
-        self.per_file(paths, results.await)
+        let results = self.per_file(paths, results.await);
+        let read: u64 = results
+            .iter()
+            .map(|r| match r {
+                Ok(WholeRead::Data(data)) => data.len() as u64,
+                _ => 0,
+            })
+            .sum();
+        self.meter.read_total(read);
+        results
     }
     => "read" ReadFiles { paths: Vec<VPath>, limit: u64 } -> BatchFuture<WholeRead>
         = |store| store.start_read_files(paths, limit);
@@ -223,6 +248,7 @@ backend_ops! {
     /// full path. An error of the whole call is repeated for every file.
     pub async fn write_files(&self, files: Vec<WholeFile>) -> Vec<Result<()>> {
         let paths: Vec<VPath> = files.iter().map(|f| f.path.clone()).collect();
+        let sizes: Vec<u64> = files.iter().map(|f| f.data.len() as u64).collect();
         let results = async {
             let local = files
                 .into_iter()
@@ -236,7 +262,15 @@ backend_ops! {
             let write = self.actor.call(WriteFiles { files: local }).await?;
             Ok(write.await)
         };
-        self.per_file(&paths, results.await)
+        let results = self.per_file(&paths, results.await);
+        let written = results
+            .iter()
+            .zip(&sizes)
+            .filter(|(r, _)| r.is_ok())
+            .map(|(_, size)| size)
+            .sum();
+        self.meter.written(written);
+        results
     }
     => "write" WriteFiles { files: Vec<WholeFile> } -> BatchFuture<()>
         = |store| store.start_write_files(files);
@@ -290,17 +324,18 @@ async fn open_writer<S: Store>(
 }
 
 /// `CopyFile` in the actor: the store's checks, then the copy and its commit as one future the
-/// caller runs off the mailbox.
+/// caller runs off the mailbox, yielding the bytes copied.
 async fn start_copy<S: Store>(
     store: &mut S,
     actor: ActorRef<BackendActor<S>>,
     from: VPath,
     to: VPath,
-) -> Result<BoxFuture<'static, Result<()>>> {
+) -> Result<BoxFuture<'static, Result<u64>>> {
     let copy = store.copy_file(&from, &to).await?;
     Ok(async move {
-        let staged = copy.await?;
-        commit(&actor, "cp", to, staged).await
+        let (staged, bytes) = copy.await?;
+        commit(&actor, "cp", to, staged).await?;
+        Ok(bytes)
     }
     .boxed())
 }
@@ -384,6 +419,8 @@ pub struct WriteHandle {
     inner: Box<dyn DynWriter>,
     mount: VPath,
     path: VPath,
+    /// The backend's counters: each chunk counts as written once the store has taken it.
+    meter: Arc<IoMeter>,
 }
 
 impl WriteHandle {
@@ -391,15 +428,20 @@ impl WriteHandle {
     pub async fn write(&mut self, chunk: Bytes) -> Result<()> {
         let mount = &self.mount;
         let path = &self.path;
+        let len = chunk.len();
         self.inner
             .write(chunk)
             .await
-            .map_err(|e| rebase(e, mount).or_path(path))
+            .map_err(|e| rebase(e, mount).or_path(path))?;
+        self.meter.written(len as u64);
+        Ok(())
     }
 
     /// Makes the written bytes visible at the destination in one atomic step.
     pub async fn commit(self) -> Result<()> {
-        let WriteHandle { inner, mount, path } = self;
+        let WriteHandle {
+            inner, mount, path, ..
+        } = self;
         inner
             .commit()
             .await
@@ -409,6 +451,51 @@ impl WriteHandle {
     /// The full virtual path being written.
     pub fn path(&self) -> &VPath {
         &self.path
+    }
+}
+
+/// Bytes moved through one mount's [`BackendHandle`] since it was spawned: plain data for front
+/// ends, which compute throughput from two readings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IoCounters {
+    /// Bytes read from the mount: streamed chunks as they passed and batched small files.
+    pub bytes_read: u64,
+    /// Bytes written to the mount: chunks the store took (committed or not), batched small files
+    /// committed, and same-store copies committed.
+    pub bytes_written: u64,
+}
+
+/// The live counters behind [`IoCounters`], shared by a backend handle's clones and its write
+/// handles. Relaxed adds: each counter is monotonic on its own, and no reader needs the two to
+/// agree at one instant.
+#[derive(Debug, Default)]
+struct IoMeter {
+    read: AtomicU64,
+    written: AtomicU64,
+}
+
+impl IoMeter {
+    fn read(&self, bytes: usize) {
+        self.read_total(bytes as u64);
+    }
+
+    fn read_total(&self, bytes: u64) {
+        if bytes > 0 {
+            self.read.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
+    fn written(&self, bytes: u64) {
+        if bytes > 0 {
+            self.written.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
+    fn snapshot(&self) -> IoCounters {
+        IoCounters {
+            bytes_read: self.read.load(Ordering::Relaxed),
+            bytes_written: self.written.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -426,6 +513,8 @@ pub struct BackendHandle {
     mount: VPath,
     kind: BackendKind,
     capability: Capability,
+    /// Shared by every clone, so that all traffic to the mount adds to one pair of counters.
+    meter: Arc<IoMeter>,
 }
 
 impl BackendHandle {
@@ -439,7 +528,13 @@ impl BackendHandle {
             mount,
             kind,
             capability,
+            meter: Arc::default(),
         }
+    }
+
+    /// Bytes read from and written to this mount through this handle and its clones so far.
+    pub fn io(&self) -> IoCounters {
+        self.meter.snapshot()
     }
 
     /// The mount this backend serves.

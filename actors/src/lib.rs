@@ -29,10 +29,10 @@
 //! Front ends (the shell, the dashboard, the daemon and its clients) use only what this root
 //! exports: [`RouterHandle`] and plain data that serialises with serde, so the same values cross
 //! a socket or print as `--json`: [`VPath`] (checked again when decoded), [`Meta`], [`DirEntry`],
-//! [`Usage`], [`MountInfo`], [`MountStats`], [`TransferRequest`], [`TransferSummary`], [`JobId`],
-//! [`JobInfo`], [`Progress`], [`JobEvent`] and the wire form of [`Error`]. No actor, backend
-//! handle or store type reaches a front end; the wiring that builds the engine uses [`Mount`]
-//! and the store types.
+//! [`Usage`], [`MountInfo`], [`MountStats`] (with its [`IoCounters`]), [`TransferRequest`],
+//! [`TransferSummary`], [`JobId`], [`JobInfo`], [`Progress`], [`JobEvent`] and the wire form of
+//! [`Error`]. No actor, backend handle or store type reaches a front end; the wiring that builds
+//! the engine uses [`Mount`] and the store types.
 //!
 //! The engine knows nothing of terminals, command lines or config files.
 
@@ -51,7 +51,7 @@ pub mod router;
 pub mod store;
 pub mod transfer;
 
-pub use backend::WriteHandle;
+pub use backend::{IoCounters, WriteHandle};
 pub use error::{Error, ErrorKind, Result};
 pub use job::table::OutcomeReceiver;
 pub use job::{

@@ -6,14 +6,14 @@
 //! with every handle instead of answering each lookup through its mailbox.
 //!
 //! A [`Mount`] holds its backend's handle privately; front ends see a mount as a [`MountInfo`]
-//! (path, tier, backend kind, capacity) and its usage as [`MountStats`], plain data that crosses
-//! a socket.
+//! (path, tier, backend kind, capacity) and its usage and traffic as [`MountStats`], plain data
+//! that crosses a socket.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::BackendHandle;
+use crate::backend::{BackendHandle, IoCounters};
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
 use crate::store::{BackendKind, Store, Usage};
@@ -68,6 +68,10 @@ pub struct MountStats {
     pub tier: Tier,
     /// Its totals and capacity.
     pub usage: Usage,
+    /// Bytes read from and written to it since the engine started, for throughput figures.
+    /// Absent (zero) in data from an engine that predates the counters.
+    #[serde(default)]
+    pub io: IoCounters,
 }
 
 /// One mounted backend: where it appears, its tier, and the actor that serves it.

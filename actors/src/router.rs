@@ -379,7 +379,7 @@ impl RouterHandle {
         self.bus.subscribe()
     }
 
-    /// Usage of every mount, in mount order.
+    /// Usage of every mount and the bytes read from and written to it, in mount order.
     pub async fn stats(&self) -> Result<Vec<MountStats>> {
         let mut out = Vec::new();
         for m in self.table.mounts() {
@@ -388,6 +388,7 @@ impl RouterHandle {
                 backend: m.kind,
                 tier: m.tier,
                 usage: m.backend.usage().await?,
+                io: m.backend.io(),
             });
         }
         Ok(out)

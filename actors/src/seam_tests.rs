@@ -85,7 +85,15 @@ fn plain_data_round_trips() {
         backend: BackendKind::Disk,
         tier: Tier::Cold,
         usage,
+        io: IoCounters {
+            bytes_read: 5,
+            bytes_written: 6,
+        },
     });
+    // Stats from an engine without the counters still decode, with zero counters.
+    let old = r#"{"path":"/vram","backend":"memory","tier":"hot","usage":{"files":1,"dirs":2,"bytes":3,"capacity":null}}"#;
+    let decoded: MountStats = serde_json::from_str(old).unwrap();
+    assert_eq!(decoded.io, IoCounters::default());
     same(BackendKind::Redis);
     same(WriteMode::Append);
     same(TransferRequest {

@@ -206,6 +206,10 @@ pub enum WholeRead {
 /// The future a batched operation hands out: one result per file, in the order given.
 pub type BatchFuture<T> = BoxFuture<'static, Vec<Result<T>>>;
 
+/// What a [`Store::copy_file`] future yields: the staged copy, not yet visible, and the bytes
+/// copied into it.
+pub type Copied<S> = (<<S as Store>::Writer as FileWriter>::Staged, u64);
+
 /// Collects `reader` into one buffer, or reports it too large for `limit` without reading it.
 pub async fn read_whole(reader: FileReader, limit: u64) -> Result<WholeRead> {
     use futures::TryStreamExt;
@@ -388,15 +392,14 @@ pub trait Store: Send + 'static {
 
     /// Prepares a copy of file `from` into a staged file for `to`, with the same checks as
     /// `start_open_read(from)` and `open_write(to)`. The returned future does the copying; it
-    /// owns what it needs and runs outside the actor; dropping it stops the copy. The caller
-    /// commits its result with [`Store::start_commit`].
+    /// owns what it needs and runs outside the actor; dropping it stops the copy. It yields the
+    /// staged file and the bytes copied into it (the backend counts them as written); the caller
+    /// commits the staged file with [`Store::start_commit`].
     fn copy_file(
         &mut self,
         from: &VPath,
         to: &VPath,
-    ) -> impl Future<
-        Output = Result<BoxFuture<'static, Result<<Self::Writer as FileWriter>::Staged>>>,
-    > + Send;
+    ) -> impl Future<Output = Result<BoxFuture<'static, Result<Copied<Self>>>>> + Send;
 
     /// Totals of files, directories and bytes, and the capacity if known.
     fn usage(&mut self) -> impl Future<Output = Result<Usage>> + Send;

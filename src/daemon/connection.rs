@@ -18,8 +18,6 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -53,13 +51,6 @@ impl Default for Limits {
             outbound: 64,
         }
     }
-}
-
-/// Counters the whole daemon shares.
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Job events dropped because a client fell behind.
-    pub events_dropped: AtomicU64,
 }
 
 /// The sending side of a connection, shared by its handlers. Cheap to clone.
@@ -112,7 +103,6 @@ pub async fn serve(
     stream: UnixStream,
     engine: Engine,
     limits: Limits,
-    counters: Arc<Counters>,
     shutdown: CancellationToken,
 ) {
     let (read, write) = stream.into_split();
@@ -153,7 +143,7 @@ pub async fn serve(
     });
 
     match handshake(&mut frames, &engine, &out, limits).await {
-        Ok(()) => run(&mut frames, &engine, &out, &counters, &closed).await,
+        Ok(()) => run(&mut frames, &engine, &out, &closed).await,
         Err(reason) => refuse(&out, reason),
     }
     // Stop the writer once what is queued is out (a `Refused` frame included), bounded.
@@ -207,13 +197,7 @@ async fn handshake(
 }
 
 /// Routes frames to requests until the client hangs up or breaks the protocol.
-async fn run(
-    frames: &mut Frames,
-    engine: &Engine,
-    out: &Outbound,
-    counters: &Arc<Counters>,
-    closed: &CancellationToken,
-) {
+async fn run(frames: &mut Frames, engine: &Engine, out: &Outbound, closed: &CancellationToken) {
     let mut slots: HashMap<u64, Slot> = HashMap::new();
     let mut handlers: JoinSet<u64> = JoinSet::new();
     let outcome: Result<(), String> = loop {
@@ -247,7 +231,6 @@ async fn run(
                             engine: engine.clone(),
                             out: out.clone(),
                             inbound,
-                            counters: counters.clone(),
                         };
                         let abort = handlers.spawn(async move {
                             handlers::handle(request, ctx).await;
@@ -291,9 +274,4 @@ fn deliver(slots: &HashMap<u64, Slot>, id: u64, inbound: Inbound) -> Result<(), 
             "request {id}: more data than the {WINDOW} chunks granted"
         )),
     }
-}
-
-/// Counts events dropped for a lagging client.
-pub fn count_dropped(counters: &Counters, n: u64) {
-    counters.events_dropped.fetch_add(n, Ordering::Relaxed);
 }

@@ -5,15 +5,14 @@
 //! A handler is dropped when its request is cancelled or its connection ends: whatever it holds
 //! goes with it (a foreground job is cancelled, a write discarded, a read stopped).
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use futures::StreamExt;
 use mavfs_actors::{Error, ErrorKind, JobEvent, VPath, WriteMode};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
-use super::connection::{Closed, Counters, Outbound, count_dropped};
+use super::connection::{Closed, Outbound};
+use super::metrics::events_dropped;
 use super::protocol::{self, MAX_DATA, Reply, Request, ServerMsg, WINDOW};
 use crate::engine::{Engine, Foreground};
 
@@ -41,8 +40,6 @@ pub struct Ctx {
     pub out: Outbound,
     /// What the client sends for this request.
     pub inbound: mpsc::Receiver<Inbound>,
-    /// The daemon's counters.
-    pub counters: Arc<Counters>,
 }
 
 impl Ctx {
@@ -201,7 +198,7 @@ async fn subscribe(ctx: &Ctx) -> Result<(), Closed> {
             Ok(event) => event,
             Err(RecvError::Lagged(n)) => {
                 skipped += n;
-                count_dropped(&ctx.counters, n);
+                events_dropped(n);
                 continue;
             }
             Err(RecvError::Closed) => {
@@ -213,7 +210,7 @@ async fn subscribe(ctx: &Ctx) -> Result<(), Closed> {
             let lagged = protocol::message(&ServerMsg::Lagged { skipped });
             if !ctx.out.try_send(lagged) {
                 skipped += 1;
-                count_dropped(&ctx.counters, 1);
+                events_dropped(1);
                 continue;
             }
             skipped = 0;
@@ -223,7 +220,7 @@ async fn subscribe(ctx: &Ctx) -> Result<(), Closed> {
             .try_send(protocol::message(&ServerMsg::Event { event }))
         {
             skipped += 1;
-            count_dropped(&ctx.counters, 1);
+            events_dropped(1);
         }
     }
 }

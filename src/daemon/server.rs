@@ -8,7 +8,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::connection::{self, Counters, Limits};
+use super::connection::{self, Limits};
 use super::protocol::{self, ServerMsg};
 use super::socket;
 use crate::engine::Engine;
@@ -37,7 +37,6 @@ pub async fn run(
     listener: &UnixListener,
     engine: Engine,
     options: ServerOptions,
-    counters: Arc<Counters>,
     shutdown: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(options.max_connections));
@@ -71,11 +70,11 @@ pub async fn run(
             connections.spawn(refuse(stream, reason));
             continue;
         };
-        let (engine, counters) = (engine.clone(), counters.clone());
+        let engine = engine.clone();
         let token = shutdown.child_token();
         connections.spawn(async move {
             tracing::info!(?pid, "client connected");
-            connection::serve(stream, engine, options.limits, counters, token).await;
+            connection::serve(stream, engine, options.limits, token).await;
             tracing::info!(?pid, "client disconnected");
             drop(permit);
         });

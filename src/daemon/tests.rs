@@ -2,7 +2,6 @@
 //! ([`Remote`]) talking the protocol to it. What crosses processes (signals, other users, the
 //! binary's options) is tested through the binary in `tests/cli/daemon.rs`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,7 +10,6 @@ use mavfs_actors::{EventKind, JobState, TransferKind, TransferRequest, VPath, Wr
 use tokio_util::sync::CancellationToken;
 
 use super::client::Remote;
-use super::connection::Counters;
 use super::server::{self, ServerOptions};
 use super::socket;
 use crate::config::Config;
@@ -45,12 +43,10 @@ impl Daemon {
         let stop = CancellationToken::new();
         let (engine2, stop2) = (engine.clone(), stop.clone());
         let served = tokio::spawn(async move {
-            let counters = Arc::new(Counters::default());
             server::run(
                 &listening.listener,
                 engine2,
                 ServerOptions::default(),
-                counters,
                 stop2,
             )
             .await;

@@ -90,6 +90,7 @@ pub fn stats(vram_mib: u64) -> Vec<MountStats> {
                 bytes: mib * MIB,
                 capacity: m.capacity,
             },
+            io: Default::default(),
         })
         .collect()
 }

@@ -155,6 +155,7 @@ impl DashboardState {
                         backend: m.backend,
                         tier: m.tier,
                         usage: Default::default(),
+                        io: Default::default(),
                     },
                     configured_capacity: m.capacity,
                     rate: 0,

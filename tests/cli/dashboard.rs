@@ -101,7 +101,8 @@ fn json_prints_the_seam_types_one_object_a_line_until_sigint() {
             "path": "/vdisk",
             "backend": "disk",
             "tier": "cold",
-            "usage": {"files": 1, "dirs": 1, "bytes": 5, "capacity": null}
+            "usage": {"files": 1, "dirs": 1, "bytes": 5, "capacity": null},
+            "io": {"bytes_read": 0, "bytes_written": 0}
         })
     );
     let vram: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();

@@ -520,7 +520,7 @@ impl Store for MemoryStore {
         &mut self,
         from: &VPath,
         to: &VPath,
-    ) -> Result<BoxFuture<'static, Result<MemoryStaged>>> {
+    ) -> Result<BoxFuture<'static, Result<(MemoryStaged, u64)>>> {
         let file = self.file("cp", from)?.clone();
         self.check_writable("cp", to)?;
         self.ledger
@@ -532,7 +532,7 @@ impl Store for MemoryStore {
             reserved: file.size,
             ledger: self.ledger.clone(),
         };
-        Ok(futures::future::ready(Ok(staged)).boxed())
+        Ok(futures::future::ready(Ok((staged, file.size))).boxed())
     }
 
     async fn usage(&mut self) -> Result<Usage> {

@@ -731,7 +731,8 @@ async fn append_copy_and_replace_keep_the_contract() {
         .copy_file(&p("/big"), &p("/sub/copy"))
         .await
         .unwrap();
-    let staged = copy.await.unwrap();
+    let (staged, copied) = copy.await.unwrap();
+    assert_eq!(copied, big.len() as u64);
     assert_eq!(
         kind(f.store.stat(&p("/sub/copy")).await),
         ErrorKind::NotFound

@@ -621,7 +621,7 @@ impl<S: Store> Store for FailingStore<S> {
         &mut self,
         from: &VPath,
         to: &VPath,
-    ) -> Result<BoxFuture<'static, Result<StagedOf<S>>>> {
+    ) -> Result<BoxFuture<'static, Result<(StagedOf<S>, u64)>>> {
         let copy = self.inner.copy_file(from, to).await?;
         match &self.faults.gate {
             Some(gate) if self.faults.armed() => {

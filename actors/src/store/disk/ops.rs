@@ -313,7 +313,7 @@ impl Store for DiskStore {
         &mut self,
         from: &VPath,
         to: &VPath,
-    ) -> Result<BoxFuture<'static, Result<DiskStaged>>> {
+    ) -> Result<BoxFuture<'static, Result<(DiskStaged, u64)>>> {
         const OP: &str = "cp";
         if from.is_root() {
             return Err(error(ErrorKind::IsADirectory, OP, from));
@@ -328,12 +328,12 @@ impl Store for DiskStore {
             tokio::task::spawn_blocking(move || {
                 // Between two std Files, std::io::copy uses copy_file_range: the kernel copies
                 // (or reflinks) without the data passing through user space, nor whole in memory.
-                io::copy(&mut source, &mut dest)?;
+                let copied = io::copy(&mut source, &mut dest)?;
                 if fsync {
                     dest.sync_all()?;
                 }
                 // On an error above, `temp` drops here and the partial copy goes with it.
-                Ok(DiskStaged::written(temp, dest))
+                Ok((DiskStaged::written(temp, dest), copied))
             })
             .await
             .map_err(|e| join_error(OP, &to, e))?

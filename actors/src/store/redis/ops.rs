@@ -301,7 +301,7 @@ impl Store for RedisStore {
         &mut self,
         from: &VPath,
         to: &VPath,
-    ) -> Result<BoxFuture<'static, Result<RedisStaged>>> {
+    ) -> Result<BoxFuture<'static, Result<(RedisStaged, u64)>>> {
         const OP: &str = "cp";
         let data = self.shared.ids.next();
         let reply = self
@@ -331,7 +331,7 @@ impl Store for RedisStore {
         else {
             return Err(Error::new(ErrorKind::IsADirectory, OP).with_path(from));
         };
-        let chunks = chunk_count(*size, *chunk_size);
+        let (bytes, chunks) = (*size, chunk_count(*size, *chunk_size));
         let pin: Option<Pin> = self.shared.pin(src_data);
         let src_data = src_data.clone();
         // Created now, so that dropping the copy at any point discards what it made.
@@ -347,7 +347,7 @@ impl Store for RedisStore {
         Ok(async move {
             copy_chunks(&shared, &to, &place, &src_data, &data, 0..chunks).await?;
             drop(pin);
-            Ok(staged)
+            Ok((staged, bytes))
         }
         .boxed())
     }
