@@ -2,7 +2,7 @@
 //!
 //! It offers every operation a front end needs: paths and mounts, metadata and listings,
 //! creating and removing, streaming reads and atomic writes, transfers as jobs (start, run in the
-//! foreground, wait, cancel, list), usage and the event stream. Everything it takes and returns
+//! foreground, wait, cancel, suspend and continue, throttle, list), usage and the event stream. Everything it takes and returns
 //! is the engine crate's plain, serialisable data, so that the same front ends run unchanged over
 //! an engine in this process or, as a further variant, a client of a daemon's socket.
 //!
@@ -11,9 +11,9 @@
 
 use bytes::Bytes;
 use mavfs_actors::{
-    DirEntry, FileReader, ForegroundJob, JobEvent, JobId, JobInfo, JobOutcome, Meta, MountInfo,
-    MountStats, Result, RouterHandle, TransferRequest, TransferSummary, VPath, WriteHandle,
-    WriteMode,
+    DirEntry, FileReader, ForegroundJob, JobEvent, JobId, JobInfo, JobOptions, JobOutcome, Meta,
+    MountInfo, MountStats, Result, RouterHandle, TransferRequest, TransferSummary, VPath,
+    WriteHandle, WriteMode,
 };
 use tokio::sync::broadcast;
 
@@ -155,6 +155,88 @@ impl Engine {
     pub async fn shutdown(&self) {
         match self {
             Engine::Local(router) => router.shutdown().await,
+        }
+    }
+}
+
+/// Job control beyond bash's: suspend and continue, throttling, `--bwlimit`.
+#[expect(
+    dead_code,
+    reason = "the shell's stop, bg, kill -STOP/-CONT, throttle and --bwlimit are not in yet"
+)]
+impl Engine {
+    /// [`Engine::start`] with `options` (the job's own `--bwlimit`).
+    pub async fn start_with(
+        &self,
+        request: TransferRequest,
+        label: String,
+        options: JobOptions,
+    ) -> Result<JobId> {
+        match self {
+            Engine::Local(router) => router.start_with(request, label, options).await,
+        }
+    }
+
+    /// [`Engine::run`] with `options` (the job's own `--bwlimit`).
+    pub async fn run_with(
+        &self,
+        request: TransferRequest,
+        label: String,
+        options: JobOptions,
+    ) -> Result<Foreground> {
+        match self {
+            Engine::Local(router) => Ok(Foreground::Local(
+                router.run_with(request, label, options).await?,
+            )),
+        }
+    }
+
+    /// Suspends job `id` (`stop`): it moves nothing until continued, keeps what it committed and
+    /// its files in flight, and can still be cancelled. Errors: `NotFound`; `InvalidInput` for
+    /// a job that has ended.
+    pub async fn suspend(&self, id: JobId) -> Result<()> {
+        match self {
+            Engine::Local(router) => router.suspend(id).await,
+        }
+    }
+
+    /// Continues suspended job `id` where it stopped (`bg`). Errors: as [`Engine::suspend`].
+    pub async fn resume(&self, id: JobId) -> Result<()> {
+        match self {
+            Engine::Local(router) => router.resume(id).await,
+        }
+    }
+
+    /// Sets job `id`'s own limit in bytes per second (`None`: off), live. Errors: as
+    /// [`Engine::suspend`].
+    pub async fn throttle(&self, id: JobId, bwlimit: Option<u64>) -> Result<()> {
+        match self {
+            Engine::Local(router) => router.throttle(id, bwlimit).await,
+        }
+    }
+
+    /// Sets how many files job `id` moves at once (`-j N`), live. Errors: as
+    /// [`Engine::suspend`].
+    pub async fn set_jobs(&self, id: JobId, jobs: usize) -> Result<()> {
+        match self {
+            Engine::Local(router) => router.set_jobs(id, jobs).await,
+        }
+    }
+
+    /// Sets the global limit in bytes per second shared by all jobs (`None`: off), live.
+    pub async fn throttle_all(&self, bwlimit: Option<u64>) -> Result<()> {
+        match self {
+            Engine::Local(router) => {
+                router.throttle_all(bwlimit);
+                Ok(())
+            }
+        }
+    }
+
+    /// The global limit in bytes per second, `None` when off.
+    pub async fn global_limit(&self) -> Result<Option<u64>> {
+        match self {
+            Engine::Local(router) => Ok(router.global_limit()),
         }
     }
 }

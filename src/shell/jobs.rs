@@ -36,7 +36,8 @@ pub async fn start_background(session: &mut Session, argv: &[String]) -> Result<
 pub fn notice(job: &JobInfo) -> Option<String> {
     let label = &job.route.label;
     match job.state {
-        JobState::Running => None,
+        // A stopped job has not ended; its notice comes when it does.
+        JobState::Running | JobState::Stopped => None,
         JobState::Done => Some(format!("[{}]+ Done {label}", job.id)),
         JobState::Cancelled => Some(format!("[{}]+ Cancelled {label}", job.id)),
         JobState::Failed => {

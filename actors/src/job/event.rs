@@ -20,6 +20,13 @@ pub enum EventKind {
     Progress,
     /// One file was committed (and, for a move, its source removed).
     FileDone { path: VPath, bytes: u64 },
+    /// The job was suspended: it moves nothing until `Continued` (or it is cancelled).
+    Stopped,
+    /// The suspended job moves again.
+    Continued,
+    /// The job's own limit (bytes per second, `None`: unlimited) or its files at once changed;
+    /// both are given as they now are.
+    Throttled { bwlimit: Option<u64>, jobs: usize },
     /// Terminal: the job completed. In JSON the summary's fields sit beside `type`.
     Finished(TransferSummary),
     /// Terminal: the job stopped on an error; what it committed stays. In JSON the error's
