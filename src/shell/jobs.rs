@@ -24,9 +24,12 @@ pub async fn start_background(session: &mut Session, argv: &[String]) -> Result<
             transfers.join(", ")
         )));
     }
-    let request = transfer::request(session, name, args)?;
+    let (request, options) = transfer::request(session, name, args)?;
     let label = transfer::label(name, args);
-    let id = session.engine().start(request, label.clone()).await?;
+    let id = session
+        .engine()
+        .start(request, label.clone(), options)
+        .await?;
     eprintln!("[{id}] {label}");
     session.background.push(id);
     Ok(Status::Success)
@@ -78,8 +81,16 @@ impl Session {
     }
 
     /// Waits for every background job of this session, then reports them. Returns whether any
-    /// of them failed.
+    /// of them failed. A stopped job would never end, so it is cancelled, and its notice says
+    /// so.
     pub async fn wait_background(&mut self) -> bool {
+        if let Ok(jobs) = self.engine.jobs().await {
+            for job in jobs.iter().filter(|j| j.state == JobState::Stopped) {
+                if self.background.contains(&job.id) {
+                    let _ = self.engine.cancel(job.id).await;
+                }
+            }
+        }
         for id in self.background.clone() {
             // The outcome is reported by the notice.
             let _ = self.engine.wait(id).await;
