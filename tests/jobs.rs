@@ -265,3 +265,20 @@ fn a_script_ending_with_a_stopped_job_cancels_it() {
         ]
     );
 }
+
+#[test]
+fn fg_continues_a_stopped_job() {
+    let m = Mavfs::new();
+    let out = m.script(
+        "echo hello > /vram/f\npush --bwlimit 1B/s /vram/f /vdisk/f &\nstop %1\n\
+         throttle %1 off\nfg %1\ncat /vdisk/f\n",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "hello\n");
+    assert!(
+        out.stderr
+            .contains("[1]+ Stopped push --bwlimit 1B/s /vram/f /vdisk/f"),
+        "{}",
+        out.stderr
+    );
+}

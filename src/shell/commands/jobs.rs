@@ -2,7 +2,7 @@
 //! bash, and what bash cannot do to them (suspend and continue a transfer, limit its rate).
 
 use mavfs_actors::ErrorKind;
-use mavfs_actors::JobId;
+use mavfs_actors::{JobId, JobState};
 
 use super::Opts;
 use super::transfer::{parse_rate, print_summary};
@@ -78,8 +78,8 @@ pub async fn wait(session: &mut Session, args: &[String]) -> Result<Status, CmdE
     Ok(status)
 }
 
-/// `fg [%N]`: waits for a job in the foreground, with its progress bar on a terminal, then prints
-/// its summary. Ctrl-C cancels it.
+/// `fg [%N]`: waits for a job in the foreground (continuing it if stopped), with its progress
+/// bar on a terminal, then prints its summary. Ctrl-C cancels it.
 pub async fn fg(session: &mut Session, args: &[String]) -> Result<Status, CmdError> {
     let opts = Opts::parse(args, "", "")?;
     let id = match opts.operands.as_slice() {
@@ -97,6 +97,13 @@ pub async fn fg(session: &mut Session, args: &[String]) -> Result<Status, CmdErr
         .find(|j| j.id == id)
         .ok_or_else(|| CmdError::Usage(format!("%{id}: no such job")))?;
     eprintln!("{}", job.route.label);
+    if job.state == JobState::Stopped {
+        // As bash's fg: a stopped job continues in the foreground.
+        engine
+            .resume(id)
+            .await
+            .map_err(|e| no_such_job(&format!("%{id}"), e))?;
+    }
     session.forget_background(id);
     let bar = session
         .options()
