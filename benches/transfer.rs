@@ -133,11 +133,20 @@ fn throughput(c: &mut Criterion) {
             let (src, dst) = (m1.clone(), d2_backend.clone());
             rt.block_on(rt.spawn(async move {
                 let meter = Meter::new();
+                let pace = transfer::Pace::unlimited(1);
                 let start = Instant::now();
                 for _ in 0..iters {
-                    transfer::stream_file(&src, &p("/m1/f"), &dst, &p("/d2/f"), &meter, false)
-                        .await
-                        .unwrap();
+                    transfer::stream_file(
+                        &src,
+                        &p("/m1/f"),
+                        &dst,
+                        &p("/d2/f"),
+                        &meter,
+                        &pace,
+                        false,
+                    )
+                    .await
+                    .unwrap();
                 }
                 start.elapsed()
             }))

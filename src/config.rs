@@ -51,6 +51,9 @@ pub struct TransferConfig {
     /// Bytes per streamed chunk: [`MIN_CHUNK_SIZE`]..=[`MAX_CHUNK_SIZE`], default
     /// [`DEFAULT_CHUNK_SIZE`].
     pub chunk_size: usize,
+    /// The limit in bytes per second all jobs share at start (`throttle all` changes it live);
+    /// `None`: no limit.
+    pub bwlimit: Option<u64>,
 }
 
 impl Default for TransferConfig {
@@ -58,6 +61,7 @@ impl Default for TransferConfig {
         TransferConfig {
             jobs: DEFAULT_JOBS,
             chunk_size: DEFAULT_CHUNK_SIZE,
+            bwlimit: None,
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! It offers every operation a front end needs: paths and mounts, metadata and listings,
 //! creating and removing, streaming reads and atomic writes, transfers as jobs (start, run in the
-//! foreground, wait, cancel, list), usage and the event stream. Everything it takes and returns
+//! foreground, wait, cancel, suspend and continue, throttle, list), usage and the event stream. Everything it takes and returns
 //! is the engine crate's plain, serialisable data, so that the same front ends run unchanged over
 //! an engine in this process or, as a further variant, a client of a daemon's socket.
 //!
@@ -11,9 +11,9 @@
 
 use bytes::Bytes;
 use mavfs_actors::{
-    DirEntry, FileReader, ForegroundJob, JobEvent, JobId, JobInfo, JobOutcome, Meta, MountInfo,
-    MountStats, Result, RouterHandle, TransferRequest, TransferSummary, VPath, WriteHandle,
-    WriteMode,
+    DirEntry, FileReader, ForegroundJob, JobEvent, JobId, JobInfo, JobOptions, JobOutcome, Meta,
+    MountInfo, MountStats, Result, RouterHandle, TransferRequest, TransferSummary, VPath,
+    WriteHandle, WriteMode,
 };
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
@@ -110,22 +110,6 @@ impl Engine {
         }
     }
 
-    /// Starts a transfer as a background job; `label` is the command as typed.
-    pub async fn start(&self, request: TransferRequest, label: String) -> Result<JobId> {
-        match self {
-            Engine::Local(router) => router.start(request, label).await,
-            Engine::Remote(remote) => remote.start(request, label).await,
-        }
-    }
-
-    /// Starts a transfer as a foreground job, cancelled if the returned handle is dropped first.
-    pub async fn run(&self, request: TransferRequest, label: String) -> Result<Foreground> {
-        match self {
-            Engine::Local(router) => Ok(Foreground::Local(router.run(request, label).await?)),
-            Engine::Remote(remote) => Ok(Foreground::Remote(remote.run(request, label).await?)),
-        }
-    }
-
     /// Brings job `id` to the foreground (`fg`). Errors: `NotFound` for an unknown job.
     pub async fn foreground(&self, id: JobId) -> Result<Foreground> {
         match self {
@@ -188,6 +172,97 @@ impl Engine {
         match self {
             Engine::Local(router) => router.shutdown().await,
             Engine::Remote(_) => {}
+        }
+    }
+}
+
+/// Starting jobs with their options, and job control beyond bash's: suspend and continue,
+/// throttling.
+impl Engine {
+    /// Starts a transfer as a background job; `label` is the command as typed, `options` its
+    /// own `--bwlimit`.
+    pub async fn start(
+        &self,
+        request: TransferRequest,
+        label: String,
+        options: JobOptions,
+    ) -> Result<JobId> {
+        match self {
+            Engine::Local(router) => router.start_with(request, label, options).await,
+            Engine::Remote(remote) => remote.start(request, label, options).await,
+        }
+    }
+
+    /// Starts a transfer as a foreground job, cancelled if the returned handle is dropped first;
+    /// `options` is its own `--bwlimit`.
+    pub async fn run(
+        &self,
+        request: TransferRequest,
+        label: String,
+        options: JobOptions,
+    ) -> Result<Foreground> {
+        match self {
+            Engine::Local(router) => Ok(Foreground::Local(
+                router.run_with(request, label, options).await?,
+            )),
+            Engine::Remote(remote) => Ok(Foreground::Remote(
+                remote.run(request, label, options).await?,
+            )),
+        }
+    }
+
+    /// Suspends job `id` (`stop`): it moves nothing until continued, keeps what it committed and
+    /// its files in flight, and can still be cancelled. Errors: `NotFound`; `InvalidInput` for
+    /// a job that has ended.
+    pub async fn suspend(&self, id: JobId) -> Result<()> {
+        match self {
+            Engine::Local(router) => router.suspend(id).await,
+            Engine::Remote(remote) => remote.suspend(id).await,
+        }
+    }
+
+    /// Continues suspended job `id` where it stopped (`bg`). Errors: as [`Engine::suspend`].
+    pub async fn resume(&self, id: JobId) -> Result<()> {
+        match self {
+            Engine::Local(router) => router.resume(id).await,
+            Engine::Remote(remote) => remote.resume(id).await,
+        }
+    }
+
+    /// Sets job `id`'s own limit in bytes per second (`None`: off), live. Errors: as
+    /// [`Engine::suspend`].
+    pub async fn throttle(&self, id: JobId, bwlimit: Option<u64>) -> Result<()> {
+        match self {
+            Engine::Local(router) => router.throttle(id, bwlimit).await,
+            Engine::Remote(remote) => remote.throttle(id, bwlimit).await,
+        }
+    }
+
+    /// Sets how many files job `id` moves at once (`-j N`), live. Errors: as
+    /// [`Engine::suspend`].
+    pub async fn set_jobs(&self, id: JobId, jobs: usize) -> Result<()> {
+        match self {
+            Engine::Local(router) => router.set_jobs(id, jobs).await,
+            Engine::Remote(remote) => remote.set_jobs(id, jobs).await,
+        }
+    }
+
+    /// Sets the global limit in bytes per second shared by all jobs (`None`: off), live.
+    pub async fn throttle_all(&self, bwlimit: Option<u64>) -> Result<()> {
+        match self {
+            Engine::Local(router) => {
+                router.throttle_all(bwlimit);
+                Ok(())
+            }
+            Engine::Remote(remote) => remote.throttle_all(bwlimit).await,
+        }
+    }
+
+    /// The global limit in bytes per second, `None` when off.
+    pub async fn global_limit(&self) -> Result<Option<u64>> {
+        match self {
+            Engine::Local(router) => Ok(router.global_limit()),
+            Engine::Remote(remote) => remote.global_limit().await,
         }
     }
 }

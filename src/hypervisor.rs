@@ -130,7 +130,9 @@ pub async fn start(config: &Config) -> Result<Engine, StartError> {
         )));
     }
     let table = MountTable::new(mounts).map_err(|e| StartError(format!("mount {e}")))?;
-    Ok(Engine::Local(RouterHandle::spawn(table)))
+    let router = RouterHandle::spawn(table);
+    router.throttle_all(config.transfer.bwlimit);
+    Ok(Engine::Local(router))
 }
 
 /// Opens `mount`'s store and mounts it.

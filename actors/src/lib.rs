@@ -30,7 +30,7 @@
 //! exports: [`RouterHandle`] and plain data that serialises with serde, so the same values cross
 //! a socket or print as `--json`: [`VPath`] (checked again when decoded), [`Meta`], [`DirEntry`],
 //! [`Usage`], [`MountInfo`], [`MountStats`] (with its [`IoCounters`]), [`TransferRequest`],
-//! [`TransferSummary`], [`JobId`], [`JobInfo`], [`Progress`], [`JobEvent`] and the wire form of
+//! [`TransferSummary`], [`JobId`], [`JobInfo`], [`JobOptions`], [`Progress`], [`JobEvent`] and the wire form of
 //! [`Error`]. No actor, backend handle or store type reaches a front end; the wiring that builds
 //! the engine uses [`Mount`] and the store types.
 //!
@@ -55,7 +55,8 @@ pub use backend::{IoCounters, WriteHandle};
 pub use error::{Error, ErrorKind, Result};
 pub use job::table::OutcomeReceiver;
 pub use job::{
-    EventKind, ForegroundJob, JobControl, JobEvent, JobId, JobInfo, JobOutcome, JobRoute, JobState,
+    EventKind, ForegroundJob, JobControl, JobEvent, JobId, JobInfo, JobOptions, JobOutcome,
+    JobRoute, JobState,
 };
 pub use limits::{
     DEFAULT_CHUNK_SIZE, DEFAULT_JOBS, DEFAULT_NAMESPACE, MAX_CHUNK_SIZE, MAX_JOBS,

@@ -9,7 +9,10 @@
 //! - transfers (`cp`, `mv`, `push`, `pull`) go to the [`Router`] actor, which runs each as a job
 //!   ([`crate::job`]): a task of its own, tracked for shutdown and traced in a `job` span (id,
 //!   route), recorded in the job table (ids, states, counts, times; ended jobs stay listable),
-//!   publishing events on the [`EventBus`] that any front end can subscribe to.
+//!   publishing events on the [`EventBus`] that any front end can subscribe to. Jobs are
+//!   suspended, continued and throttled through the same actor, so the table's states and
+//!   events follow the order of the requests; the global limit is one token bucket every job's
+//!   transfer draws from.
 //!
 //! The virtual root `/` is answered here: it is a directory whose entries are the mounts, and
 //! nothing else can be created, written or removed there.
@@ -29,11 +32,11 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::EventBus;
 use crate::job::foreground::{engine_stopped, wait_outcome};
 use crate::job::table::{JobTable, OutcomeReceiver};
-use crate::job::{ForegroundJob, JobControl, JobEvent, JobId, JobInfo, JobOutcome};
+use crate::job::{ForegroundJob, JobControl, JobEvent, JobId, JobInfo, JobOptions, JobOutcome};
 use crate::mounts::{MountInfo, MountStats, MountTable};
 use crate::path::VPath;
 use crate::store::{DirEntry, EntryKind, FileReader, Meta, WriteMode};
-use crate::transfer::{TransferRequest, TransferSummary};
+use crate::transfer::{Bucket, TransferRequest, TransferSummary};
 
 /// The actor that runs transfers as jobs and keeps the job table.
 pub struct Router {
@@ -43,6 +46,8 @@ pub struct Router {
     tasks: TaskTracker,
     /// Cancelled at shutdown; every job's control is a child of it.
     shutdown: CancellationToken,
+    /// The global limit, shared by every job's transfer.
+    global: Arc<Bucket>,
 }
 
 impl Actor for Router {
@@ -60,6 +65,8 @@ pub struct StartJob {
     pub request: TransferRequest,
     /// The command as typed, for listings.
     pub label: String,
+    /// Its own limits (`--bwlimit`).
+    pub options: JobOptions,
 }
 
 /// A job just started: its id, a receiver of its outcome and its control.
@@ -69,9 +76,14 @@ impl Message<StartJob> for Router {
     type Reply = Started;
 
     async fn handle(&mut self, msg: StartJob, ctx: &mut Context<Self, Self::Reply>) -> Started {
-        let run = self
-            .jobs
-            .add(msg.request, msg.label, self.table.clone(), &self.shutdown);
+        let run = self.jobs.add(
+            msg.request,
+            msg.label,
+            self.table.clone(),
+            &self.shutdown,
+            msg.options.bwlimit,
+            self.global.clone(),
+        );
         let id = run.id;
         let span = tracing::info_span!("job", id = id.0, route = %run.route.label);
         let outcome = self.jobs.watch(id).expect("the job was just added");
@@ -124,6 +136,45 @@ impl Message<ControlJob> for Router {
     }
 }
 
+/// Suspends (`running: false`) or continues a job. Errors: as [`JobTable::set_running`].
+pub struct SuspendJob {
+    /// The job.
+    pub id: JobId,
+    /// Continue (`true`) or suspend (`false`).
+    pub running: bool,
+}
+
+impl Message<SuspendJob> for Router {
+    type Reply = Result<()>;
+
+    async fn handle(&mut self, msg: SuspendJob, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
+        self.jobs.set_running(msg.id, msg.running)
+    }
+}
+
+/// Changes a job's own limit, or its files at once. Errors: as [`JobTable::throttle`].
+pub enum ThrottleJob {
+    /// The job's own limit in bytes per second; `None`: off.
+    Limit(JobId, Option<u64>),
+    /// How many files it moves at once.
+    Jobs(JobId, usize),
+}
+
+impl Message<ThrottleJob> for Router {
+    type Reply = Result<()>;
+
+    async fn handle(
+        &mut self,
+        msg: ThrottleJob,
+        _: &mut Context<Self, Self::Reply>,
+    ) -> Self::Reply {
+        match msg {
+            ThrottleJob::Limit(id, bwlimit) => self.jobs.throttle(id, bwlimit, None),
+            ThrottleJob::Jobs(id, jobs) => self.jobs.set_jobs(id, jobs),
+        }
+    }
+}
+
 /// A receiver of a job's outcome. Errors: `NotFound` for an unknown id.
 pub struct WatchJob(pub JobId);
 
@@ -161,6 +212,8 @@ pub struct RouterHandle {
     bus: EventBus<JobEvent>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
+    /// The global limit; the router's jobs hold it too.
+    global: Arc<Bucket>,
 }
 
 impl RouterHandle {
@@ -170,11 +223,13 @@ impl RouterHandle {
         let tasks = TaskTracker::new();
         let shutdown = CancellationToken::new();
         let bus = EventBus::new();
+        let global = Arc::new(Bucket::new(None));
         let actor = Router::spawn(Router {
             table: table.clone(),
             jobs: JobTable::new(bus.clone()),
             tasks: tasks.clone(),
             shutdown: shutdown.clone(),
+            global: global.clone(),
         });
         RouterHandle {
             table,
@@ -182,6 +237,7 @@ impl RouterHandle {
             bus,
             tasks,
             shutdown,
+            global,
         }
     }
 
@@ -299,14 +355,34 @@ impl RouterHandle {
     /// command as typed, for listings.
     #[tracing::instrument(level = "debug", skip(self, request))]
     pub async fn start(&self, request: TransferRequest, label: String) -> Result<JobId> {
-        let (id, _, _) = self.start_job(request, label).await?;
+        self.start_with(request, label, JobOptions::default()).await
+    }
+
+    /// [`RouterHandle::start`] with `options` (its own limit).
+    #[tracing::instrument(level = "debug", skip(self, request))]
+    pub async fn start_with(
+        &self,
+        request: TransferRequest,
+        label: String,
+        options: JobOptions,
+    ) -> Result<JobId> {
+        let (id, _, _) = self.start_job(request, label, options).await?;
         Ok(id)
     }
 
-    async fn start_job(&self, request: TransferRequest, label: String) -> Result<Started> {
+    async fn start_job(
+        &self,
+        request: TransferRequest,
+        label: String,
+        options: JobOptions,
+    ) -> Result<Started> {
         let op = request.kind.command();
         self.actor
-            .ask(StartJob { request, label })
+            .ask(StartJob {
+                request,
+                label,
+                options,
+            })
             .await
             .map_err(|_| engine_stopped(op))
     }
@@ -315,7 +391,18 @@ impl RouterHandle {
     /// dropped before it ends (Ctrl-C in the shell).
     #[tracing::instrument(level = "debug", skip(self, request))]
     pub async fn run(&self, request: TransferRequest, label: String) -> Result<ForegroundJob> {
-        let (id, outcome, control) = self.start_job(request, label).await?;
+        self.run_with(request, label, JobOptions::default()).await
+    }
+
+    /// [`RouterHandle::run`] with `options` (its own limit).
+    #[tracing::instrument(level = "debug", skip(self, request))]
+    pub async fn run_with(
+        &self,
+        request: TransferRequest,
+        label: String,
+        options: JobOptions,
+    ) -> Result<ForegroundJob> {
+        let (id, outcome, control) = self.start_job(request, label, options).await?;
         Ok(ForegroundJob::new(id, outcome, control))
     }
 
@@ -363,6 +450,62 @@ impl RouterHandle {
     pub async fn cancel(&self, id: JobId) -> Result<()> {
         self.control(id, "kill").await?.cancel();
         Ok(())
+    }
+
+    /// Suspends job `id` (`stop`, `kill -STOP`): within a chunk it moves no more bytes and
+    /// issues no more store operations; it keeps what it committed and its files in flight, and
+    /// can still be cancelled. Suspending a stopped job does nothing. Errors: `NotFound`;
+    /// `InvalidInput` for a job that has ended.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn suspend(&self, id: JobId) -> Result<()> {
+        self.suspend_job(id, false, "stop").await
+    }
+
+    /// Continues suspended job `id` (`bg`, `kill -CONT`) where it stopped. Continuing a running
+    /// job does nothing. Errors: `NotFound`; `InvalidInput` for a job that has ended.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn resume(&self, id: JobId) -> Result<()> {
+        self.suspend_job(id, true, "bg").await
+    }
+
+    async fn suspend_job(&self, id: JobId, running: bool, op: &'static str) -> Result<()> {
+        self.actor
+            .ask(SuspendJob { id, running })
+            .await
+            .map_err(|e| handler_error(e, op))
+    }
+
+    /// Sets job `id`'s own limit in bytes per second (`None`: unlimited, the global limit
+    /// still applies); it takes effect within [`crate::transfer::RECHECK`]. Errors: `NotFound`;
+    /// `InvalidInput` for a job that has ended.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn throttle(&self, id: JobId, bwlimit: Option<u64>) -> Result<()> {
+        self.throttle_job(ThrottleJob::Limit(id, bwlimit)).await
+    }
+
+    /// Sets how many files job `id` moves at once (`-j N`, at least 1): a raise starts more at
+    /// once, a cut lets the files in flight finish. Errors: as [`RouterHandle::throttle`].
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn set_jobs(&self, id: JobId, jobs: usize) -> Result<()> {
+        self.throttle_job(ThrottleJob::Jobs(id, jobs)).await
+    }
+
+    async fn throttle_job(&self, msg: ThrottleJob) -> Result<()> {
+        self.actor
+            .ask(msg)
+            .await
+            .map_err(|e| handler_error(e, "throttle"))
+    }
+
+    /// Sets the global limit in bytes per second, shared by all jobs together (`None`:
+    /// unlimited); it takes effect within [`crate::transfer::RECHECK`], on running jobs too.
+    pub fn throttle_all(&self, bwlimit: Option<u64>) {
+        self.global.set_rate(bwlimit);
+    }
+
+    /// The global limit in bytes per second, `None` when unlimited.
+    pub fn global_limit(&self) -> Option<u64> {
+        self.global.rate()
     }
 
     /// Every job, running or ended, in id order.

@@ -139,6 +139,8 @@ fn jobs_and_events_round_trip() {
         started: SystemTime::UNIX_EPOCH + Duration::from_secs(5),
         ended: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(6)),
         error: Some(error()),
+        bwlimit: Some(50 << 20),
+        jobs: 8,
     };
     round_trip(&info);
     let kinds = [
@@ -151,6 +153,12 @@ fn jobs_and_events_round_trip() {
         EventKind::Finished(TransferSummary::default()),
         EventKind::Failed(error()),
         EventKind::Cancelled,
+        EventKind::Stopped,
+        EventKind::Continued,
+        EventKind::Throttled {
+            bwlimit: Some(1 << 20),
+            jobs: 2,
+        },
     ];
     for kind in kinds {
         let event = JobEvent {
@@ -163,6 +171,34 @@ fn jobs_and_events_round_trip() {
         assert_eq!(back.kind.is_terminal(), event.kind.is_terminal());
         assert_eq!(*back.route, *event.route);
     }
+}
+
+#[test]
+fn older_json_decodes_with_defaults() {
+    // A job row and start options from before suspend and throttle existed.
+    let mut info = serde_json::to_value(JobInfo {
+        id: JobId(1),
+        route: route(),
+        state: JobState::Stopped,
+        progress: progress(),
+        started: SystemTime::UNIX_EPOCH,
+        ended: None,
+        error: None,
+        bwlimit: None,
+        jobs: 2,
+    })
+    .unwrap();
+    assert_eq!(info["state"], "stopped");
+    let row = info.as_object_mut().unwrap();
+    row.remove("bwlimit");
+    row.remove("jobs");
+    let back: JobInfo = serde_json::from_value(info).unwrap();
+    assert_eq!((back.bwlimit, back.jobs), (None, DEFAULT_JOBS));
+    let options: JobOptions = serde_json::from_str("{}").unwrap();
+    assert_eq!(options, JobOptions::default());
+    same(JobOptions {
+        bwlimit: Some(100 << 20),
+    });
 }
 
 #[test]

@@ -20,11 +20,18 @@
 //! Progress is metered here, once, as chunks reach the destination ([`Meter`]); a transfer
 //! knows nothing of jobs or events: [`crate::job`] runs it as a job and reports from the meter.
 //!
+//! Every step that touches a store first asks the transfer's [`Pace`] (module `pace`): a
+//! suspended transfer waits there, holding its open writers, and a throttled one takes tokens
+//! for its bytes before it writes them; files move side by side in the pace's slots (`-j N`),
+//! whose number can change while the transfer runs.
+//!
 //! Files: `plan` (destination rules, pre-scan), `batch` (small files whole), `meter` (progress
-//! counters); this file executes a plan and streams large files.
+//! counters), `pace` (suspend, throttle, concurrency); this file executes a plan and streams
+//! large files.
 
 mod batch;
 mod meter;
+mod pace;
 mod plan;
 
 use std::time::Duration;
@@ -41,6 +48,7 @@ use crate::store::WriteMode;
 
 use self::batch::{Unit, transfer_batch};
 pub use self::meter::{Meter, Progress};
+pub use self::pace::{BURST, Bucket, Pace, RECHECK};
 pub use self::plan::plan;
 pub use crate::limits::DEFAULT_JOBS;
 
@@ -131,7 +139,6 @@ impl PlannedSource {
 pub struct Plan {
     sources: Vec<PlannedSource>,
     kind: TransferKind,
-    jobs: usize,
 }
 
 impl Plan {
@@ -148,10 +155,13 @@ impl Plan {
     }
 }
 
-/// Where a running transfer reports: its meter, and a callback per committed file.
+/// Where a running transfer reports (its meter, and a callback per committed file) and what
+/// paces it.
 pub struct Reporter<'a> {
     /// Counts bytes and files as they move.
     pub meter: &'a Meter,
+    /// Paces the transfer: suspends it, limits its rate and its files at once.
+    pub pace: &'a Pace,
     /// Called once per committed file, with its path and size.
     pub file_done: &'a (dyn Fn(&VPath, u64) + Send + Sync),
 }
@@ -168,7 +178,9 @@ impl Reporter<'_> {
 pub async fn execute(plan: &Plan, report: &Reporter<'_>) -> Result<TransferSummary> {
     let op = plan.kind.command();
     let mut summary = TransferSummary::default();
+    let pace = report.pace;
     for planned in &plan.sources {
+        pace.ready().await;
         if planned.rename {
             report.meter.file_started(&planned.target);
             let backend = &planned.from_mount.backend;
@@ -179,10 +191,12 @@ pub async fn execute(plan: &Plan, report: &Reporter<'_>) -> Result<TransferSumma
         }
         for rel in &planned.dirs {
             let dir = rel.rebase(&planned.target);
+            pace.ready().await;
             match planned.to_mount.backend.mkdir(&dir, false).await {
                 Ok(()) => summary.dirs += 1,
                 // Merging into an existing directory is what cp -r does.
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                    pace.ready().await;
                     let meta = planned.to_mount.backend.stat(&dir).await?;
                     if !meta.is_dir() {
                         return Err(Error::new(ErrorKind::NotADirectory, op)
@@ -203,8 +217,12 @@ pub async fn execute(plan: &Plan, report: &Reporter<'_>) -> Result<TransferSumma
         } else {
             batch::units(&planned.files)
         };
+        // At most MAX_JOBS polled at once; the pace's slots decide how many of them move, so
+        // that `-j N` can change while the transfer runs.
         let copies = futures::stream::iter(units)
             .map(|unit| async move {
+                let _slot = pace.slot().await;
+                pace.ready().await;
                 match unit {
                     Unit::One(rel, size) => {
                         let bytes = transfer_file(planned, moves, rel, size, report).await?;
@@ -213,7 +231,7 @@ pub async fn execute(plan: &Plan, report: &Reporter<'_>) -> Result<TransferSumma
                     Unit::Batch(files) => transfer_batch(planned, moves, files, report).await,
                 }
             })
-            .buffer_unordered(plan.jobs.max(1));
+            .buffer_unordered(crate::limits::MAX_JOBS);
         let moved: Vec<(u64, u64)> = copies.try_collect().await?;
         summary.files += moved.iter().map(|(files, _)| files).sum::<u64>();
         summary.bytes += moved.iter().map(|(_, bytes)| bytes).sum::<u64>();
@@ -221,6 +239,7 @@ pub async fn execute(plan: &Plan, report: &Reporter<'_>) -> Result<TransferSumma
             // Children before parents: reverse of the creation order.
             for rel in planned.dirs.iter().rev() {
                 let dir = rel.rebase(&planned.source);
+                pace.ready().await;
                 planned.from_mount.backend.remove_dir(&dir).await?;
             }
         }
@@ -241,17 +260,22 @@ async fn transfer_file(
     let to = rel.rebase(&planned.target);
     report.meter.file_started(&to);
     let (src, dst) = (&planned.from_mount.backend, &planned.to_mount.backend);
+    let pace = report.pace;
     if planned.fast_copy() {
+        // The store copies it whole, so its bytes are taken before it starts.
+        pace.admit(size).await;
         src.copy_file(&from, &to).await?;
         report.meter.add_bytes(size);
     } else {
-        let streamed = stream_file(src, &from, dst, &to, report.meter, moves).await?;
+        let streamed = stream_file(src, &from, dst, &to, report.meter, pace, moves).await?;
         if moves {
             // Delete the source only once its copy is committed and verified.
+            pace.ready().await;
             verify(dst, &to, &streamed).await?;
         }
     }
     if moves {
+        pace.ready().await;
         src.remove_file(&from).await?;
     }
     report.done(&to, size);
@@ -294,22 +318,33 @@ async fn verify(backend: &BackendHandle, path: &VPath, expected: &Streamed) -> R
 /// chunks, metering bytes as they are written, then commits it; with `checksum`, a CRC-32 of the
 /// bytes goes along (a move verifies its copy with it; a copy need not pay for it). On any error
 /// the destination is untouched.
+///
+/// `pace` is asked before each store operation and each chunk, read or written: suspended, the
+/// stream stops at a chunk boundary and keeps its writer, so continuing goes on from there.
+#[allow(clippy::too_many_arguments)]
 pub async fn stream_file(
     src: &BackendHandle,
     from: &VPath,
     dst: &BackendHandle,
     to: &VPath,
     meter: &Meter,
+    pace: &Pace,
     checksum: bool,
 ) -> Result<Streamed> {
+    pace.ready().await;
     let mut reader = src.open_read(from).await?;
+    pace.ready().await;
     let mut writer = dst.open_write(to, WriteMode::Replace).await?;
     let expected = reader.size;
     let (tx, mut rx) = mpsc::channel(PIPELINE_WINDOW);
     // Reading and writing overlap: the reader fills the window while the writer drains it. When
     // the writer fails, `rx` is dropped and the reader's next send ends it.
     let read_side = async move {
-        while let Some(chunk) = reader.chunks.next().await {
+        loop {
+            pace.ready().await;
+            let Some(chunk) = reader.chunks.next().await else {
+                break;
+            };
             if tx.send(chunk?).await.is_err() {
                 break;
             }
@@ -324,6 +359,7 @@ pub async fn stream_file(
             if let Some(crc) = &mut crc {
                 crc.update(&chunk);
             }
+            pace.admit(n).await;
             writer.write(chunk).await?;
             copied += n;
             meter.add_bytes(n);
@@ -342,6 +378,7 @@ pub async fn stream_file(
                 streamed.bytes
             )));
     }
+    pace.ready().await;
     writer.commit().await?;
     Ok(streamed)
 }

@@ -39,7 +39,7 @@ const MOUNT_KEYS: &[&str] = &[
 ];
 
 /// Every key the `[transfer]` table may hold.
-const TRANSFER_KEYS: &[&str] = &["jobs", "chunk_size"];
+const TRANSFER_KEYS: &[&str] = &["jobs", "chunk_size", "bwlimit"];
 
 /// The backend a mount key belongs to; `None` for keys every mount takes.
 fn owner_of(key: &str) -> Option<Kind> {
@@ -597,6 +597,30 @@ impl Doc<'_> {
                 .ok_or_else(|| {
                     self.error(value.span(), key, "chunk_size must be from 4KiB to 64MiB")
                 })?;
+        }
+        if let Some(value) = table.get("bwlimit") {
+            let key = "transfer.bwlimit";
+            let bytes = match value.get_ref() {
+                // A rate reads as a size per second: "50MiB/s", or "50MiB".
+                DeValue::String(text) => {
+                    parse_size(text.strip_suffix("/s").unwrap_or(text)).ok_or_else(|| {
+                        self.error(
+                            value.span(),
+                            key,
+                            format!("invalid rate {text:?} (expected a size per second, such as \"50MiB/s\")"),
+                        )
+                    })?
+                }
+                _ => self.size(key, value)?,
+            };
+            if bytes == 0 {
+                return Err(self.error(
+                    value.span(),
+                    key,
+                    "bwlimit must be above 0 (leave it out for no limit)",
+                ));
+            }
+            transfer.bwlimit = Some(bytes);
         }
         Ok(transfer)
     }

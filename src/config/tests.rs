@@ -63,7 +63,8 @@ fn example_toml_parses() {
         config.transfer,
         TransferConfig {
             jobs: 4,
-            chunk_size: 1 << 20
+            chunk_size: 1 << 20,
+            bwlimit: None,
         }
     );
     assert_eq!(config.mounts.len(), 3);
@@ -169,7 +170,8 @@ fn defaults_are_vram_and_vdisk() {
         config.transfer,
         TransferConfig {
             jobs: 4,
-            chunk_size: 1024 * 1024
+            chunk_size: 1024 * 1024,
+            bwlimit: None,
         }
     );
     assert_eq!(
@@ -290,7 +292,8 @@ fn transfer_table_is_read() {
         parse(&text).unwrap().transfer,
         TransferConfig {
             jobs: 64,
-            chunk_size: 4096
+            chunk_size: 4096,
+            bwlimit: None,
         }
     );
     let text = format!("{VRAM}[transfer]\njobs = 1\nchunk_size = 67108864\n");
@@ -298,7 +301,8 @@ fn transfer_table_is_read() {
         parse(&text).unwrap().transfer,
         TransferConfig {
             jobs: 1,
-            chunk_size: 64 << 20
+            chunk_size: 64 << 20,
+            bwlimit: None,
         }
     );
 }
@@ -1143,4 +1147,23 @@ fn load_names_the_file_as_given() {
         )),
         "{message}"
     );
+}
+
+#[test]
+fn transfer_bwlimit_is_a_rate() {
+    for (text, bytes) in [
+        ("\"50MiB/s\"", 50 << 20),
+        ("\"1GiB\"", 1 << 30),
+        ("1000", 1000),
+    ] {
+        let text = format!(
+            "[transfer]\nbwlimit = {text}\n[[mount]]\npath = \"/m\"\nbackend = \"memory\"\n"
+        );
+        let config = parse(&text).unwrap();
+        assert_eq!(config.transfer.bwlimit, Some(bytes), "{text}");
+    }
+    let mount = "[[mount]]\npath = \"/m\"\nbackend = \"memory\"\n";
+    let bad = |rate: &str| format!("[transfer]\nbwlimit = {rate}\n{mount}");
+    assert_error(&bad("\"fast\""), 2, "transfer.bwlimit", "invalid rate");
+    assert_error(&bad("0"), 2, "transfer.bwlimit", "above 0");
 }

@@ -19,8 +19,8 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{SinkExt, StreamExt};
 use mavfs_actors::{
-    DirEntry, Error, ErrorKind, FileReader, JobEvent, JobId, JobInfo, JobOutcome, Meta, MountInfo,
-    MountStats, Result, TransferRequest, VPath, WriteMode,
+    DirEntry, Error, ErrorKind, FileReader, JobEvent, JobId, JobInfo, JobOptions, JobOutcome, Meta,
+    MountInfo, MountStats, Result, TransferRequest, VPath, WriteMode,
 };
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::codec::{FramedRead, FramedWrite};
@@ -234,11 +234,18 @@ impl Remote {
     }
 
     /// Starts a background job; it outlives this client.
-    pub async fn start(&self, request: TransferRequest, label: String) -> Result<JobId> {
-        match self
-            .call("start", Request::Start { request, label })
-            .await?
-        {
+    pub async fn start(
+        &self,
+        request: TransferRequest,
+        label: String,
+        options: JobOptions,
+    ) -> Result<JobId> {
+        let request = Request::Start {
+            request,
+            label,
+            options,
+        };
+        match self.call("start", request).await? {
             Reply::Job(id) => Ok(id),
             other => Err(unexpected("start", &other)),
         }
@@ -349,9 +356,53 @@ impl Remote {
     }
 
     /// Runs a job in the foreground: cancelled if the handle is dropped before it ends.
-    pub async fn run(&self, request: TransferRequest, label: String) -> Result<RemoteForeground> {
-        self.foreground_request("run", Request::Run { request, label })
+    pub async fn run(
+        &self,
+        request: TransferRequest,
+        label: String,
+        options: JobOptions,
+    ) -> Result<RemoteForeground> {
+        let request = Request::Run {
+            request,
+            label,
+            options,
+        };
+        self.foreground_request("run", request).await
+    }
+
+    /// Suspends a job.
+    pub async fn suspend(&self, job: JobId) -> Result<()> {
+        self.done("stop", Request::Suspend { job }).await
+    }
+
+    /// Continues a suspended job.
+    pub async fn resume(&self, job: JobId) -> Result<()> {
+        self.done("bg", Request::Resume { job }).await
+    }
+
+    /// Sets a job's own limit.
+    pub async fn throttle(&self, job: JobId, bwlimit: Option<u64>) -> Result<()> {
+        self.done("throttle", Request::Throttle { job, bwlimit })
             .await
+    }
+
+    /// Sets how many files a job moves at once.
+    pub async fn set_jobs(&self, job: JobId, jobs: usize) -> Result<()> {
+        self.done("throttle", Request::SetJobs { job, jobs }).await
+    }
+
+    /// Sets the limit all jobs share.
+    pub async fn throttle_all(&self, bwlimit: Option<u64>) -> Result<()> {
+        self.done("throttle", Request::ThrottleAll { bwlimit })
+            .await
+    }
+
+    /// The limit all jobs share.
+    pub async fn global_limit(&self) -> Result<Option<u64>> {
+        match self.call("throttle", Request::GlobalLimit).await? {
+            Reply::Limit(limit) => Ok(limit),
+            other => Err(unexpected("throttle", &other)),
+        }
     }
 
     /// Brings job `id` to the foreground.

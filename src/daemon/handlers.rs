@@ -85,11 +85,19 @@ async fn dispatch(request: Request, mut ctx: Ctx) -> Result<(), Closed> {
         }
         Request::Read { path } => read(&mut ctx, &path).await,
         Request::Write { path, mode } => write(&mut ctx, &path, mode).await,
-        Request::Start { request, label } => {
-            let started = engine.start(request, label).await;
+        Request::Start {
+            request,
+            label,
+            options,
+        } => {
+            let started = engine.start(request, label, options).await;
             ctx.reply(started.map(Reply::Job)).await
         }
-        Request::Run { request, label } => match engine.run(request, label).await {
+        Request::Run {
+            request,
+            label,
+            options,
+        } => match engine.run(request, label, options).await {
             Ok(job) => foreground(&ctx, job).await,
             Err(e) => ctx.reply(Err(e)).await,
         },
@@ -104,6 +112,30 @@ async fn dispatch(request: Request, mut ctx: Ctx) -> Result<(), Closed> {
         Request::Cancel { job } => {
             let done = engine.cancel(job).await;
             ctx.reply(done.map(|()| Reply::Done)).await
+        }
+        Request::Suspend { job } => {
+            let done = engine.suspend(job).await;
+            ctx.reply(done.map(|()| Reply::Done)).await
+        }
+        Request::Resume { job } => {
+            let done = engine.resume(job).await;
+            ctx.reply(done.map(|()| Reply::Done)).await
+        }
+        Request::Throttle { job, bwlimit } => {
+            let done = engine.throttle(job, bwlimit).await;
+            ctx.reply(done.map(|()| Reply::Done)).await
+        }
+        Request::SetJobs { job, jobs } => {
+            let done = engine.set_jobs(job, jobs).await;
+            ctx.reply(done.map(|()| Reply::Done)).await
+        }
+        Request::ThrottleAll { bwlimit } => {
+            let done = engine.throttle_all(bwlimit).await;
+            ctx.reply(done.map(|()| Reply::Done)).await
+        }
+        Request::GlobalLimit => {
+            ctx.reply(engine.global_limit().await.map(Reply::Limit))
+                .await
         }
         Request::Jobs => ctx.reply(engine.jobs().await.map(Reply::Jobs)).await,
         Request::Stats => ctx.reply(engine.stats().await.map(Reply::Stats)).await,

@@ -510,7 +510,7 @@ mod tests {
             jobs: 1,
         };
         let job = engine
-            .run(request, "push /vram/f /vdisk/f".into())
+            .run(request, "push /vram/f /vdisk/f".into(), Default::default())
             .await
             .unwrap();
         let summary = tokio::time::timeout(TIMEOUT, job.wait())

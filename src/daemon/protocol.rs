@@ -26,7 +26,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use mavfs_actors::{
-    DirEntry, Error, JobEvent, JobId, JobInfo, JobOutcome, Meta, MountInfo, MountStats,
+    DirEntry, Error, JobEvent, JobId, JobInfo, JobOptions, JobOutcome, Meta, MountInfo, MountStats,
     TransferRequest, VPath, WriteMode,
 };
 use serde::{Deserialize, Serialize};
@@ -144,6 +144,9 @@ pub enum Request {
         request: TransferRequest,
         /// The command as typed.
         label: String,
+        /// Its own `--bwlimit`.
+        #[serde(default)]
+        options: JobOptions,
     },
     /// Runs a job in the foreground: [`Reply::Job`], then [`Reply::Outcome`]. Cancelled if the
     /// request is cancelled or the connection closes first.
@@ -152,6 +155,9 @@ pub enum Request {
         request: TransferRequest,
         /// The command as typed.
         label: String,
+        /// Its own `--bwlimit`.
+        #[serde(default)]
+        options: JobOptions,
     },
     /// Brings a job to the foreground (`fg`): as [`Request::Run`].
     Foreground {
@@ -168,6 +174,37 @@ pub enum Request {
         /// The job.
         job: JobId,
     },
+    /// Suspends a job (`stop`): [`Reply::Done`].
+    Suspend {
+        /// The job.
+        job: JobId,
+    },
+    /// Continues a suspended job (`bg`): [`Reply::Done`].
+    Resume {
+        /// The job.
+        job: JobId,
+    },
+    /// Sets a job's own limit: [`Reply::Done`].
+    Throttle {
+        /// The job.
+        job: JobId,
+        /// Bytes per second; `None`: off.
+        bwlimit: Option<u64>,
+    },
+    /// Sets how many files a job moves at once: [`Reply::Done`].
+    SetJobs {
+        /// The job.
+        job: JobId,
+        /// Files at once.
+        jobs: usize,
+    },
+    /// Sets the limit all jobs share: [`Reply::Done`].
+    ThrottleAll {
+        /// Bytes per second; `None`: off.
+        bwlimit: Option<u64>,
+    },
+    /// The limit all jobs share: [`Reply::Limit`].
+    GlobalLimit,
     /// The job table: [`Reply::Jobs`].
     Jobs,
     /// Usage of every mount: [`Reply::Stats`].
@@ -198,6 +235,8 @@ pub enum Reply {
     Jobs(Vec<JobInfo>),
     /// Every mount's usage.
     Stats(Vec<MountStats>),
+    /// A limit in bytes per second; `None`: off.
+    Limit(Option<u64>),
 }
 
 /// What the daemon sends.

@@ -139,6 +139,7 @@ async fn an_attached_client_does_what_an_embedded_one_does() {
         .run(
             copy(TransferKind::Push, "/vram/a", "/vdisk/a"),
             "push".into(),
+            Default::default(),
         )
         .await
         .unwrap()
@@ -214,6 +215,7 @@ async fn a_foreground_job_is_cancelled_when_its_client_goes_and_a_background_one
         .start(
             copy(TransferKind::Push, "/vram/src", "/vdisk/bg"),
             "bg".into(),
+            Default::default(),
         )
         .await
         .unwrap();
@@ -221,6 +223,7 @@ async fn a_foreground_job_is_cancelled_when_its_client_goes_and_a_background_one
         .run(
             copy(TransferKind::Copy, "/vram/src", "/vram/fg"),
             "fg".into(),
+            Default::default(),
         )
         .await
         .unwrap();
@@ -259,6 +262,7 @@ async fn every_subscribed_client_sees_a_jobs_events() {
         .start(
             copy(TransferKind::Push, "/vram/f", "/vdisk/f"),
             "push".into(),
+            Default::default(),
         )
         .await
         .unwrap();

@@ -55,6 +55,8 @@ pub fn info(id: u64, state: JobState, done_mib: u64) -> JobInfo {
         started: SystemTime::UNIX_EPOCH,
         ended: None,
         error: None,
+        bwlimit: None,
+        jobs: 4,
     }
 }
 

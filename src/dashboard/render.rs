@@ -189,7 +189,7 @@ pub fn render_tiers(frame: &mut Frame, area: Rect, state: &DashboardState) {
 
 /// The job table: running jobs first, then ended ones; the selected row is highlighted. The
 /// command column takes what the others leave, and the others go (files, eta, bytes, rate,
-/// elapsed) before it shrinks below [`COMMAND_MIN`].
+/// elapsed) before it shrinks below `COMMAND_MIN`.
 pub fn render_jobs(frame: &mut Frame, area: Rect, state: &DashboardState) {
     const COMMAND_MIN: u16 = 24;
     const HIGHLIGHT: &str = "> ";
@@ -396,6 +396,7 @@ fn render_help(frame: &mut Frame, area: Rect) {
 fn state_style(state: JobState) -> Style {
     match state {
         JobState::Running => Style::new().cyan(),
+        JobState::Stopped => Style::new().magenta(),
         JobState::Done => Style::new().green(),
         JobState::Failed => Style::new().red(),
         JobState::Cancelled => Style::new().yellow(),

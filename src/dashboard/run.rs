@@ -147,7 +147,11 @@ mod tests {
             jobs: 1,
         };
         let id = engine
-            .start(request, "pull /vdisk/big /vram/big".into())
+            .start(
+                request,
+                "pull /vdisk/big /vram/big".into(),
+                Default::default(),
+            )
             .await
             .unwrap();
         (engine, id)

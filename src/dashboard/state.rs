@@ -258,6 +258,23 @@ impl DashboardState {
                 row.state = JobState::Cancelled;
                 Some(format!("[{}] cancelled  {}", row.id, row.label))
             }
+            EventKind::Stopped => {
+                row.state = JobState::Stopped;
+                Some(format!("[{}] stopped  {}", row.id, row.label))
+            }
+            EventKind::Continued => {
+                row.state = JobState::Running;
+                Some(format!("[{}] continued  {}", row.id, row.label))
+            }
+            EventKind::Throttled { bwlimit, jobs } => {
+                let limit = bwlimit.map_or("off".to_string(), |b| {
+                    format!("{}/s", crate::shell::format::size(b))
+                });
+                Some(format!(
+                    "[{}] throttled  limit {limit}, -j {jobs}  {}",
+                    row.id, row.label
+                ))
+            }
         };
         if let Some(line) = line {
             self.log(line);
@@ -282,7 +299,7 @@ impl DashboardState {
             Action::Down => self.step(1),
             Action::AskCancel => {
                 if let Some(id) = self.selected_job().map(|j| j.id)
-                    && self.jobs[&id].state == JobState::Running
+                    && is_live(self.jobs[&id].state)
                 {
                     self.mode = Mode::ConfirmCancel(id);
                 }
@@ -325,8 +342,8 @@ impl DashboardState {
         let needle = self.filter.to_lowercase();
         let needle = needle.as_str();
         let matching = || self.jobs.values().filter(move |j| j.matches(needle));
-        let running = matching().filter(|j| j.state == JobState::Running);
-        let ended = matching().rev().filter(|j| j.state != JobState::Running);
+        let running = matching().filter(|j| is_live(j.state));
+        let ended = matching().rev().filter(|j| !is_live(j.state));
         running.chain(ended).collect()
     }
 
@@ -401,10 +418,7 @@ impl DashboardState {
         self.selected = id;
         self.selected_index = at.unwrap_or(0);
         if let Mode::ConfirmCancel(asked) = self.mode
-            && self
-                .jobs
-                .get(&asked)
-                .is_none_or(|j| j.state != JobState::Running)
+            && self.jobs.get(&asked).is_none_or(|j| !is_live(j.state))
         {
             // The job ended while the question was up: nothing left to cancel.
             self.mode = Mode::Normal;
@@ -415,7 +429,7 @@ impl DashboardState {
         let ended: Vec<JobId> = self
             .jobs
             .values()
-            .filter(|j| j.state != JobState::Running)
+            .filter(|j| !is_live(j.state))
             .map(|j| j.id)
             .collect();
         if ended.len() > ENDED_CAPACITY {
@@ -429,6 +443,11 @@ impl DashboardState {
 /// History samples for a minute of sparkline at `interval`, at least 2.
 pub fn history_len(interval: Duration) -> usize {
     ((60.0 / interval.as_secs_f64()).ceil() as usize).clamp(2, 600)
+}
+
+/// Whether a job is still to end: running or stopped (they list first, and can be cancelled).
+fn is_live(state: JobState) -> bool {
+    matches!(state, JobState::Running | JobState::Stopped)
 }
 
 #[cfg(test)]

@@ -144,9 +144,30 @@ pub static COMMANDS: &[Spec] = &[
     Spec {
         name: "kill",
         usage: "kill %N...",
-        summary: "cancel jobs",
+        summary: "cancel jobs (kill -STOP %N: suspend, kill -CONT %N: continue)",
         background: false,
         run: |s, a, _| Box::pin(jobs::kill(s, a)),
+    },
+    Spec {
+        name: "stop",
+        usage: "stop %N...",
+        summary: "suspend jobs: they move nothing until bg or fg",
+        background: false,
+        run: |s, a, _| Box::pin(jobs::stop(s, a)),
+    },
+    Spec {
+        name: "bg",
+        usage: "bg [%N...]",
+        summary: "continue suspended jobs in the background (alone: the latest)",
+        background: false,
+        run: |s, a, _| Box::pin(jobs::bg(s, a)),
+    },
+    Spec {
+        name: "throttle",
+        usage: "throttle %N|all RATE|off, throttle %N -j N",
+        summary: "limit a job's or all jobs' bytes per second (50MiB/s), or a job's files at once",
+        background: false,
+        run: |s, a, _| Box::pin(jobs::throttle(s, a)),
     },
     Spec {
         name: "cat",

@@ -24,9 +24,12 @@ pub async fn start_background(session: &mut Session, argv: &[String]) -> Result<
             transfers.join(", ")
         )));
     }
-    let request = transfer::request(session, name, args)?;
+    let (request, options) = transfer::request(session, name, args)?;
     let label = transfer::label(name, args);
-    let id = session.engine().start(request, label.clone()).await?;
+    let id = session
+        .engine()
+        .start(request, label.clone(), options)
+        .await?;
     eprintln!("[{id}] {label}");
     session.background.push(id);
     Ok(Status::Success)
@@ -36,7 +39,8 @@ pub async fn start_background(session: &mut Session, argv: &[String]) -> Result<
 pub fn notice(job: &JobInfo) -> Option<String> {
     let label = &job.route.label;
     match job.state {
-        JobState::Running => None,
+        // A stopped job has not ended; its notice comes when it does.
+        JobState::Running | JobState::Stopped => None,
         JobState::Done => Some(format!("[{}]+ Done {label}", job.id)),
         JobState::Cancelled => Some(format!("[{}]+ Cancelled {label}", job.id)),
         JobState::Failed => {
@@ -77,12 +81,20 @@ impl Session {
     }
 
     /// Before a script or `exec` exits: waits for every background job of this session, then
-    /// reports them. Returns whether any of them failed. Attached to a daemon it does not wait:
-    /// the jobs are the daemon's and run on after this client exits (`exec 'push a b &'`
+    /// reports them. Returns whether any of them failed. A stopped job would never end, so it is
+    /// cancelled, and its notice says so. Attached to a daemon it does not wait: the jobs are
+    /// the daemon's and run on (or stay stopped) after this client exits (`exec 'push a b &'`
     /// returns at once); those that already ended are reported.
     pub async fn wait_background(&mut self) -> bool {
         if self.engine.attached().is_some() {
             return self.report_ended_jobs().await;
+        }
+        if let Ok(jobs) = self.engine.jobs().await {
+            for job in jobs.iter().filter(|j| j.state == JobState::Stopped) {
+                if self.background.contains(&job.id) {
+                    let _ = self.engine.cancel(job.id).await;
+                }
+            }
         }
         for id in self.background.clone() {
             // The outcome is reported by the notice.

@@ -353,3 +353,85 @@ fn running_as_root() -> bool {
         })
         .unwrap_or(false)
 }
+
+/// Files left in the disk store's staging area (a transfer cut off must leave none).
+fn staged_files(m: &Mavfs) -> Vec<PathBuf> {
+    mavfs_test_support::staging::temp_files(&m.block_dir().join(".mavfs-staging"))
+}
+
+/// Waits until the daemon lists a job in `state`, asked by a client of its own.
+fn wait_for_state(m: &Mavfs, state: &str) -> String {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let jobs = m.exec(&["jobs"]).ok().to_string();
+        if jobs.contains(state) {
+            return jobs;
+        }
+        assert!(Instant::now() < deadline, "no job became {state}: {jobs}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_job_stopped_by_one_client_is_stopped_for_all() {
+    let m = Mavfs::new();
+    seed(&m, 1, 4 << 20);
+    let served = Served::start(&m);
+    m.exec(&["pull --bwlimit 1MiB/s /vdisk/src /vram/src &"])
+        .ok();
+    m.exec(&["stop %1"]).ok();
+    let jobs = wait_for_state(&m, "stopped");
+    assert!(jobs.contains("1.00 MiB/s"), "the limit shows: {jobs}");
+    m.exec(&["throttle %1 off", "bg %1", "wait %1"]).ok();
+    assert!(m.exec(&["jobs"]).ok().contains("[1]  done"));
+    let size = |dir: &str| {
+        let du = m.exec(&[&format!("du -s {dir}")]);
+        du.ok().split('\t').next().unwrap_or_default().to_string()
+    };
+    assert_eq!(size("/vram/src"), size("/vdisk/src"));
+    drop(served);
+}
+
+#[test]
+fn killing_a_client_cancels_its_foreground_transfer_with_nothing_partial() {
+    let m = Mavfs::new();
+    seed(&m, 1, 8 << 20);
+    let served = Served::start(&m);
+    m.exec(&["pull /vdisk/src /vram/src"]).ok();
+    let mut client = m
+        .command()
+        .args(["exec", "push --bwlimit 1MiB/s /vram/src /vdisk/dst"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_state(&m, "running");
+    signal(client.id(), "KILL");
+    let _ = client.wait();
+    let jobs = wait_for_state(&m, "cancelled");
+    assert!(
+        jobs.contains("push --bwlimit 1MiB/s /vram/src /vdisk/dst"),
+        "{jobs}"
+    );
+    // The directory was created; the file was never committed, and nothing is staged.
+    assert_eq!(m.exec(&["ls /vdisk/dst"]).ok(), "");
+    assert_eq!(staged_files(&m), Vec::<PathBuf>::new());
+    drop(served);
+}
+
+#[test]
+fn sigterm_during_a_transfer_leaves_nothing_partial() {
+    let m = Mavfs::new();
+    seed(&m, 1, 8 << 20);
+    let served = Served::start(&m);
+    m.exec(&["pull /vdisk/src /vram/src"]).ok();
+    m.exec(&["push --bwlimit 1MiB/s /vram/src /vdisk/dst &"])
+        .ok();
+    wait_for_state(&m, "running");
+    let socket = served.socket.clone();
+    let (code, log) = served.terminate();
+    assert_eq!(code, 0, "{log}");
+    assert!(!socket.exists(), "the socket is removed");
+    assert_eq!(staged_files(&m), Vec::<PathBuf>::new());
+    assert!(!m.block_dir().join("dst/f0").exists(), "no partial file");
+}

@@ -197,3 +197,88 @@ fn job_commands_refuse_what_bash_refuses() {
     m.exec(&["echo x > /vram/f", "push /vram/f /vdisk/f > /vram/log &"])
         .fails(1, "a background job has no output to redirect");
 }
+
+#[test]
+fn stop_bg_and_throttle_a_background_job() {
+    let m = Mavfs::new();
+    big_sparse_file(&m);
+    let out = m.script(
+        "pull --bwlimit 64MiB/s /vdisk/big /vram/big &\nstop %1\njobs\nthrottle %1 1MiB/s\nthrottle %1 -j 2\n\
+         throttle all 10MiB/s\nthrottle all off\njobs\nkill -CONT %1\nkill -STOP %1\nbg %1\n\
+         kill %1\nwait\n",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let label = "pull --bwlimit 64MiB/s /vdisk/big /vram/big";
+    assert_eq!(
+        lines(&out.stderr),
+        [
+            format!("[1] {label}"),
+            format!("[1]+ Stopped {label}"),
+            format!("[1]+ {label} &"),
+            format!("[1]+ Stopped {label}"),
+            format!("[1]+ {label} &"),
+            format!("[1]+ Cancelled {label}"),
+        ]
+    );
+    let stdout = lines(&out.stdout);
+    assert!(stdout[0].starts_with("[1]  stopped"), "{}", stdout[0]);
+    assert!(
+        stdout[0].ends_with(&format!("64.00 MiB/s {label}")),
+        "{}",
+        stdout[0]
+    );
+    assert!(
+        stdout[1].ends_with(&format!("1.00 MiB/s {label}")),
+        "{}",
+        stdout[1]
+    );
+}
+
+#[test]
+fn throttle_refuses_what_it_cannot_do() {
+    let m = Mavfs::new();
+    for (line, says) in [
+        ("throttle %1 1MiB/s", "no such job"),
+        ("throttle all fast", "not a rate"),
+        ("throttle %1 -j 0", "not a number of files"),
+        ("stop %7", "no such job"),
+        ("push --bwlimit fast /vram/a /vdisk/a", "not a rate"),
+    ] {
+        let out = m.exec(&[line]);
+        assert_ne!(out.code, 0, "{line}");
+        assert!(out.stderr.contains(says), "{line}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn a_script_ending_with_a_stopped_job_cancels_it() {
+    let m = Mavfs::new();
+    big_sparse_file(&m);
+    let out = m.script("pull /vdisk/big /vram/big &\nstop %1\n");
+    let label = "pull /vdisk/big /vram/big";
+    assert_eq!(
+        lines(&out.stderr),
+        [
+            format!("[1] {label}"),
+            format!("[1]+ Stopped {label}"),
+            format!("[1]+ Cancelled {label}"),
+        ]
+    );
+}
+
+#[test]
+fn fg_continues_a_stopped_job() {
+    let m = Mavfs::new();
+    let out = m.script(
+        "echo hello > /vram/f\npush --bwlimit 1B/s /vram/f /vdisk/f &\nstop %1\n\
+         throttle %1 off\nfg %1\ncat /vdisk/f\n",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "hello\n");
+    assert!(
+        out.stderr
+            .contains("[1]+ Stopped push --bwlimit 1B/s /vram/f /vdisk/f"),
+        "{}",
+        out.stderr
+    );
+}

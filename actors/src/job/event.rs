@@ -25,6 +25,18 @@ pub enum EventKind {
         /// Its size.
         bytes: u64,
     },
+    /// The job was suspended: it moves nothing until `Continued` (or it is cancelled).
+    Stopped,
+    /// The suspended job moves again.
+    Continued,
+    /// The job's own limit (bytes per second, `None`: unlimited) or its files at once changed;
+    /// both are given as they now are.
+    Throttled {
+        /// Bytes per second, `None`: unlimited.
+        bwlimit: Option<u64>,
+        /// Files moved at once.
+        jobs: usize,
+    },
     /// Terminal: the job completed. In JSON the summary's fields sit beside `type`.
     Finished(TransferSummary),
     /// Terminal: the job stopped on an error; what it committed stays. In JSON the error's

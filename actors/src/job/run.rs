@@ -59,6 +59,9 @@ impl JobRun {
 
     /// Plans and executes the transfer, publishing `Started`, `Progress` and `FileDone`.
     async fn drive(&self) -> JobOutcome {
+        let pace = self.control.pace();
+        // The pre-scan itself is not paced: a job suspended while it scans stops after it.
+        pace.ready().await;
         let plan = plan(&self.table, &self.request).await?;
         let (files, bytes) = plan.totals();
         self.meter.set_totals(files, bytes);
@@ -72,6 +75,7 @@ impl JobRun {
         };
         let reporter = Reporter {
             meter: &self.meter,
+            pace,
             file_done: &file_done,
         };
         let run = execute(&plan, &reporter);

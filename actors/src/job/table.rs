@@ -3,6 +3,10 @@
 //! The router owns it and changes it only from its own mailbox, one message at a time, so ids
 //! count up without gaps and each job's end is recorded, and its terminal event published,
 //! exactly once. Ended jobs stay listable for the life of the engine.
+//!
+//! Suspending, continuing and throttling go through here too, so that the state the table shows
+//! and the events it publishes (`Stopped`, `Continued`, `Throttled`) follow the order of the
+//! requests.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,7 +20,7 @@ use super::{EventKind, JobControl, JobEvent, JobId, JobInfo, JobOutcome, JobRout
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::EventBus;
 use crate::mounts::MountTable;
-use crate::transfer::{Meter, TransferRequest};
+use crate::transfer::{Bucket, Meter, TransferRequest};
 
 /// A receiver that sees a job's outcome once it ends (`None` while it runs).
 pub type OutcomeReceiver = watch::Receiver<Option<JobOutcome>>;
@@ -44,6 +48,17 @@ impl JobRecord {
             started: self.started,
             ended: self.ended,
             error: self.error.clone(),
+            bwlimit: self.control.pace().limit(),
+            jobs: self.control.pace().jobs(),
+        }
+    }
+
+    fn event(&self, id: JobId, kind: EventKind) -> JobEvent {
+        JobEvent {
+            job: id,
+            route: self.route.clone(),
+            progress: self.meter.snapshot(),
+            kind,
         }
     }
 }
@@ -65,13 +80,16 @@ impl JobTable {
         }
     }
 
-    /// Records a new running job and returns what runs it. Its control is a child of `shutdown`.
+    /// Records a new running job and returns what runs it. Its control is a child of
+    /// `shutdown`; its transfer obeys its own `bwlimit` and the engine's `global` limit.
     pub fn add(
         &mut self,
         request: TransferRequest,
         label: String,
         mounts: Arc<MountTable>,
         shutdown: &CancellationToken,
+        bwlimit: Option<u64>,
+        global: Arc<Bucket>,
     ) -> JobRun {
         self.next_id += 1;
         let id = JobId(self.next_id);
@@ -82,7 +100,7 @@ impl JobTable {
             label,
         });
         let meter = Arc::new(Meter::new());
-        let control = JobControl::child_of(shutdown);
+        let control = JobControl::child_of(shutdown, bwlimit, global, request.jobs);
         let (outcome, _) = watch::channel(None);
         self.jobs.insert(
             id,
@@ -114,7 +132,7 @@ impl JobTable {
         let Some(job) = self.jobs.get_mut(&id) else {
             return;
         };
-        if job.state != JobState::Running {
+        if job.state.has_ended() {
             return;
         }
         let kind = match &result {
@@ -133,13 +151,66 @@ impl JobTable {
             }
         };
         job.ended = Some(SystemTime::now());
-        self.bus.publish(JobEvent {
-            job: id,
-            route: job.route.clone(),
-            progress: job.meter.snapshot(),
-            kind,
-        });
+        self.bus.publish(job.event(id, kind));
         job.outcome.send_replace(Some(result));
+    }
+
+    /// Suspends (`false`) or continues (`true`) job `id`, recording it as `stopped` or
+    /// `running` and publishing `Stopped` or `Continued`; asking for the state it is in changes
+    /// nothing and publishes nothing. Errors: `NotFound` for an unknown id; `InvalidInput` for
+    /// a job that has ended.
+    pub fn set_running(&mut self, id: JobId, running: bool) -> Result<()> {
+        let op = if running { "bg" } else { "stop" };
+        let job = self.running_mut(id, op)?;
+        if !job.control.set_running(running) {
+            return Ok(());
+        }
+        // The elapsed-time clock stops with the job, so its rate is the rate while it moved.
+        job.meter.suspend(!running);
+        let (state, kind) = if running {
+            (JobState::Running, EventKind::Continued)
+        } else {
+            (JobState::Stopped, EventKind::Stopped)
+        };
+        job.state = state;
+        let event = job.event(id, kind);
+        self.bus.publish(event);
+        Ok(())
+    }
+
+    /// Changes job `id`'s own limit (`bwlimit`, bytes per second, `None`: unlimited) and, when
+    /// given, its files at once (`jobs`, at least 1), and publishes `Throttled`. Errors:
+    /// `NotFound` for an unknown id; `InvalidInput` for a job that has ended.
+    pub fn throttle(&mut self, id: JobId, bwlimit: Option<u64>, jobs: Option<usize>) -> Result<()> {
+        let job = self.running_mut(id, "throttle")?;
+        let pace = job.control.pace();
+        pace.set_limit(bwlimit);
+        if let Some(jobs) = jobs {
+            pace.set_jobs(jobs);
+        }
+        let kind = EventKind::Throttled {
+            bwlimit: pace.limit(),
+            jobs: pace.jobs(),
+        };
+        let event = job.event(id, kind);
+        self.bus.publish(event);
+        Ok(())
+    }
+
+    /// Changes job `id`'s files at once (at least 1), keeping its limit, and publishes
+    /// `Throttled`. Errors: as [`JobTable::throttle`].
+    pub fn set_jobs(&mut self, id: JobId, jobs: usize) -> Result<()> {
+        let limit = self.running_mut(id, "throttle")?.control.pace().limit();
+        self.throttle(id, limit, Some(jobs))
+    }
+
+    fn running_mut(&mut self, id: JobId, op: &'static str) -> Result<&mut JobRecord> {
+        let job = self.jobs.get_mut(&id).ok_or_else(|| no_such_job(id))?;
+        if job.state.has_ended() {
+            return Err(Error::new(ErrorKind::InvalidInput, op)
+                .with_detail(format!("job %{id} has ended ({})", job.state)));
+        }
+        Ok(job)
     }
 
     /// The control of job `id`. Errors: `NotFound` for an unknown id.

@@ -80,9 +80,11 @@ pub(super) async fn transfer_batch(
         .iter()
         .map(|(rel, _)| rel.rebase(&planned.target))
         .collect();
+    let pace = report.pace;
     if let Some(first) = to.first() {
         report.meter.file_started(first);
     }
+    pace.ready().await;
     let mut whole = Vec::with_capacity(files.len());
     let mut large = Vec::new();
     for (i, read) in src
@@ -96,6 +98,9 @@ pub(super) async fn transfer_batch(
             WholeRead::TooLarge(size) => large.push((files[i].0.clone(), size)),
         }
     }
+    // The batch writes its bytes at once, so it takes their tokens first.
+    let bytes: u64 = whole.iter().map(|(_, data)| data.len() as u64).sum();
+    pace.admit(bytes).await;
     let batch = whole
         .iter()
         .map(|(i, data)| WholeFile {
@@ -118,10 +123,12 @@ pub(super) async fn transfer_batch(
     }
     let (mut moved_files, mut moved_bytes) = (0, 0);
     if moves {
+        pace.ready().await;
         verify_batch(dst, &to, &committed).await?;
     }
     for (i, data) in &committed {
         if moves {
+            pace.ready().await;
             src.remove_file(&from[*i]).await?;
         }
         report.done(&to[*i], data.len() as u64);

@@ -1,10 +1,16 @@
 //! Progress metering, once, in the stream: a transfer adds bytes to its [`Meter`] as chunks reach
 //! the destination and files as they commit, and anyone (the job's ticker, the job table, `jobs`)
 //! reads a [`Progress`] snapshot from it.
+//!
+//! Its clock is tokio's, so that tests run it under a paused clock; time a job spends suspended
+//! ([`Meter::suspend`]) is not counted in its elapsed time, so a rate over the job's elapsed
+//! time is the rate while it moved.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +46,14 @@ pub struct Meter {
     bytes_done: AtomicU64,
     current: Mutex<Option<VPath>>,
     rate: Mutex<RateEstimate>,
+    suspended: Mutex<Suspended>,
+}
+
+/// Time spent suspended: finished spells, and the start of the current one.
+#[derive(Debug, Default)]
+struct Suspended {
+    total: Duration,
+    since: Option<Instant>,
 }
 
 /// A moving average of the byte rate, updated once per tick.
@@ -60,7 +74,35 @@ impl Meter {
             bytes_done: AtomicU64::new(0),
             current: Mutex::new(None),
             rate: Mutex::new(RateEstimate::default()),
+            suspended: Mutex::new(Suspended::default()),
         }
+    }
+
+    /// Stops (`true`) or restarts (`false`) the elapsed-time clock while the job is suspended.
+    /// Calling it twice the same way changes nothing.
+    pub fn suspend(&self, suspended: bool) {
+        let now = Instant::now();
+        if let Ok(mut s) = self.suspended.lock() {
+            match (suspended, s.since) {
+                (true, None) => s.since = Some(now),
+                (false, Some(since)) => {
+                    s.total += now.duration_since(since);
+                    s.since = None;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Time since the meter started, less the time spent suspended.
+    fn moving_time(&self) -> Duration {
+        let now = Instant::now();
+        let paused = self.suspended.lock().map_or(Duration::ZERO, |s| {
+            s.total
+                + s.since
+                    .map_or(Duration::ZERO, |since| now.duration_since(since))
+        });
+        now.duration_since(self.started).saturating_sub(paused)
     }
 
     /// Sets the totals found by the pre-scan.
@@ -117,7 +159,7 @@ impl Meter {
             bytes_total: self.bytes_total.load(Ordering::Relaxed),
             current: self.current.lock().ok().and_then(|c| c.clone()),
             rate: self.rate.lock().map_or(0.0, |r| r.rate),
-            elapsed: self.started.elapsed(),
+            elapsed: self.moving_time(),
         }
     }
 }

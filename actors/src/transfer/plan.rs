@@ -104,7 +104,6 @@ pub async fn plan(table: &MountTable, request: &TransferRequest) -> Result<Plan>
     Ok(Plan {
         sources: plans,
         kind: request.kind,
-        jobs: request.jobs,
     })
 }
 

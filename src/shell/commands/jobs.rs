@@ -1,10 +1,11 @@
-//! `jobs`, `wait`, `fg` and `kill`: background transfer jobs, as in bash.
+//! `jobs`, `wait`, `fg`, `kill`, `stop`, `bg` and `throttle`: background transfer jobs, as in
+//! bash, and what bash cannot do to them (suspend and continue a transfer, limit its rate).
 
 use mavfs_actors::ErrorKind;
-use mavfs_actors::JobId;
+use mavfs_actors::{JobId, JobState};
 
 use super::Opts;
-use super::transfer::print_summary;
+use super::transfer::{parse_rate, print_summary};
 use crate::shell::output::Output;
 use crate::shell::{CmdError, Session, Status, format, progress};
 
@@ -28,8 +29,12 @@ pub async fn jobs(
     Opts::parse(args, "", "")?;
     for job in session.engine().jobs().await? {
         let p = &job.progress;
+        // A job's own limit, when it has one, before its command line.
+        let limit = job
+            .bwlimit
+            .map_or_else(String::new, |l| format!("{}/s ", format::size(l)));
         out.line(&format!(
-            "[{}]  {:<9} {:>6}/{:<6} files {:>10}/{:<10} {}",
+            "[{}]  {:<9} {:>6}/{:<6} files {:>10}/{:<10} {limit}{}",
             job.id,
             job.state.to_string(),
             p.files_done,
@@ -73,8 +78,8 @@ pub async fn wait(session: &mut Session, args: &[String]) -> Result<Status, CmdE
     Ok(status)
 }
 
-/// `fg [%N]`: waits for a job in the foreground, with its progress bar on a terminal, then prints
-/// its summary. Ctrl-C cancels it.
+/// `fg [%N]`: waits for a job in the foreground (continuing it if stopped), with its progress
+/// bar on a terminal, then prints its summary. Ctrl-C cancels it.
 pub async fn fg(session: &mut Session, args: &[String]) -> Result<Status, CmdError> {
     let opts = Opts::parse(args, "", "")?;
     let id = match opts.operands.as_slice() {
@@ -92,6 +97,13 @@ pub async fn fg(session: &mut Session, args: &[String]) -> Result<Status, CmdErr
         .find(|j| j.id == id)
         .ok_or_else(|| CmdError::Usage(format!("%{id}: no such job")))?;
     eprintln!("{}", job.route.label);
+    if job.state == JobState::Stopped {
+        // As bash's fg: a stopped job continues in the foreground.
+        engine
+            .resume(id)
+            .await
+            .map_err(|e| no_such_job(&format!("%{id}"), e))?;
+    }
     session.forget_background(id);
     let bar = session
         .options()
@@ -122,8 +134,14 @@ fn no_such_job(spec: &str, e: mavfs_actors::Error) -> CmdError {
     }
 }
 
-/// `kill %N...`: cancels jobs; each stops within a fraction of a second.
-pub async fn kill(session: &Session, args: &[String]) -> Result<Status, CmdError> {
+/// `kill %N...`: cancels jobs; each stops within a fraction of a second. `kill -STOP` and
+/// `kill -CONT` suspend and continue them instead, as `stop` and `bg` do.
+pub async fn kill(session: &mut Session, args: &[String]) -> Result<Status, CmdError> {
+    match args.first().map(String::as_str) {
+        Some("-STOP") => return stop(session, &args[1..]).await,
+        Some("-CONT") => return bg(session, &args[1..]).await,
+        _ => {}
+    }
     let opts = Opts::parse(args, "", "")?;
     opts.need(1)?;
     for spec in &opts.operands {
@@ -132,6 +150,89 @@ pub async fn kill(session: &Session, args: &[String]) -> Result<Status, CmdError
             .cancel(job_id(spec)?)
             .await
             .map_err(|e| no_such_job(spec, e))?;
+    }
+    Ok(Status::Success)
+}
+
+/// The command line of job `id`, for notices. Errors: `Usage` for an unknown job.
+async fn label(session: &Session, id: JobId) -> Result<String, CmdError> {
+    session
+        .engine()
+        .jobs()
+        .await?
+        .into_iter()
+        .find(|j| j.id == id)
+        .map(|j| j.route.label)
+        .ok_or_else(|| CmdError::Usage(format!("%{id}: no such job")))
+}
+
+/// `stop %N...`: suspends jobs and prints `[N]+ Stopped command` for each; a suspended job
+/// moves nothing, keeps what it committed and its files in flight, until `bg`, `fg` or `kill`.
+pub async fn stop(session: &mut Session, args: &[String]) -> Result<Status, CmdError> {
+    let opts = Opts::parse(args, "", "")?;
+    opts.need(1)?;
+    for spec in &opts.operands {
+        let id = job_id(spec)?;
+        session
+            .engine()
+            .suspend(id)
+            .await
+            .map_err(|e| no_such_job(spec, e))?;
+        eprintln!("[{id}]+ Stopped {}", label(session, id).await?);
+    }
+    Ok(Status::Success)
+}
+
+/// `bg [%N...]`: continues suspended jobs in the background and prints `[N]+ command &` for
+/// each; alone, the session's latest background job.
+pub async fn bg(session: &mut Session, args: &[String]) -> Result<Status, CmdError> {
+    let opts = Opts::parse(args, "", "")?;
+    let ids = if opts.operands.is_empty() {
+        vec![
+            session
+                .last_background()
+                .ok_or_else(|| CmdError::Usage("no current job".into()))?,
+        ]
+    } else {
+        opts.operands
+            .iter()
+            .map(|s| job_id(s))
+            .collect::<Result<_, _>>()?
+    };
+    for id in ids {
+        session
+            .engine()
+            .resume(id)
+            .await
+            .map_err(|e| no_such_job(&format!("%{id}"), e))?;
+        eprintln!("[{id}]+ {} &", label(session, id).await?);
+    }
+    Ok(Status::Success)
+}
+
+/// `throttle %N RATE|off`, `throttle all RATE|off`, `throttle %N -j N`: changes a job's own
+/// limit, the global limit shared by all jobs, or a job's files at once, while they run.
+pub async fn throttle(session: &mut Session, args: &[String]) -> Result<Status, CmdError> {
+    let usage = || CmdError::Usage("usage: throttle %N|all RATE|off, throttle %N -j N".into());
+    let engine = session.engine().clone();
+    match args {
+        [all, r] if all == "all" => engine.throttle_all(parse_rate(r)?).await?,
+        [spec, j, n] if j == "-j" => {
+            let jobs = n
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=mavfs_actors::MAX_JOBS).contains(n))
+                .ok_or_else(|| CmdError::Usage(format!("-j {n}: not a number of files")))?;
+            engine
+                .set_jobs(job_id(spec)?, jobs)
+                .await
+                .map_err(|e| no_such_job(spec, e))?;
+        }
+        [spec, r] => engine
+            .throttle(job_id(spec)?, parse_rate(r)?)
+            .await
+            .map_err(|e| no_such_job(spec, e))?,
+        _ => return Err(usage()),
     }
     Ok(Status::Success)
 }

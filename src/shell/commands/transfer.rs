@@ -1,17 +1,57 @@
 //! `cp`, `mv`, `push` and `pull`: transfers between and within mounts, in the foreground (with a
 //! progress bar on a terminal, then one summary line) or, followed by `&`, as background jobs.
 
-use mavfs_actors::{TransferKind, TransferRequest, TransferSummary};
+use mavfs_actors::{JobOptions, TransferKind, TransferRequest, TransferSummary};
 
 use super::Opts;
 use crate::shell::{CmdError, Session, Status, format, progress};
 
-/// Parses the arguments of transfer command `name`. `-j N` sets how many files move at once.
+/// Parses a rate: a size as the config writes them, optionally followed by `/s` (`50MiB/s`),
+/// or `off`. Errors: `Usage` for anything else, and for 0.
+pub fn parse_rate(spec: &str) -> Result<Option<u64>, CmdError> {
+    if spec == "off" {
+        return Ok(None);
+    }
+    crate::config::parse_size(spec.strip_suffix("/s").unwrap_or(spec))
+        .filter(|r| *r > 0)
+        .map(Some)
+        .ok_or_else(|| CmdError::Usage(format!("{spec}: not a rate (50MiB/s, or off)")))
+}
+
+/// Takes `--bwlimit RATE` (or `--bwlimit=RATE`) out of `args`: the job's own limit.
+fn bwlimit(args: &[String]) -> Result<(Vec<String>, JobOptions), CmdError> {
+    let mut rest = Vec::with_capacity(args.len());
+    let mut options = JobOptions::default();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if arg == "--" {
+            rest.push(arg.clone());
+            rest.extend(iter.cloned());
+            break;
+        }
+        let value = if arg == "--bwlimit" {
+            iter.next()
+                .ok_or_else(|| CmdError::Usage("--bwlimit: missing rate".into()))?
+        } else if let Some(v) = arg.strip_prefix("--bwlimit=") {
+            v
+        } else {
+            rest.push(arg.clone());
+            continue;
+        };
+        options.bwlimit = parse_rate(value)?;
+    }
+    Ok((rest, options))
+}
+
+/// Parses the arguments of transfer command `name`. `-j N` sets how many files move at once,
+/// `--bwlimit RATE` the job's own limit.
 pub fn request(
     session: &Session,
     name: &str,
     args: &[String],
-) -> Result<TransferRequest, CmdError> {
+) -> Result<(TransferRequest, JobOptions), CmdError> {
+    let (args, options) = bwlimit(args)?;
+    let args = args.as_slice();
     let (kind, flags) = match name {
         "cp" => (TransferKind::Copy, "rR"),
         "mv" => (TransferKind::Move, ""),
@@ -30,9 +70,11 @@ pub fn request(
     opts.need(2)?;
     let (sources, dest) = opts.operands.split_at(opts.operands.len() - 1);
     if matches!(kind, TransferKind::Push | TransferKind::Pull) && sources.len() != 1 {
-        return Err(CmdError::Usage(format!("usage: {name} [-j N] src dst")));
+        return Err(CmdError::Usage(format!(
+            "usage: {name} [-j N] [--bwlimit RATE] src dst"
+        )));
     }
-    Ok(TransferRequest {
+    let request = TransferRequest {
         kind,
         sources: sources
             .iter()
@@ -41,7 +83,8 @@ pub fn request(
         dest: session.resolve(&dest[0])?,
         recursive: kind != TransferKind::Copy || opts.has('r') || opts.has('R'),
         jobs,
-    })
+    };
+    Ok((request, options))
 }
 
 /// The command as typed, for listings: words joined by blanks, quoted when they hold any.
@@ -61,12 +104,12 @@ pub fn label(name: &str, args: &[String]) -> String {
 
 /// Runs transfer command `name` with `args` in the foreground.
 pub async fn run(session: &Session, name: &str, args: &[String]) -> Result<Status, CmdError> {
-    let request = request(session, name, args)?;
+    let (request, options) = request(session, name, args)?;
     let engine = session.engine();
     let label = label(name, args);
     // Subscribe before the job starts, so the bar sees its first event.
     let events = session.options().progress.then(|| engine.subscribe());
-    let job = engine.run(request, label).await?;
+    let job = engine.run(request, label, options).await?;
     let bar = events.map(|events| progress::show(job.id(), events));
     let result = job.wait().await;
     if let Some(bar) = bar {
