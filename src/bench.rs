@@ -1,10 +1,13 @@
 //! `mavfs bench`: read and write latency and throughput per mount, through the whole engine.
 //!
-//! For each mount it writes `iters` files of `size` bytes into a scratch directory, reads them all
-//! back, and reports p50 and p99 latency per operation and the throughput over all of them; the
-//! scratch directory is removed afterwards. Each write is open + write + atomic commit; each read
-//! is open + every chunk. The loop runs in a spawned task, since an `ask` from the runtime's main
-//! task pays cross-thread wake-ups that no real front end pays.
+//! For each mount (or the one `--bench-mount` names) it writes `iters` files of `size` bytes into
+//! a scratch directory, reads them all back, stats each, and reports p50 and p99 latency per
+//! operation and the throughput over all of them (operations per second for `stat`); the scratch
+//! directory is removed afterwards. Each write is open, write and atomic commit; each read is
+//! open and every chunk. Attached to a daemon (`mavfs serve`), the same figures include the
+//! socket, so running it `--embedded` and attached compares the two. The loop runs in a spawned
+//! task, since an `ask` from the runtime's main task pays cross-thread wake-ups that no real
+//! front end pays.
 
 use std::time::{Duration, Instant};
 
@@ -18,10 +21,14 @@ use crate::engine::Engine;
 use crate::shell::format;
 
 /// What to measure.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Settings {
+    /// Bytes per file.
     pub size: usize,
+    /// Files per mount.
     pub iters: usize,
+    /// Only this mount, when given.
+    pub mount: Option<VPath>,
 }
 
 impl Settings {
@@ -38,7 +45,13 @@ impl Settings {
         if iters == 0 {
             return Err("--bench-iters must be at least 1".into());
         }
-        Ok(Settings { size, iters })
+        let mount = match &cli.bench_mount {
+            None => None,
+            Some(m) => Some(
+                VPath::parse(m).map_err(|e| format!("--bench-mount {m}: {}", e.reason()))?,
+            ),
+        };
+        Ok(Settings { size, iters, mount })
     }
 }
 
@@ -63,7 +76,16 @@ pub async fn run(engine: &Engine, settings: Settings) -> i32 {
         "MOUNT", "BACKEND", "OP", "SIZE", "ITERS", "P50", "P99", "THROUGHPUT"
     );
     let mut code = 0;
-    for mount in engine.mounts() {
+    let mounts: Vec<_> = engine
+        .mounts()
+        .into_iter()
+        .filter(|m| settings.mount.as_ref().is_none_or(|only| *only == m.path))
+        .collect();
+    if mounts.is_empty() {
+        eprintln!("mavfs: bench: no such mount");
+        return 2;
+    }
+    for mount in mounts {
         let scratch = match mount
             .path
             .join(&format!(".mavfs-bench-{}", std::process::id()))
@@ -74,7 +96,7 @@ pub async fn run(engine: &Engine, settings: Settings) -> i32 {
                 return 1;
             }
         };
-        let task = tokio::spawn(measure(engine.clone(), scratch.clone(), settings));
+        let task = tokio::spawn(measure(engine.clone(), scratch.clone(), settings.clone()));
         let result = task
             .await
             .unwrap_or_else(|e| Err(format!("benchmark task failed: {e}")));
@@ -82,8 +104,19 @@ pub async fn run(engine: &Engine, settings: Settings) -> i32 {
         let _ = engine.remove(&scratch, true, true).await;
         match result {
             Ok(mut samples) => {
-                for (op, sample) in [("write", &mut samples.0), ("read", &mut samples.1)] {
+                let ops = [
+                    ("write", &mut samples.0),
+                    ("read", &mut samples.1),
+                    ("stat", &mut samples.2),
+                ];
+                for (op, sample) in ops {
                     let bytes = (settings.size * settings.iters) as u64;
+                    let throughput = if op == "stat" {
+                        let secs = sample.total.as_secs_f64().max(1e-9);
+                        format!("{:.0} op/s", settings.iters as f64 / secs)
+                    } else {
+                        format::rate(bytes, sample.total)
+                    };
                     println!(
                         "{:<10} {:<8} {:<5} {:>10} {:>7} {:>10} {:>10} {:>12}",
                         mount.path.as_str(),
@@ -93,7 +126,7 @@ pub async fn run(engine: &Engine, settings: Settings) -> i32 {
                         settings.iters,
                         format::duration(sample.percentile(0.5)),
                         format::duration(sample.percentile(0.99)),
-                        format::rate(bytes, sample.total)
+                        throughput
                     );
                 }
             }
@@ -110,7 +143,7 @@ async fn measure(
     engine: Engine,
     dir: VPath,
     settings: Settings,
-) -> Result<(Sample, Sample), String> {
+) -> Result<(Sample, Sample, Sample), String> {
     engine.mkdir(&dir, false).await.map_err(|e| e.to_string())?;
     let data = Bytes::from(vec![0xA5u8; settings.size]);
     let paths: Vec<VPath> = (0..settings.iters)
@@ -150,5 +183,19 @@ async fn measure(
         }
     }
     reads.total = started.elapsed();
-    Ok((writes, reads))
+    let mut stats = Sample {
+        latencies: Vec::with_capacity(settings.iters),
+        total: Duration::ZERO,
+    };
+    let started = Instant::now();
+    for path in &paths {
+        let t = Instant::now();
+        let meta = engine.stat(path).await.map_err(|e| e.to_string())?;
+        stats.latencies.push(t.elapsed());
+        if meta.size != settings.size as u64 {
+            return Err(format!("{path}: stat says {} bytes", meta.size));
+        }
+    }
+    stats.total = started.elapsed();
+    Ok((writes, reads, stats))
 }

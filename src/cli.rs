@@ -51,6 +51,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "N")]
     pub bench_iters: Option<usize>,
 
+    /// `bench`: only this mount (e.g. /vram); default every mount.
+    #[arg(long, global = true, value_name = "MOUNT")]
+    pub bench_mount: Option<String>,
+
     /// Attach to the daemon (`mavfs serve`) on its default socket, or on `--connect=PATH`;
     /// fails (exit 2) when none answers. `MAVFS_SOCKET` does the same.
     #[arg(
