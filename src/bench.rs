@@ -47,9 +47,9 @@ impl Settings {
         }
         let mount = match &cli.bench_mount {
             None => None,
-            Some(m) => Some(
-                VPath::parse(m).map_err(|e| format!("--bench-mount {m}: {}", e.reason()))?,
-            ),
+            Some(m) => {
+                Some(VPath::parse(m).map_err(|e| format!("--bench-mount {m}: {}", e.reason()))?)
+            }
         };
         Ok(Settings { size, iters, mount })
     }
