@@ -16,17 +16,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use futures::stream::BoxStream;
-use futures::{SinkExt, StreamExt};
 use mavfs_actors::{
     DirEntry, Error, ErrorKind, FileReader, JobEvent, JobId, JobInfo, JobOptions, JobOutcome, Meta,
     MountInfo, MountStats, Result, TransferRequest, VPath, WriteMode,
 };
 use tokio::sync::{broadcast, mpsc};
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedRead;
 
 use super::protocol::{
-    self, ClientMsg, Frame, MAX_DATA, Reply, Request, ServerMsg, VERSION, WINDOW,
+    self, ClientMsg, Frame, MAX_DATA, Outgoing, Reply, Request, ServerMsg, VERSION, WINDOW,
 };
 use super::socket;
 
@@ -60,7 +60,7 @@ pub struct Remote {
 }
 
 struct Inner {
-    out: mpsc::UnboundedSender<Bytes>,
+    out: mpsc::UnboundedSender<Outgoing>,
     pending: Mutex<HashMap<u64, mpsc::UnboundedSender<Incoming>>>,
     next_id: AtomicU64,
     events: broadcast::Sender<Pushed>,
@@ -90,12 +90,12 @@ impl Remote {
             .map_err(|e| AttachError(e.to_string()))?;
         let (read, write) = stream.into_split();
         let mut frames = FramedRead::new(read, protocol::codec());
-        let mut sink = FramedWrite::new(write, protocol::codec());
+        let mut write = write;
         let shown = path.display();
         let hello = protocol::message(&ClientMsg::Hello { version: VERSION });
         // A daemon that refuses us says why and hangs up, maybe before our Hello arrives: read
         // its answer even when sending failed.
-        let sent = sink.send(hello).await;
+        let sent = protocol::write(&mut write, &hello).await;
         let welcome = tokio::time::timeout(HANDSHAKE_TIMEOUT, frames.next())
             .await
             .map_err(|_| AttachError(format!("{shown}: the daemon did not answer")))?;
@@ -119,7 +119,7 @@ impl Remote {
             Ok(_) => return Err(AttachError(format!("{shown}: unexpected answer to Hello"))),
             Err(e) => return Err(AttachError(format!("{shown}: {e}"))),
         };
-        let (out, mut outgoing) = mpsc::unbounded_channel::<Bytes>();
+        let (out, mut outgoing) = mpsc::unbounded_channel::<Outgoing>();
         let inner = Arc::new(Inner {
             out,
             pending: Mutex::new(HashMap::new()),
@@ -133,7 +133,7 @@ impl Remote {
         });
         tokio::spawn(async move {
             while let Some(frame) = outgoing.recv().await {
-                if sink.send(frame).await.is_err() {
+                if protocol::write(&mut write, &frame).await.is_err() {
                     break;
                 }
             }
@@ -544,7 +544,10 @@ pub struct RemoteWrite {
 impl RemoteWrite {
     /// Sends `chunk`, in frames of at most 1 MiB, each within the credit the daemon granted.
     pub async fn write(&mut self, chunk: Bytes) -> Result<()> {
-        for piece in chunk.chunks(MAX_DATA) {
+        let mut at = 0;
+        while at < chunk.len() {
+            let piece = chunk.slice(at..chunk.len().min(at + MAX_DATA));
+            at += piece.len();
             // An error reply may already be here: stop before sending more.
             while let Ok(incoming) = self.rx.try_recv() {
                 self.take(incoming)?;

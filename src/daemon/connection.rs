@@ -20,16 +20,15 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinSet};
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 use super::handlers::{self, Inbound};
-use super::protocol::{self, ClientMsg, Frame, ServerMsg, VERSION, WINDOW};
+use super::protocol::{self, ClientMsg, Frame, Outgoing, ServerMsg, VERSION, WINDOW};
 use crate::engine::Engine;
 
 /// How long a client may take and how much may wait for it.
@@ -56,7 +55,7 @@ impl Default for Limits {
 /// The sending side of a connection, shared by its handlers. Cheap to clone.
 #[derive(Clone)]
 pub struct Outbound {
-    queue: mpsc::Sender<Bytes>,
+    queue: mpsc::Sender<Outgoing>,
     send_timeout: Duration,
     /// Cancelled to close the connection.
     closed: CancellationToken,
@@ -69,7 +68,7 @@ pub struct Closed;
 impl Outbound {
     /// Queues `frame`, waiting at most the send limit. Errors: `Closed` when the connection is
     /// closing, or when the client stopped reading (which closes it).
-    pub async fn send(&self, frame: Bytes) -> Result<(), Closed> {
+    pub async fn send(&self, frame: Outgoing) -> Result<(), Closed> {
         match self.queue.send_timeout(frame, self.send_timeout).await {
             Ok(()) => Ok(()),
             Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
@@ -87,7 +86,7 @@ impl Outbound {
     }
 
     /// Queues `frame` only if there is room now; for events, which may be dropped.
-    pub fn try_send(&self, frame: Bytes) -> bool {
+    pub fn try_send(&self, frame: Outgoing) -> bool {
         self.queue.try_send(frame).is_ok()
     }
 }
@@ -107,7 +106,7 @@ pub async fn serve(
 ) {
     let (read, write) = stream.into_split();
     let mut frames = FramedRead::new(read, protocol::codec());
-    let (queue, mut queued) = mpsc::channel::<Bytes>(limits.outbound);
+    let (queue, mut queued) = mpsc::channel::<Outgoing>(limits.outbound);
     let closed = shutdown.child_token();
     let out = Outbound {
         queue,
@@ -116,16 +115,16 @@ pub async fn serve(
     };
     let writer_closed = closed.clone();
     let writer = tokio::spawn(async move {
-        let mut sink = FramedWrite::new(write, protocol::codec());
+        let mut write = write;
         loop {
             let frame = tokio::select! {
                 frame = queued.recv() => frame,
                 () = writer_closed.cancelled() => None,
             };
             let Some(frame) = frame else { break };
-            // Cancel safety: a frame cut off by closing is of no use to anyone.
+            // A frame cut off by closing is of no use to anyone.
             let sent = tokio::select! {
-                sent = sink.send(frame) => sent,
+                sent = protocol::write(&mut write, &frame) => sent,
                 () = writer_closed.cancelled() => break,
             };
             if sent.is_err() {
@@ -135,11 +134,11 @@ pub async fn serve(
         }
         // Whatever is queued when the reader refused (the `Refused` frame) still goes out.
         while let Ok(frame) = queued.try_recv() {
-            if sink.send(frame).await.is_err() {
+            if protocol::write(&mut write, &frame).await.is_err() {
                 break;
             }
         }
-        let _ = SinkExt::<Bytes>::close(&mut sink).await;
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut write).await;
     });
 
     match handshake(&mut frames, &engine, &out, limits).await {

@@ -157,7 +157,10 @@ async fn read(ctx: &mut Ctx, path: &VPath) -> Result<(), Closed> {
             Some(Err(e)) => break Some(e),
             Some(Ok(chunk)) => chunk,
         };
-        for piece in chunk.chunks(MAX_DATA) {
+        let mut at = 0;
+        while at < chunk.len() {
+            let piece = chunk.slice(at..chunk.len().min(at + MAX_DATA));
+            at += piece.len();
             while credit == 0 {
                 match ctx.inbound.recv().await {
                     Some(Inbound::Credit(n)) => credit += n,

@@ -308,24 +308,61 @@ pub enum Frame<M> {
     },
 }
 
-/// Encodes a JSON message frame.
-pub fn message<M: Serialize>(msg: &M) -> Bytes {
+/// A frame ready to send. File data stays in the buffer it was read into: [`write`] sends a
+/// header and then the bytes themselves, so a stream costs no copy in user space.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    /// A whole encoded frame: its length prefix, tag and JSON.
+    Message(Bytes),
+    /// Stream `id`'s bytes, at most [`MAX_DATA`].
+    Data {
+        /// The stream's request id.
+        id: u64,
+        /// The bytes.
+        data: Bytes,
+    },
+}
+
+/// Encodes a JSON message frame, length prefix included.
+pub fn message<M: Serialize>(msg: &M) -> Outgoing {
     let mut buf = BytesMut::with_capacity(128);
+    buf.put_u32(0);
     buf.put_u8(TAG_JSON);
     let mut writer = buf.writer();
     // Serialising our own enums into memory cannot fail.
     serde_json::to_writer(&mut writer, msg).expect("protocol messages serialise");
-    writer.into_inner().freeze()
+    let mut buf = writer.into_inner();
+    let len = u32::try_from(buf.len() - 4).unwrap_or(u32::MAX);
+    buf[..4].copy_from_slice(&len.to_be_bytes());
+    Outgoing::Message(buf.freeze())
 }
 
-/// Encodes a data frame of stream `id`; `data` holds at most [`MAX_DATA`] bytes.
-pub fn data(id: u64, data: &[u8]) -> Bytes {
+/// A data frame of stream `id`; `data` holds at most [`MAX_DATA`] bytes.
+pub fn data(id: u64, data: Bytes) -> Outgoing {
     debug_assert!(data.len() <= MAX_DATA);
-    let mut buf = BytesMut::with_capacity(9 + data.len());
-    buf.put_u8(TAG_DATA);
-    buf.put_u64(id);
-    buf.put_slice(data);
-    buf.freeze()
+    Outgoing::Data { id, data }
+}
+
+/// Sends `frame` on `w`: a message in one write, data as a 13-byte header and the bytes as they
+/// are. Cancel safety: none; a frame cut off by dropping this future leaves the stream broken,
+/// so callers close the connection then.
+pub async fn write<W: tokio::io::AsyncWrite + Unpin>(
+    w: &mut W,
+    frame: &Outgoing,
+) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    match frame {
+        Outgoing::Message(bytes) => w.write_all(bytes).await,
+        Outgoing::Data { id, data } => {
+            let mut header = [0u8; 13];
+            let len = u32::try_from(9 + data.len()).unwrap_or(u32::MAX);
+            header[..4].copy_from_slice(&len.to_be_bytes());
+            header[4] = TAG_DATA;
+            header[5..].copy_from_slice(&id.to_be_bytes());
+            w.write_all(&header).await?;
+            w.write_all(data).await
+        }
+    }
 }
 
 /// Decodes a frame. Errors: what is wrong with it, for a [`ServerMsg::Refused`].
@@ -351,6 +388,15 @@ pub fn decode<M: for<'de> Deserialize<'de>>(mut frame: BytesMut) -> Result<Frame
 mod tests {
     use super::*;
 
+    /// What `write` puts on the wire, as the codec reads it back.
+    fn wire(frame: Outgoing) -> BytesMut {
+        use tokio_util::codec::Decoder;
+        let mut sent = Vec::new();
+        futures::executor::block_on(write(&mut sent, &frame)).unwrap();
+        let mut buf = BytesMut::from(&sent[..]);
+        codec().decode(&mut buf).unwrap().expect("one whole frame")
+    }
+
     #[test]
     fn messages_and_data_round_trip() {
         let msg = ClientMsg::Request {
@@ -359,14 +405,14 @@ mod tests {
                 path: VPath::parse("/vram/a").unwrap(),
             },
         };
-        let frame = BytesMut::from(&message(&msg)[..]);
+        let frame = wire(message(&msg));
         match decode::<ClientMsg>(frame).unwrap() {
             Frame::Message(ClientMsg::Request { id: 7, request }) => {
                 assert!(matches!(request, Request::Stat { .. }))
             }
             other => panic!("{other:?}"),
         }
-        let frame = BytesMut::from(&data(9, b"bytes")[..]);
+        let frame = wire(data(9, Bytes::from_static(b"bytes")));
         match decode::<ClientMsg>(frame).unwrap() {
             Frame::Data { id: 9, data } => assert_eq!(&data[..], b"bytes"),
             other => panic!("{other:?}"),

@@ -85,8 +85,11 @@ pub async fn run(
 
 /// Tells a client why it is not served, then hangs up.
 async fn refuse(stream: UnixStream, reason: String) {
-    use futures::SinkExt;
-    let mut sink = tokio_util::codec::FramedWrite::new(stream, protocol::codec());
+    let mut stream = stream;
     let frame = protocol::message(&ServerMsg::Refused { reason });
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), sink.send(frame)).await;
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        protocol::write(&mut stream, &frame),
+    )
+    .await;
 }
