@@ -45,15 +45,16 @@ impl Lagged {
 /// Streams the events of `engine` to stdout until a signal, a closed stdout, or the engine's end
 /// (exit 1, with the reason on stderr). Returns the exit code.
 pub async fn run(engine: &Engine, json: bool) -> i32 {
-    // Subscribed first, so that no event between the note and the loop is lost.
+    // Subscribed first, so that no event between the note and the loop is lost; the signal
+    // handlers are in place before the note, so that a reader who saw it may stop us at once.
     let mut events = engine.subscribe();
+    let signalled = signalled();
     if engine.attached().is_none() {
         eprintln!(
             "mavfs: events: embedded engine: only this process's jobs show (start `mavfs serve` \
              to see every client's)"
         );
     }
-    let signalled = signalled();
     tokio::pin!(signalled);
     let mut check = tokio::time::interval(CLOSED_CHECK);
     loop {
