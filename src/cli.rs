@@ -70,6 +70,12 @@ pub struct Cli {
     /// Run the engine in this process even when a daemon is running.
     #[arg(long, global = true)]
     pub embedded: bool,
+
+    /// JSON instead of text: every shell command of the session that supports it (`jobs`,
+    /// `stats`, `mounts`, `stat`, transfers), `events` and `dashboard`.
+    #[arg(long, global = true)]
+    pub json: bool,
+
     /// `dashboard`: seconds between refreshes of the tier figures (default 1.0; more than 0).
     #[arg(long, global = true, value_name = "S", value_parser = parse_interval)]
     pub dashboard_interval: Option<f64>,
@@ -130,12 +136,12 @@ pub enum Command {
         #[arg(long, value_name = "ADDR")]
         metrics: Option<std::net::SocketAddr>,
     },
-    /// Live view of tiers, transfers and jobs; without a terminal, one line per mount and job.
-    Dashboard {
-        /// One JSON object a line instead of text (implies the non-interactive output).
-        #[arg(long)]
-        json: bool,
-    },
+    /// Live view of tiers, transfers and jobs; without a terminal, one line per mount and job
+    /// (`--json`: one JSON object a line, which implies the non-interactive output).
+    Dashboard,
+    /// Every job event of the engine (of the daemon when attached), one line each (`--json`: one
+    /// JSON object a line), until SIGINT, SIGTERM or a closed stdout.
+    Events,
 }
 
 /// The dashboard's interval when none is given, in seconds.

@@ -9,6 +9,7 @@ mod config;
 mod daemon;
 mod dashboard;
 mod engine;
+mod events;
 mod hypervisor;
 mod shell;
 
@@ -89,6 +90,7 @@ async fn run(cli: Cli) -> i32 {
     let options = SessionOptions {
         jobs,
         progress: false,
+        json: cli.json,
     };
     let code = match &cli.command {
         None | Some(Command::Shell) => {
@@ -103,12 +105,13 @@ async fn run(cli: Cli) -> i32 {
             let mut session = Session::new(engine.clone(), options);
             shell::run_exec(&mut session, lines).await
         }
-        Some(Command::Dashboard { json }) => {
+        Some(Command::Dashboard) => {
             let secs = cli
                 .dashboard_interval
                 .unwrap_or(cli::DEFAULT_DASHBOARD_INTERVAL);
-            dashboard::main(&engine, std::time::Duration::from_secs_f64(secs), *json).await
+            dashboard::main(&engine, std::time::Duration::from_secs_f64(secs), cli.json).await
         }
+        Some(Command::Events) => events::run(&engine, cli.json).await,
         Some(Command::Bench) => match bench::Settings::from_cli(&cli) {
             Ok(settings) => bench::run(&engine, settings).await,
             Err(e) => {

@@ -99,6 +99,8 @@ pub struct SessionOptions {
     pub jobs: usize,
     /// Draw live progress bars for foreground transfers (an interactive shell on a terminal).
     pub progress: bool,
+    /// `mavfs --json`: every command that supports `--json` prints JSON as if given it.
+    pub json: bool,
 }
 
 /// One shell session: a current directory over one engine.

@@ -97,32 +97,32 @@ pub static COMMANDS: &[Spec] = &[
         usage: "cp [-r] [-j N] src... dst",
         summary: "copy files (-r: trees) between any mounts",
         background: true,
-        run: |s, a, _| Box::pin(transfer::run(s, "cp", a)),
+        run: |s, a, o| Box::pin(transfer::run(s, "cp", a, o)),
     },
     Spec {
         name: "mv",
         usage: "mv [-j N] src... dst",
         summary: "move or rename files and trees between any mounts",
         background: true,
-        run: |s, a, _| Box::pin(transfer::run(s, "mv", a)),
+        run: |s, a, o| Box::pin(transfer::run(s, "mv", a, o)),
     },
     Spec {
         name: "push",
         usage: "push [-j N] src dst",
         summary: "copy a file or tree from a hot mount to a cold one",
         background: true,
-        run: |s, a, _| Box::pin(transfer::run(s, "push", a)),
+        run: |s, a, o| Box::pin(transfer::run(s, "push", a, o)),
     },
     Spec {
         name: "pull",
         usage: "pull [-j N] src dst",
         summary: "copy a file or tree from a cold mount to a hot one",
         background: true,
-        run: |s, a, _| Box::pin(transfer::run(s, "pull", a)),
+        run: |s, a, o| Box::pin(transfer::run(s, "pull", a, o)),
     },
     Spec {
         name: "jobs",
-        usage: "jobs",
+        usage: "jobs [--json]",
         summary: "list transfer jobs, running or ended, with their counts",
         background: false,
         run: |s, a, o| Box::pin(jobs::jobs(s, a, o)),
@@ -185,7 +185,7 @@ pub static COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "stat",
-        usage: "stat path...",
+        usage: "stat [--json] path...",
         summary: "show an entry's metadata",
         background: false,
         run: |s, a, o| Box::pin(info::stat(s, a, o)),
@@ -206,14 +206,14 @@ pub static COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "stats",
-        usage: "stats",
+        usage: "stats [--json]",
         summary: "files, directories and bytes per mount",
         background: false,
         run: |s, a, o| Box::pin(info::stats(s, a, o)),
     },
     Spec {
         name: "mounts",
-        usage: "mounts",
+        usage: "mounts [--json]",
         summary: "list the mounts",
         background: false,
         run: |s, a, o| Box::pin(info::mounts(s, a, o)),
@@ -248,6 +248,39 @@ pub async fn run(
     let spec =
         find(&argv[0]).ok_or_else(|| CmdError::Usage("command not found (try help)".into()))?;
     (spec.run)(session, &argv[1..], out).await
+}
+
+/// Takes `--json` out of `args` (up to a `--`): whether the command prints JSON, given there or
+/// for the whole session (`mavfs --json`). Machine-readable output is the serde form of the
+/// engine's own types, one document per command, compact on one line: its field names are the
+/// stable interface README documents.
+pub fn json_flag(session: &Session, args: &[String]) -> (Vec<String>, bool) {
+    let mut json = session.options().json;
+    let mut rest = Vec::with_capacity(args.len());
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if arg == "--" {
+            rest.push(arg.clone());
+            rest.extend(iter.cloned());
+            break;
+        }
+        if arg == "--json" {
+            json = true;
+        } else {
+            rest.push(arg.clone());
+        }
+    }
+    (rest, json)
+}
+
+/// Writes `value` as one line of compact JSON.
+pub async fn json_line<T: serde::Serialize + ?Sized>(
+    out: &mut Output,
+    value: &T,
+) -> Result<(), CmdError> {
+    // The engine's types serialise infallibly (no maps with non-string keys, no custom errors).
+    let text = serde_json::to_string(value).expect("seam types serialise");
+    Ok(out.line(&text).await?)
 }
 
 /// Options and operands of one command line, parsed getopt-style: flags may be grouped (`-rf`),

@@ -79,7 +79,8 @@ impl Output {
         self.send(chunk).await
     }
 
-    async fn flush(&mut self) -> Result<(), OutputError> {
+    /// Hands on what is gathered now, for output a reader follows live (a transfer's events).
+    pub async fn flush(&mut self) -> Result<(), OutputError> {
         if self.pending.is_empty() {
             return Ok(());
         }

@@ -6,6 +6,7 @@
 //! - [`daemon`]: `mavfs serve` and attached clients, as real processes on a real socket.
 //! - [`dashboard`]: `mavfs dashboard` without a terminal: plain and JSON lines until stopped.
 //! - [`jobs`]: background transfer jobs and their notices.
+//! - [`json`]: `--json` on shell commands and transfers, and `mavfs events`, parsed and pinned.
 //! - [`memory_bound`]: a 1 GiB round trip holds one copy in memory (in a process of its own).
 //! - [`sandbox`]: the disk store's sandbox, end to end.
 //! - [`shell`]: every shell command, in `exec` and script mode.
@@ -19,6 +20,7 @@ mod config;
 mod daemon;
 mod dashboard;
 mod jobs;
+mod json;
 mod memory_bound;
 mod sandbox;
 mod shell;

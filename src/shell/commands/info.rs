@@ -1,10 +1,12 @@
-//! Read-only views of the tree: `ls`, `stat`, `du`, `tree`, `stats` and `mounts`.
+//! Read-only views of the tree: `ls`, `stat`, `du`, `tree`, `stats` and `mounts`; `stat`,
+//! `stats` and `mounts` also as JSON (`--json`).
 
 use mavfs_actors::Tier;
 use mavfs_actors::VPath;
 use mavfs_actors::{DirEntry, EntryKind, Meta};
+use serde::Serialize;
 
-use super::{OperandRun, Opts};
+use super::{OperandRun, Opts, json_flag, json_line};
 use crate::shell::format;
 use crate::shell::output::Output;
 use crate::shell::{CmdError, Session, Status};
@@ -105,15 +107,37 @@ async fn ls_one(
     Ok(())
 }
 
-/// `stat path...`: kind, size, modification time and mount.
+/// One entry of `stat --json`: the path as resolved and the engine's `Meta`.
+#[derive(Serialize)]
+struct StatJson {
+    path: VPath,
+    meta: Meta,
+}
+
+/// `stat [--json] path...`: kind, size, modification time and mount (`--json`: one array of
+/// `{path, meta}`, of the operands that could be read; the others are reported on stderr).
 pub async fn stat(
     session: &Session,
     args: &[String],
     out: &mut Output,
 ) -> Result<Status, CmdError> {
-    let opts = Opts::parse(args, "", "")?;
+    let (args, json) = json_flag(session, args);
+    let opts = Opts::parse(&args, "", "")?;
     opts.need(1)?;
     let mut run = OperandRun::new("stat");
+    if json {
+        let mut found = Vec::with_capacity(opts.operands.len());
+        for arg in &opts.operands {
+            let one = async {
+                let path = session.resolve(arg)?;
+                let meta = session.engine().stat(&path).await?;
+                Ok::<_, CmdError>(StatJson { path, meta })
+            };
+            run.record(one.await.map(|entry| found.push(entry)))?;
+        }
+        json_line(out, &found).await?;
+        return run.finish();
+    }
     for arg in &opts.operands {
         run.record(stat_one(session, arg, out).await)?;
     }
@@ -296,14 +320,20 @@ pub async fn tree(
     Ok(Status::Success)
 }
 
-/// `stats`: per mount, backend, tier, files, directories, bytes and capacity.
+/// `stats [--json]`: per mount, backend, tier, files, directories, bytes and capacity (`--json`:
+/// one array of the engine's `MountStats`, with its I/O counters).
 pub async fn stats(
     session: &Session,
     args: &[String],
     out: &mut Output,
 ) -> Result<Status, CmdError> {
-    Opts::parse(args, "", "")?;
+    let (args, json) = json_flag(session, args);
+    Opts::parse(&args, "", "")?;
     let rows = session.engine().stats().await?;
+    if json {
+        json_line(out, &rows).await?;
+        return Ok(Status::Success);
+    }
     out.line(&format!(
         "{:<10} {:<8} {:<4} {:>10} {:>8} {:>14} {:>12}",
         "MOUNT", "BACKEND", "TIER", "FILES", "DIRS", "BYTES", "CAPACITY"
@@ -329,13 +359,19 @@ pub async fn stats(
     Ok(Status::Success)
 }
 
-/// `mounts`: each mount's path, backend and tier.
+/// `mounts [--json]`: each mount's path, backend and tier (`--json`: one array of the engine's
+/// `MountInfo`, capacity included; the note on the attached daemon is text only).
 pub async fn mounts(
     session: &Session,
     args: &[String],
     out: &mut Output,
 ) -> Result<Status, CmdError> {
-    Opts::parse(args, "", "")?;
+    let (args, json) = json_flag(session, args);
+    Opts::parse(&args, "", "")?;
+    if json {
+        json_line(out, &session.engine().mounts()).await?;
+        return Ok(Status::Success);
+    }
     for m in session.engine().mounts() {
         out.line(&format!(
             "{:<10} {:<8} {}",

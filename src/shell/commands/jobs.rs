@@ -4,8 +4,8 @@
 use mavfs_actors::ErrorKind;
 use mavfs_actors::{JobId, JobState};
 
-use super::Opts;
 use super::transfer::{parse_rate, print_summary};
+use super::{Opts, json_flag, json_line};
 use crate::shell::output::Output;
 use crate::shell::{CmdError, Session, Status, format, progress};
 
@@ -20,14 +20,21 @@ fn job_id(spec: &str) -> Result<JobId, CmdError> {
         .ok_or_else(|| CmdError::Usage(format!("{spec}: no such job")))
 }
 
-/// `jobs`: every job of the engine, running or ended, with its counts.
+/// `jobs [--json]`: every job of the engine, running or ended, with its counts (`--json`: the
+/// job table as one array of the engine's `JobInfo`).
 pub async fn jobs(
     session: &Session,
     args: &[String],
     out: &mut Output,
 ) -> Result<Status, CmdError> {
-    Opts::parse(args, "", "")?;
-    for job in session.engine().jobs().await? {
+    let (args, json) = json_flag(session, args);
+    Opts::parse(&args, "", "")?;
+    let jobs = session.engine().jobs().await?;
+    if json {
+        json_line(out, &jobs).await?;
+        return Ok(Status::Success);
+    }
+    for job in jobs {
         let p = &job.progress;
         // A job's own limit, when it has one, before its command line.
         let limit = job

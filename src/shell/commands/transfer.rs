@@ -1,9 +1,13 @@
 //! `cp`, `mv`, `push` and `pull`: transfers between and within mounts, in the foreground (with a
-//! progress bar on a terminal, then one summary line) or, followed by `&`, as background jobs.
+//! progress bar on a terminal, then one summary line; with `--json`, the job's events as JSON
+//! lines instead) or, followed by `&`, as background jobs.
 
-use mavfs_actors::{JobOptions, TransferKind, TransferRequest, TransferSummary};
+use mavfs_actors::{JobId, JobOptions, TransferKind, TransferRequest, TransferSummary};
+use tokio::sync::broadcast::error::RecvError;
 
-use super::Opts;
+use super::{Opts, json_flag, json_line};
+use crate::engine::Events;
+use crate::shell::output::Output;
 use crate::shell::{CmdError, Session, Status, format, progress};
 
 /// Parses a rate: a size as the config writes them, optionally followed by `/s` (`50MiB/s`),
@@ -44,13 +48,15 @@ fn bwlimit(args: &[String]) -> Result<(Vec<String>, JobOptions), CmdError> {
 }
 
 /// Parses the arguments of transfer command `name`. `-j N` sets how many files move at once,
-/// `--bwlimit RATE` the job's own limit.
+/// `--bwlimit RATE` the job's own limit; `--json` is taken out (a background job prints nothing
+/// anyway: `mavfs events --json` shows its events).
 pub fn request(
     session: &Session,
     name: &str,
     args: &[String],
 ) -> Result<(TransferRequest, JobOptions), CmdError> {
-    let (args, options) = bwlimit(args)?;
+    let (args, _) = json_flag(session, args);
+    let (args, options) = bwlimit(&args)?;
     let args = args.as_slice();
     let (kind, flags) = match name {
         "cp" => (TransferKind::Copy, "rR"),
@@ -103,10 +109,24 @@ pub fn label(name: &str, args: &[String]) -> String {
 }
 
 /// Runs transfer command `name` with `args` in the foreground.
-pub async fn run(session: &Session, name: &str, args: &[String]) -> Result<Status, CmdError> {
+pub async fn run(
+    session: &Session,
+    name: &str,
+    args: &[String],
+    out: &mut Output,
+) -> Result<Status, CmdError> {
     let (request, options) = request(session, name, args)?;
     let engine = session.engine();
     let label = label(name, args);
+    if json_flag(session, args).1 {
+        // Subscribed before the job starts, so that its `started` event is among those printed.
+        let events = engine.subscribe();
+        let job = engine.run(request, label, options).await?;
+        print_events(job.id(), events, out).await?;
+        // Its failure was printed as a `failed` event; on stderr it is reported as always.
+        job.wait().await?;
+        return Ok(Status::Success);
+    }
     // Subscribe before the job starts, so the bar sees its first event.
     let events = session.options().progress.then(|| engine.subscribe());
     let job = engine.run(request, label, options).await?;
@@ -117,6 +137,29 @@ pub async fn run(session: &Session, name: &str, args: &[String]) -> Result<Statu
     }
     print_summary(name, &result?);
     Ok(Status::Success)
+}
+
+/// Prints the events of job `id` from `events`, one JSON line each, flushed one by one so that a
+/// reader follows the job live, up to and including its terminal event. Events skipped by a slow
+/// reader show as `{"type":"lagged","skipped":N}` (the next event carries full counts again).
+async fn print_events(id: JobId, mut events: Events, out: &mut Output) -> Result<(), CmdError> {
+    loop {
+        match events.recv().await {
+            Ok(event) if event.job == id => {
+                json_line(out, &event).await?;
+                out.flush().await?;
+                if event.kind.is_terminal() {
+                    return Ok(());
+                }
+            }
+            Ok(_) => {}
+            Err(RecvError::Lagged(skipped)) => {
+                json_line(out, &crate::events::Lagged::new(skipped)).await?;
+            }
+            // The engine is gone: waiting for the job reports why.
+            Err(RecvError::Closed) => return Ok(()),
+        }
+    }
 }
 
 /// Prints the summary line of a finished transfer on stderr, as rclone prints its stats, so that
