@@ -86,9 +86,15 @@ async fn run(cli: Cli) -> i32 {
             Err(code) => return code,
         },
     };
+    let dashboard_interval = std::time::Duration::from_secs_f64(
+        cli.dashboard_interval
+            .unwrap_or(cli::DEFAULT_DASHBOARD_INTERVAL),
+    );
     let options = SessionOptions {
         jobs,
         progress: false,
+        interactive: false,
+        dashboard_interval,
     };
     let code = match &cli.command {
         None | Some(Command::Shell) => {
@@ -104,10 +110,7 @@ async fn run(cli: Cli) -> i32 {
             shell::run_exec(&mut session, lines).await
         }
         Some(Command::Dashboard { json }) => {
-            let secs = cli
-                .dashboard_interval
-                .unwrap_or(cli::DEFAULT_DASHBOARD_INTERVAL);
-            dashboard::main(&engine, std::time::Duration::from_secs_f64(secs), *json).await
+            dashboard::main(&engine, dashboard_interval, *json).await
         }
         Some(Command::Bench) => match bench::Settings::from_cli(&cli) {
             Ok(settings) => bench::run(&engine, settings).await,

@@ -99,6 +99,11 @@ pub struct SessionOptions {
     pub jobs: usize,
     /// Draw live progress bars for foreground transfers (an interactive shell on a terminal).
     pub progress: bool,
+    /// The interactive shell (rustyline on a terminal), not a script or `exec`: only it may
+    /// take over the terminal (`dashboard`) or catch Ctrl-Z during a foreground transfer.
+    pub interactive: bool,
+    /// The `dashboard` command's refresh interval (`--dashboard-interval`).
+    pub dashboard_interval: std::time::Duration,
 }
 
 /// One shell session: a current directory over one engine.
@@ -136,6 +141,10 @@ impl Session {
 
     pub fn set_progress(&mut self, progress: bool) {
         self.options.progress = progress;
+    }
+
+    pub fn set_interactive(&mut self, interactive: bool) {
+        self.options.interactive = interactive;
     }
 
     /// Resolves a path argument against the current directory.

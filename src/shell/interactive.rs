@@ -149,6 +149,7 @@ pub async fn run(session: &mut Session) -> i32 {
         let _ = editor.history_mut().load(path);
     }
     session.set_progress(std::io::stderr().is_terminal());
+    session.set_interactive(true);
     let mut code = 0;
     loop {
         session.report_ended_jobs().await;
