@@ -111,8 +111,14 @@ pub struct Session {
     engine: Engine,
     cwd: VPath,
     options: SessionOptions,
-    /// Jobs this session started with `&` whose end it has not reported yet.
+    /// Jobs this session started with `&`, or stopped with Ctrl-Z, whose end it has not
+    /// reported yet.
     background: Vec<mavfs_actors::JobId>,
+    /// The foreground waits of jobs stopped with Ctrl-Z. Kept, because dropping one cancels its
+    /// job; `fg` takes its wait back, and the notice of its end releases it. In a `Mutex` only
+    /// so that the session stays `Sync` (handlers hold `&Session` across awaits); it is never
+    /// contended.
+    parked: Vec<(mavfs_actors::JobId, std::sync::Mutex<jobs::Waiting>)>,
 }
 
 impl Session {
@@ -123,6 +129,7 @@ impl Session {
             cwd,
             options,
             background: Vec::new(),
+            parked: Vec::new(),
         }
     }
 

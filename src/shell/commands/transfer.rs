@@ -1,9 +1,10 @@
 //! `cp`, `mv`, `push` and `pull`: transfers between and within mounts, in the foreground (with a
 //! progress bar on a terminal, then one summary line) or, followed by `&`, as background jobs.
 
-use mavfs_actors::{JobOptions, TransferKind, TransferRequest, TransferSummary};
+use mavfs_actors::{JobId, JobOptions, TransferKind, TransferRequest, TransferSummary};
 
 use super::Opts;
+use crate::shell::jobs::Waited;
 use crate::shell::{CmdError, Session, Status, format, progress};
 
 /// Parses a rate: a size as the config writes them, optionally followed by `/s` (`50MiB/s`),
@@ -102,21 +103,37 @@ pub fn label(name: &str, args: &[String]) -> String {
         .join(" ")
 }
 
-/// Runs transfer command `name` with `args` in the foreground.
-pub async fn run(session: &Session, name: &str, args: &[String]) -> Result<Status, CmdError> {
+/// Runs transfer command `name` with `args` in the foreground. Ctrl-C (dropping this future)
+/// cancels it; in the interactive shell, Ctrl-Z stops it and returns the prompt.
+pub async fn run(session: &mut Session, name: &str, args: &[String]) -> Result<Status, CmdError> {
     let (request, options) = request(session, name, args)?;
-    let engine = session.engine();
+    let engine = session.engine().clone();
     let label = label(name, args);
     // Subscribe before the job starts, so the bar sees its first event.
     let events = session.options().progress.then(|| engine.subscribe());
-    let job = engine.run(request, label, options).await?;
-    let bar = events.map(|events| progress::show(job.id(), events));
-    let result = job.wait().await;
+    let job = engine.run(request, label.clone(), options).await?;
+    let id = job.id();
+    let bar = events.map(|events| progress::show(id, events));
+    let waited = session.wait_foreground(id, Box::pin(job.wait())).await;
     if let Some(bar) = bar {
         bar.finish().await;
     }
-    print_summary(name, &result?);
-    Ok(Status::Success)
+    finish(name, id, &label, waited)
+}
+
+/// Reports how a foreground wait ended: the summary line, or `[N]+ Stopped command` after
+/// Ctrl-Z, which fails the line as a stopped job does in bash.
+pub fn finish(name: &str, id: JobId, label: &str, waited: Waited) -> Result<Status, CmdError> {
+    match waited {
+        Waited::Ended(result) => {
+            print_summary(name, &result?);
+            Ok(Status::Success)
+        }
+        Waited::Stopped => {
+            eprintln!("[{id}]+ Stopped {label}");
+            Ok(Status::Failed)
+        }
+    }
 }
 
 /// Prints the summary line of a finished transfer on stderr, as rclone prints its stats, so that
