@@ -7,6 +7,7 @@
 //! [`run_script`] (stdin not a terminal) and [`run_exec`] (`mavfs exec`).
 
 pub mod commands;
+pub mod foreground;
 pub mod format;
 pub mod interactive;
 pub mod jobs;
@@ -118,7 +119,7 @@ pub struct Session {
     /// job; `fg` takes its wait back, and the notice of its end releases it. In a `Mutex` only
     /// so that the session stays `Sync` (handlers hold `&Session` across awaits); it is never
     /// contended.
-    parked: Vec<(mavfs_actors::JobId, std::sync::Mutex<jobs::Waiting>)>,
+    parked: Vec<(mavfs_actors::JobId, std::sync::Mutex<foreground::Waiting>)>,
 }
 
 impl Session {

@@ -4,7 +4,7 @@
 use mavfs_actors::{JobId, JobOptions, TransferKind, TransferRequest, TransferSummary};
 
 use super::Opts;
-use crate::shell::jobs::Waited;
+use crate::shell::foreground::Waited;
 use crate::shell::{CmdError, Session, Status, format, progress};
 
 /// Parses a rate: a size as the config writes them, optionally followed by `/s` (`50MiB/s`),
