@@ -32,30 +32,37 @@ pub async fn main(engine: &Engine, interval: Duration, json: bool) -> i32 {
     if json || !std::io::stdout().is_terminal() {
         return plain::run(engine, interval, json, signalled()).await;
     }
-    let mut terminal = match ratatui::try_init() {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("mavfs: dashboard: cannot set up the terminal: {e}");
-            return 1;
-        }
-    };
-    // ratatui's panic hook restores the terminal on a panic; this covers every other way out.
-    let result = run::run(
-        &mut terminal,
-        engine,
-        EventStream::new(),
-        interval,
-        signalled(),
-    )
-    .await;
-    ratatui::restore();
-    match result {
+    match on_terminal(engine, interval, signalled()).await {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("mavfs: dashboard: {e}");
             1
         }
     }
+}
+
+/// Runs the ratatui view on this process's terminal until the user quits or `shutdown`
+/// resolves, and restores the terminal on every way out. `mavfs dashboard` and the shell's
+/// `dashboard` command share it. Errors: the terminal could not be set up, drawn or read, in
+/// words fit to follow `dashboard: `.
+pub async fn on_terminal(
+    engine: &Engine,
+    interval: Duration,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), String> {
+    let mut terminal =
+        ratatui::try_init().map_err(|e| format!("cannot set up the terminal: {e}"))?;
+    // ratatui's panic hook restores the terminal on a panic; this covers every other way out.
+    let result = run::run(
+        &mut terminal,
+        engine,
+        EventStream::new(),
+        interval,
+        shutdown,
+    )
+    .await;
+    ratatui::restore();
+    result.map_err(|e| e.to_string())
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are installed at once, before the future is first

@@ -87,10 +87,16 @@ async fn run(cli: Cli) -> i32 {
             Err(code) => return code,
         },
     };
+    let dashboard_interval = std::time::Duration::from_secs_f64(
+        cli.dashboard_interval
+            .unwrap_or(cli::DEFAULT_DASHBOARD_INTERVAL),
+    );
     let options = SessionOptions {
         jobs,
         progress: false,
         json: cli.json,
+        interactive: false,
+        dashboard_interval,
     };
     let code = match &cli.command {
         None | Some(Command::Shell) => {
@@ -105,12 +111,7 @@ async fn run(cli: Cli) -> i32 {
             let mut session = Session::new(engine.clone(), options);
             shell::run_exec(&mut session, lines).await
         }
-        Some(Command::Dashboard) => {
-            let secs = cli
-                .dashboard_interval
-                .unwrap_or(cli::DEFAULT_DASHBOARD_INTERVAL);
-            dashboard::main(&engine, std::time::Duration::from_secs_f64(secs), cli.json).await
-        }
+        Some(Command::Dashboard) => dashboard::main(&engine, dashboard_interval, cli.json).await,
         Some(Command::Events) => events::run(&engine, cli.json).await,
         Some(Command::Bench) => match bench::Settings::from_cli(&cli) {
             Ok(settings) => bench::run(&engine, settings).await,

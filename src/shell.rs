@@ -7,6 +7,7 @@
 //! [`run_script`] (stdin not a terminal) and [`run_exec`] (`mavfs exec`).
 
 pub mod commands;
+pub mod foreground;
 pub mod format;
 pub mod interactive;
 pub mod jobs;
@@ -101,6 +102,11 @@ pub struct SessionOptions {
     pub progress: bool,
     /// `mavfs --json`: every command that supports `--json` prints JSON as if given it.
     pub json: bool,
+    /// The interactive shell (rustyline on a terminal), not a script or `exec`: only it may
+    /// take over the terminal (`dashboard`) or catch Ctrl-Z during a foreground transfer.
+    pub interactive: bool,
+    /// The `dashboard` command's refresh interval (`--dashboard-interval`).
+    pub dashboard_interval: std::time::Duration,
 }
 
 /// One shell session: a current directory over one engine.
@@ -108,8 +114,14 @@ pub struct Session {
     engine: Engine,
     cwd: VPath,
     options: SessionOptions,
-    /// Jobs this session started with `&` whose end it has not reported yet.
+    /// Jobs this session started with `&`, or stopped with Ctrl-Z, whose end it has not
+    /// reported yet.
     background: Vec<mavfs_actors::JobId>,
+    /// The foreground waits of jobs stopped with Ctrl-Z. Kept, because dropping one cancels its
+    /// job; `fg` takes its wait back, and the notice of its end releases it. In a `Mutex` only
+    /// so that the session stays `Sync` (handlers hold `&Session` across awaits); it is never
+    /// contended.
+    parked: Vec<(mavfs_actors::JobId, std::sync::Mutex<foreground::Waiting>)>,
 }
 
 impl Session {
@@ -120,6 +132,7 @@ impl Session {
             cwd,
             options,
             background: Vec::new(),
+            parked: Vec::new(),
         }
     }
 
@@ -138,6 +151,10 @@ impl Session {
 
     pub fn set_progress(&mut self, progress: bool) {
         self.options.progress = progress;
+    }
+
+    pub fn set_interactive(&mut self, interactive: bool) {
+        self.options.interactive = interactive;
     }
 
     /// Resolves a path argument against the current directory.

@@ -98,14 +98,16 @@ pub fn stats(vram_mib: u64) -> Vec<MountStats> {
 }
 
 /// A state after three snapshots a second apart (`/vram` at 8, 12 and 16 MiB) and a job table of
-/// two running jobs and one done, plus a few events.
+/// two running jobs (job 3 limited to 4 MiB/s) and one done, plus a few events.
 pub fn busy_state() -> DashboardState {
     let mut state = DashboardState::new(&mounts(), 60, true);
     let t0 = std::time::Instant::now();
+    let mut limited = info(3, JobState::Running, 6);
+    limited.bwlimit = Some(4 * MIB);
     let table = vec![
         info(1, JobState::Running, 2),
         info(2, JobState::Done, 8),
-        info(3, JobState::Running, 6),
+        limited,
     ];
     state.load(Snapshot {
         taken: t0,

@@ -13,6 +13,12 @@ pub enum Action {
     Down,
     /// `x`: ask whether to cancel the selected job.
     AskCancel,
+    /// `p`: suspend the selected job, or continue it if it is stopped.
+    ToggleStop,
+    /// `+`: double the selected job's limit.
+    Faster,
+    /// `-`: halve the selected job's limit, or give it one.
+    Slower,
     /// `y` to the cancel question.
     Confirm,
     /// Leave a prompt or the help without doing anything (`n`, Esc, Enter in the filter).
@@ -30,6 +36,10 @@ pub enum Action {
 pub const KEYS: &[(&str, &str)] = &[
     ("Up/Down, j/k", "select a job"),
     ("x", "cancel the selected job (asks y/n)"),
+    ("p", "stop the selected job, or continue it"),
+    ("+, -", "double or halve the selected job's limit"),
+    ("", "- without a limit: half its rate, or 100 MiB/s"),
+    ("", "+ past 64 GiB/s: no limit"),
     ("/", "filter jobs by text (Enter keeps, Esc clears)"),
     ("?", "show or hide this help"),
     ("q, Esc", "quit (jobs keep running)"),
@@ -50,11 +60,13 @@ pub fn map(mode: &Mode, key: KeyEvent) -> Action {
             KeyCode::Up | KeyCode::Char('k') => Action::Up,
             KeyCode::Down | KeyCode::Char('j') => Action::Down,
             KeyCode::Char('x') => Action::AskCancel,
+            KeyCode::Char('p') => Action::ToggleStop,
+            // `=` is `+` without Shift on most layouts.
+            KeyCode::Char('+') | KeyCode::Char('=') => Action::Faster,
+            KeyCode::Char('-') => Action::Slower,
             KeyCode::Char('/') => Action::StartFilter,
             KeyCode::Char('?') => Action::ToggleHelp,
             KeyCode::Char('q') | KeyCode::Esc => Action::Quit,
-            // `p` (stop/continue) and `+`/`-` (throttle) are added by the job-control issue,
-            // once the engine can suspend and throttle a job.
             _ => Action::None,
         },
         Mode::Filter => match key.code {
@@ -104,10 +116,17 @@ mod tests {
     }
 
     #[test]
-    fn job_control_keys_are_not_mapped_yet() {
-        for c in ['p', '+', '-'] {
-            assert_eq!(map(&Mode::Normal, press(KeyCode::Char(c))), Action::None);
-        }
+    fn job_control_keys_stop_and_throttle() {
+        let m = Mode::Normal;
+        assert_eq!(map(&m, press(KeyCode::Char('p'))), Action::ToggleStop);
+        assert_eq!(map(&m, press(KeyCode::Char('+'))), Action::Faster);
+        assert_eq!(map(&m, press(KeyCode::Char('='))), Action::Faster);
+        assert_eq!(map(&m, press(KeyCode::Char('-'))), Action::Slower);
+        // While typing a filter they are text.
+        assert_eq!(
+            map(&Mode::Filter, press(KeyCode::Char('p'))),
+            Action::FilterChar('p')
+        );
     }
 
     #[test]

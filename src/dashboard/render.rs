@@ -192,10 +192,12 @@ pub fn render_tiers(frame: &mut Frame, area: Rect, state: &DashboardState) {
 /// elapsed) before it shrinks below `COMMAND_MIN`.
 pub fn render_jobs(frame: &mut Frame, area: Rect, state: &DashboardState) {
     const COMMAND_MIN: u16 = 24;
+    /// Where the limit column goes among the others: after the rate.
+    const LIMIT_AT: usize = 6;
     const HIGHLIGHT: &str = "> ";
     let inner = area.width.saturating_sub(2);
     let bar_width: u16 = if inner >= MIN_WIDTH { 10 } else { 6 };
-    let columns = [
+    let mut columns = vec![
         Column {
             header: "job",
             width: 4,
@@ -237,12 +239,25 @@ pub fn render_jobs(frame: &mut Frame, area: Rect, state: &DashboardState) {
             drop_rank: 5,
         },
     ];
-    let keep = fit(&columns, inner, COMMAND_MIN, HIGHLIGHT.len() as u16);
     let jobs = state.visible_jobs();
+    // The limit column shows only while some job has a limit, so that the usual view keeps
+    // its files column at 120 cells.
+    let show_limit = jobs.iter().any(|j| j.bwlimit.is_some());
+    if show_limit {
+        columns.insert(
+            LIMIT_AT,
+            Column {
+                header: "limit",
+                width: 10,
+                drop_rank: 4,
+            },
+        );
+    }
+    let keep = fit(&columns, inner, COMMAND_MIN, HIGHLIGHT.len() as u16);
     let rows = jobs.iter().map(|j| {
         let p = &j.progress;
         let running = j.state == JobState::Running;
-        let cells = [
+        let mut cells = vec![
             Cell::from(format!("%{}", j.id)),
             Cell::from(j.state.as_str()).style(state_style(j.state)),
             Cell::from(bar(p, usize::from(bar_width))),
@@ -256,6 +271,12 @@ pub fn render_jobs(frame: &mut Frame, area: Rect, state: &DashboardState) {
             Cell::from(eta(j)),
             Cell::from(clock(p.elapsed.as_secs())),
         ];
+        if show_limit {
+            cells.insert(
+                LIMIT_AT,
+                Cell::from(j.bwlimit.map_or_else(String::new, limit)),
+            );
+        }
         let mut kept: Vec<Cell> = cells
             .into_iter()
             .zip(&keep)
@@ -346,7 +367,8 @@ pub fn render_footer(frame: &mut Frame, area: Rect, state: &DashboardState) {
         }
         Mode::Filter => Line::from(format!("/{}▏ Enter keeps, Esc clears", state.filter())),
         Mode::Normal | Mode::Help => {
-            const KEYS_LONG: &str = "q quit  ↑↓ jk select  x cancel  / filter  ? help";
+            const KEYS_LONG: &str =
+                "q quit  ↑↓ jk select  x cancel  p stop  +- limit  / filter  ? help";
             const KEYS_SHORT: &str = "q quit  ? help";
             const NOTE_LONG: &str =
                 "  · embedded: other processes' transfers show only with `mavfs serve`";
@@ -391,6 +413,24 @@ fn render_help(frame: &mut Frame, area: Rect) {
         Paragraph::new(lines).block(Block::bordered().title(" keys ")),
         popup,
     );
+}
+
+/// A limit in at most 10 cells: `4 MiB/s`, `12.5 MiB/s`, `100 MiB/s`.
+fn limit(bytes_per_sec: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes_per_sec as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    let number = if value >= 100.0 {
+        format!("{value:.0}")
+    } else {
+        let one = format!("{value:.1}");
+        one.strip_suffix(".0").map_or(one.clone(), str::to_string)
+    };
+    format!("{number} {}/s", UNITS[unit])
 }
 
 fn state_style(state: JobState) -> Style {
@@ -519,11 +559,11 @@ mod tests {
             "│/vdisk            disk    cold 2       1      3.00 MiB   -                +0 B/s        ▁▁                            │",
             "└──────────────────────────────────────────────────────────────────────────────────────────────────────────────────────┘",
             "┌ jobs (4) ────────────────────────────────────────────────────────────────────────────────────────────────────────────┐",
-            "│  job  state     command                     progress         bytes               files   rate         eta     elapsed│",
-            "│> %1   running   push /vram/data1 /vdisk/dat █████░░░░░  50%  4.00 MiB/8.00 MiB   2/4     2.00 MiB/s   0:02    0:04   │",
-            "│  %3   running   push /vram/data3 /vdisk/dat ████████░░  75%  6.00 MiB/8.00 MiB   3/4     2.00 MiB/s   0:01    0:06   │",
-            "│  %4   cancelled push /vram/data4 /vdisk/dat █░░░░░░░░░  12%  1.00 MiB/8.00 MiB   0/4                          0:01   │",
-            "│  %2   done      push /vram/data2 /vdisk/dat ██████████ 100%  8.00 MiB/8.00 MiB   4/4                          0:08   │",
+            "│  job  state     command                  progress         bytes               rate         limit      eta     elapsed│",
+            "│> %1   running   push /vram/data1 /vdisk/ █████░░░░░  50%  4.00 MiB/8.00 MiB   2.00 MiB/s              0:02    0:04   │",
+            "│  %3   running   push /vram/data3 /vdisk/ ████████░░  75%  6.00 MiB/8.00 MiB   2.00 MiB/s   4 MiB/s    0:01    0:06   │",
+            "│  %4   cancelled push /vram/data4 /vdisk/ █░░░░░░░░░  12%  1.00 MiB/8.00 MiB                                   0:01   │",
+            "│  %2   done      push /vram/data2 /vdisk/ ██████████ 100%  8.00 MiB/8.00 MiB                                   0:08   │",
             "│                                                                                                                      │",
             "│                                                                                                                      │",
             "│                                                                                                                      │",
@@ -552,7 +592,7 @@ mod tests {
             "│                                                          ││                                                          │",
             "│                                                          ││                                                          │",
             "└──────────────────────────────────────────────────────────┘└──────────────────────────────────────────────────────────┘",
-            "q quit  ↑↓ jk select  x cancel  / filter  ? help  · embedded: other processes' transfers show only with `mavfs serve`   ",
+            "q quit  ↑↓ jk select  x cancel  p stop  +- limit  / filter  ? help  · embedded: only this process's jobs                ",
         ]);
         assert_symbols(draw(&busy_state(), 120, 40), expected);
     }
@@ -601,5 +641,30 @@ mod tests {
         let tiny = draw(&busy_state(), 60, 10);
         let top: String = (0..60).map(|x| tiny[(x, 0)].symbol()).collect();
         assert!(top.starts_with("┌ jobs (4) "), "{top}");
+    }
+
+    #[test]
+    fn the_help_popup_lists_the_job_control_keys() {
+        let mut state = busy_state();
+        state.handle(super::super::input::Action::ToggleHelp);
+        let screen = draw(&state, 120, 40);
+        let row = |y: u16| -> String { (0..120).map(|x| screen[(x, y)].symbol()).collect() };
+        #[rustfmt::skip]
+        let expected = [
+                "│                        ┌ keys ──────────────────────────────────────────────────────────────┐                        │",
+                "│                        │  Up/Down, j/k  select a job                                        │                        │",
+                "│                        │             x  cancel the selected job (asks y/n)                  │                        │",
+                "│                        │             p  stop the selected job, or continue it               │                        │",
+                "│                        │          +, -  double or halve the selected job's limit            │                        │",
+                "│                        │                - without a limit: half its rate, or 100 MiB/s      │                        │",
+                "│                        │                + past 64 GiB/s: no limit                           │                        │",
+                "│                        │             /  filter jobs by text (Enter keeps, Esc clears)       │                        │",
+                "│                        │             ?  show or hide this help                              │                        │",
+                "│                        │        q, Esc  quit (jobs keep running)                            │                        │",
+                "│                        └────────────────────────────────────────────────────────────────────┘                        │",
+        ];
+        for (y, line) in (14..).zip(expected) {
+            assert_eq!(row(y), line, "line {y}");
+        }
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! Every branch's future is cancel safe, so losing a race loses nothing: crossterm's
 //! `EventStream::next`, `broadcast::Receiver::recv` and `Interval::tick` all are. Engine calls
-//! (`stats`, `jobs`, `cancel`) run inside a branch's body, never raced.
+//! (`stats`, `jobs`, `cancel`, `suspend`, `resume`, `throttle`) run inside a branch's body, never raced.
 //!
 //! Redraws happen on the frame tick and only when something changed, so the dashboard draws at
 //! most [`FRAME`]^-1 times a second however fast events arrive, and not at all when idle.
@@ -61,9 +61,19 @@ where
                     let action = input::map(state.mode(), key);
                     match state.handle(action) {
                         Some(Command::Quit) => break,
+                        // A job that ended meanwhile is not an error worth stopping for; its
+                        // row shows how it ended.
                         Some(Command::Cancel(id)) => {
-                            // A job that ended meanwhile is not an error worth stopping for.
                             let _ = engine.cancel(id).await;
+                        }
+                        Some(Command::Suspend(id)) => {
+                            let _ = engine.suspend(id).await;
+                        }
+                        Some(Command::Resume(id)) => {
+                            let _ = engine.resume(id).await;
+                        }
+                        Some(Command::Throttle(id, limit)) => {
+                            let _ = engine.throttle(id, limit).await;
                         }
                         None => {}
                     }

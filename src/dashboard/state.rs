@@ -70,6 +70,8 @@ pub struct JobRow {
     pub last_done: Option<String>,
     /// Why a failed job failed, in the user's terms.
     pub error: Option<String>,
+    /// The job's own limit in bytes per second, `None` when it has none.
+    pub bwlimit: Option<u64>,
 }
 
 impl JobRow {
@@ -83,6 +85,7 @@ impl JobRow {
             progress: info.progress.clone(),
             last_done: None,
             error: info.error.as_ref().map(|e| e.to_string()),
+            bwlimit: info.bwlimit,
         }
     }
 
@@ -96,6 +99,7 @@ impl JobRow {
             progress: event.progress.clone(),
             last_done: None,
             error: None,
+            bwlimit: None,
         }
     }
 
@@ -124,7 +128,40 @@ pub enum Mode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
     Cancel(JobId),
+    /// `p` on a running job.
+    Suspend(JobId),
+    /// `p` on a stopped job.
+    Resume(JobId),
+    /// `+`/`-`: the job's new own limit in bytes per second, `None` for off.
+    Throttle(JobId, Option<u64>),
     Quit,
+}
+
+/// The limit `-` sets on a job without one whose rate is not known yet.
+pub const DEFAULT_SLOWER: u64 = 100 << 20;
+/// The highest limit `+` sets; doubling past it turns the limit off.
+pub const MAX_LIMIT: u64 = 64 << 30;
+/// The lowest limit `-` sets: halving on and on must not fake a pause (`p` is the pause).
+pub const MIN_LIMIT: u64 = 1 << 10;
+
+/// The limit `+` gives a job limited to `limit`: twice as much, off past [`MAX_LIMIT`]. A job
+/// without a limit has nothing to raise.
+pub fn faster(limit: Option<u64>) -> Option<Option<u64>> {
+    let limit = limit?;
+    let doubled = limit.saturating_mul(2);
+    Some((doubled <= MAX_LIMIT).then_some(doubled))
+}
+
+/// The limit `-` gives a job limited to `limit` that moves `rate` bytes per second: half its
+/// limit; without one, half its current rate, or [`DEFAULT_SLOWER`] while the rate is unknown
+/// (zero); never below [`MIN_LIMIT`].
+pub fn slower(limit: Option<u64>, rate: f64) -> u64 {
+    let half = match limit {
+        Some(limit) => limit / 2,
+        None if rate >= 1.0 => (rate / 2.0) as u64,
+        None => DEFAULT_SLOWER,
+    };
+    half.max(MIN_LIMIT)
 }
 
 /// Everything the dashboard shows.
@@ -267,6 +304,7 @@ impl DashboardState {
                 Some(format!("[{}] continued  {}", row.id, row.label))
             }
             EventKind::Throttled { bwlimit, jobs } => {
+                row.bwlimit = *bwlimit;
                 let limit = bwlimit.map_or("off".to_string(), |b| {
                     format!("{}/s", crate::shell::format::size(b))
                 });
@@ -310,6 +348,28 @@ impl DashboardState {
                     self.log(format!("[{id}] cancel requested"));
                     return Some(Command::Cancel(id));
                 }
+            }
+            Action::ToggleStop => {
+                return self.selected_job().and_then(|j| match j.state {
+                    JobState::Running => Some(Command::Suspend(j.id)),
+                    JobState::Stopped => Some(Command::Resume(j.id)),
+                    _ => None,
+                });
+            }
+            Action::Faster | Action::Slower => {
+                let row = self.selected.and_then(|id| self.jobs.get_mut(&id))?;
+                if !is_live(row.state) {
+                    return None;
+                }
+                let limit = if action == Action::Faster {
+                    faster(row.bwlimit)?
+                } else {
+                    Some(slower(row.bwlimit, row.progress.rate))
+                };
+                // Shown at once, so that a second press builds on it before the engine's
+                // `Throttled` event confirms it.
+                row.bwlimit = limit;
+                return Some(Command::Throttle(row.id, limit));
             }
             Action::Back => self.mode = Mode::Normal,
             Action::StartFilter => self.mode = Mode::Filter,
@@ -648,6 +708,111 @@ mod tests {
         s.apply(&event(3, EventKind::Cancelled, 6));
         assert_eq!(*s.mode(), Mode::Normal);
         assert_eq!(s.handle(Action::Confirm), None);
+    }
+
+    #[test]
+    fn p_stops_a_running_job_and_continues_a_stopped_one() {
+        let mut s = busy_state();
+        assert_eq!(
+            s.handle(Action::ToggleStop),
+            Some(Command::Suspend(JobId(1)))
+        );
+        // The row changes on the engine's event, not on the key.
+        assert_eq!(s.job(JobId(1)).unwrap().state, JobState::Running);
+        s.apply(&event(1, EventKind::Stopped, 4));
+        let row = s.job(JobId(1)).unwrap();
+        assert_eq!(row.state, JobState::Stopped);
+        assert_eq!(
+            s.log_lines().last(),
+            Some("[1] stopped  push /vram/data1 /vdisk/data1")
+        );
+        // Still listed with the live jobs, and still selected.
+        assert_eq!(ids(&s), vec![1, 3, 4, 2]);
+        assert_eq!(
+            s.handle(Action::ToggleStop),
+            Some(Command::Resume(JobId(1)))
+        );
+        s.apply(&event(1, EventKind::Continued, 4));
+        assert_eq!(s.job(JobId(1)).unwrap().state, JobState::Running);
+        // An ended job has nothing to stop.
+        s.handle(Action::Down);
+        s.handle(Action::Down); // job 4, cancelled
+        assert_eq!(s.handle(Action::ToggleStop), None);
+    }
+
+    #[test]
+    fn plus_and_minus_double_and_halve_the_limit() {
+        let mut s = busy_state();
+        s.handle(Action::Down); // job 3, limited to 4 MiB/s
+        let limit = |s: &DashboardState| s.job(JobId(3)).unwrap().bwlimit;
+        assert_eq!(limit(&s), Some(4 << 20));
+        assert_eq!(
+            s.handle(Action::Faster),
+            Some(Command::Throttle(JobId(3), Some(8 << 20)))
+        );
+        // Shown at once, so that the next press doubles again.
+        assert_eq!(limit(&s), Some(8 << 20));
+        s.handle(Action::Faster);
+        assert_eq!(limit(&s), Some(16 << 20));
+        for _ in 0..3 {
+            s.handle(Action::Slower);
+        }
+        assert_eq!(limit(&s), Some(2 << 20));
+        // The engine's event is the final word.
+        s.apply(&event(
+            3,
+            EventKind::Throttled {
+                bwlimit: Some(5 << 20),
+                jobs: 4,
+            },
+            6,
+        ));
+        assert_eq!(limit(&s), Some(5 << 20));
+        s.apply(&event(
+            3,
+            EventKind::Throttled {
+                bwlimit: None,
+                jobs: 4,
+            },
+            6,
+        ));
+        assert_eq!(limit(&s), None);
+    }
+
+    #[test]
+    fn minus_on_an_unlimited_job_sets_half_its_rate_and_plus_does_nothing() {
+        let mut s = busy_state(); // job 1: no limit, 2 MiB/s
+        assert_eq!(s.handle(Action::Faster), None);
+        assert_eq!(
+            s.handle(Action::Slower),
+            Some(Command::Throttle(JobId(1), Some(1 << 20)))
+        );
+        // Without a rate yet: 100 MiB/s.
+        let mut s = empty();
+        let mut started = event(9, EventKind::Started, 0);
+        started.progress.rate = 0.0;
+        s.apply(&started);
+        assert_eq!(
+            s.handle(Action::Slower),
+            Some(Command::Throttle(JobId(9), Some(DEFAULT_SLOWER)))
+        );
+        // Ended jobs are not throttled.
+        s.apply(&event(9, EventKind::Cancelled, 0));
+        assert_eq!(s.handle(Action::Slower), None);
+    }
+
+    #[test]
+    fn the_limit_rules_at_their_ends() {
+        assert_eq!(faster(None), None);
+        assert_eq!(faster(Some(1 << 20)), Some(Some(2 << 20)));
+        assert_eq!(faster(Some(MAX_LIMIT / 2)), Some(Some(MAX_LIMIT)));
+        assert_eq!(faster(Some(MAX_LIMIT)), Some(None));
+        assert_eq!(faster(Some(u64::MAX)), Some(None));
+        assert_eq!(slower(Some(8 << 20), 1e9), 4 << 20);
+        assert_eq!(slower(None, 6.0 * (1 << 20) as f64), 3 << 20);
+        assert_eq!(slower(None, 0.0), DEFAULT_SLOWER);
+        assert_eq!(slower(Some(MIN_LIMIT), 0.0), MIN_LIMIT);
+        assert_eq!(slower(None, 10.0), MIN_LIMIT);
     }
 
     #[test]

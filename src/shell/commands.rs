@@ -11,6 +11,7 @@
 //! and fails at the end, as coreutils does.
 
 mod cat;
+mod dashboard;
 mod fs;
 mod help;
 mod info;
@@ -217,6 +218,13 @@ pub static COMMANDS: &[Spec] = &[
         summary: "list the mounts",
         background: false,
         run: |s, a, o| Box::pin(info::mounts(s, a, o)),
+    },
+    Spec {
+        name: "dashboard",
+        usage: "dashboard",
+        summary: "live view of tiers and jobs (interactive shell only; q returns)",
+        background: false,
+        run: |s, a, o| Box::pin(dashboard::dashboard(s, a, o)),
     },
     Spec {
         name: "help",

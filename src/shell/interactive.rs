@@ -3,6 +3,13 @@
 //!
 //! rustyline blocks, so each `readline` runs on a blocking thread; the completer, called from that
 //! thread, asks the engine for directory listings with the runtime handle's `block_on`.
+//!
+//! Ctrl-Z: during a foreground transfer the terminal sends SIGTSTP, which the transfer catches
+//! to stop its job ([`Session::wait_foreground`]). tokio never gives a caught signal back to its
+//! default action, so after the first transfer rustyline's own Ctrl-Z (which sends SIGTSTP to
+//! the process group) would do nothing. At the prompt Ctrl-Z is therefore a key bound here: it
+//! ends `readline` with the line kept, the process stops itself with SIGSTOP (the terminal
+//! restored, as the default action leaves it), and on `fg` the prompt comes back with the line.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -17,7 +24,10 @@ use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::history::{FileHistory, History};
 use rustyline::validate::Validator;
-use rustyline::{Config, Context, Editor, Helper};
+use rustyline::{
+    Cmd, ConditionalEventHandler, Config, Context, Editor, Event, EventContext, EventHandler,
+    Helper, KeyEvent, RepeatCount,
+};
 
 use super::commands::COMMANDS;
 use super::{Session, Status};
@@ -117,6 +127,31 @@ impl Completer for ShellHelper {
     }
 }
 
+/// The line being edited when Ctrl-Z was pressed at the prompt, and the cursor's place in it.
+type Suspended = Arc<Mutex<Option<(String, usize)>>>;
+
+/// Ctrl-Z at the prompt: keeps the line and ends `readline` as Ctrl-C does; the loop stops the
+/// process and restores the line when it continues.
+struct SuspendKey(Suspended);
+
+impl ConditionalEventHandler for SuspendKey {
+    fn handle(&self, _: &Event, _: RepeatCount, _: bool, ctx: &EventContext) -> Option<Cmd> {
+        if let Ok(mut kept) = self.0.lock() {
+            *kept = Some((ctx.line().to_string(), ctx.pos()));
+        }
+        Some(Cmd::Interrupt)
+    }
+}
+
+/// Stops this process as the default action of SIGTSTP would, until the job-control shell
+/// continues it. SIGSTOP, because SIGTSTP may be caught by a transfer's handler by now.
+fn stop_self() {
+    use rustix::process::{Signal, getpid, kill_process};
+    if let Err(e) = kill_process(getpid(), Signal::STOP) {
+        eprintln!("mavfs: cannot suspend: {e}");
+    }
+}
+
 impl Hinter for ShellHelper {
     type Hint = String;
 }
@@ -143,12 +178,20 @@ pub async fn run(session: &mut Session) -> i32 {
         cwd: cwd.clone(),
         runtime: tokio::runtime::Handle::current(),
     }));
+    let suspended: Suspended = Arc::default();
+    editor.bind_sequence(
+        KeyEvent::ctrl('Z'),
+        EventHandler::Conditional(Box::new(SuspendKey(suspended.clone()))),
+    );
+    // The line kept by Ctrl-Z at the prompt, to edit again once continued.
+    let mut initial: Option<(String, usize)> = None;
     let history = history_path();
     if let Some(path) = &history {
         // A missing history file is normal on first use.
         let _ = editor.history_mut().load(path);
     }
     session.set_progress(std::io::stderr().is_terminal());
+    session.set_interactive(true);
     let mut code = 0;
     loop {
         session.report_ended_jobs().await;
@@ -157,8 +200,15 @@ pub async fn run(session: &mut Session) -> i32 {
             Some((pid, _)) => format!("mavfs@serve[{pid}]:{}$ ", session.cwd()),
             None => format!("mavfs:{}$ ", session.cwd()),
         };
+        let kept = initial.take();
         let joined = tokio::task::spawn_blocking(move || {
-            let line = editor.readline(&prompt);
+            let line = match &kept {
+                Some((line, pos)) => {
+                    let (left, right) = line.split_at(*pos);
+                    editor.readline_with_initial(&prompt, (left, right))
+                }
+                None => editor.readline(&prompt),
+            };
             (editor, line)
         })
         .await;
@@ -191,7 +241,13 @@ pub async fn run(session: &mut Session) -> i32 {
                     Status::Failed => code = 1,
                 }
             }
-            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Interrupted) => {
+                if let Some(kept) = suspended.lock().ok().and_then(|mut k| k.take()) {
+                    stop_self();
+                    initial = Some(kept);
+                }
+                continue;
+            }
             Err(ReadlineError::Eof) => break,
             Err(e) => {
                 eprintln!("mavfs: reading input: {e}");

@@ -64,19 +64,23 @@ impl Session {
             return false;
         };
         let mut failed = false;
+        let mut ended = Vec::new();
         self.background.retain(|id| {
             let Some(job) = jobs.iter().find(|j| j.id == *id) else {
+                ended.push(*id);
                 return false;
             };
             match notice(job) {
                 Some(line) => {
                     eprintln!("{line}");
                     failed |= job.state == JobState::Failed;
+                    ended.push(*id);
                     false
                 }
                 None => true,
             }
         });
+        self.release_parked(&ended).await;
         failed
     }
 

@@ -43,6 +43,11 @@ impl Output {
         }
     }
 
+    /// Whether this is the process's stdout, not a redirection into a virtual file.
+    pub fn is_stdout(&self) -> bool {
+        matches!(self.target, Target::Stdout)
+    }
+
     /// Output into a virtual file being written; visible there only after [`Output::finish`].
     pub fn file(writer: FileWrite) -> Self {
         Output {

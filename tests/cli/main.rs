@@ -10,6 +10,7 @@
 //! - [`memory_bound`]: a 1 GiB round trip holds one copy in memory (in a process of its own).
 //! - [`sandbox`]: the disk store's sandbox, end to end.
 //! - [`shell`]: every shell command, in `exec` and script mode.
+//! - [`tty`]: the dashboard and Ctrl-Z in a real terminal (a tmux pane).
 //!
 //! Private Redis servers come from the `mavfs-test-support` crate, shared with the engine's tests.
 
@@ -24,3 +25,4 @@ mod json;
 mod memory_bound;
 mod sandbox;
 mod shell;
+mod tty;

@@ -456,3 +456,13 @@ fn seed_flags_work_before_and_after_the_command() {
     let out = m.run(&["--ram", "memory", "exec", "mounts"]);
     assert!(out.ok().contains("/vram      memory"));
 }
+
+#[test]
+fn dashboard_needs_the_interactive_shell() {
+    let m = Mavfs::new();
+    m.exec(&["dashboard"])
+        .fails(1, "mavfs: dashboard: needs a terminal");
+    let run = m.script("dashboard\necho after\n");
+    run.fails(1, "mavfs: dashboard: needs a terminal");
+    assert_eq!(run.stdout, "after\n");
+}

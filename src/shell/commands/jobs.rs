@@ -4,7 +4,7 @@
 use mavfs_actors::ErrorKind;
 use mavfs_actors::{JobId, JobState};
 
-use super::transfer::{parse_rate, print_summary};
+use super::transfer::{finish, parse_rate};
 use super::{Opts, json_flag, json_line};
 use crate::shell::output::Output;
 use crate::shell::{CmdError, Session, Status, format, progress};
@@ -111,25 +111,30 @@ pub async fn fg(session: &mut Session, args: &[String]) -> Result<Status, CmdErr
             .await
             .map_err(|e| no_such_job(&format!("%{id}"), e))?;
     }
+    // The wait Ctrl-Z left behind is this job's foreground handle: take it back rather than
+    // open another, since dropping it would cancel the job.
+    let waiting = match session.take_parked(id) {
+        Some(waiting) => waiting,
+        None => {
+            let handle = engine
+                .foreground(id)
+                .await
+                .map_err(|e| no_such_job(&format!("%{id}"), e))?;
+            Box::pin(handle.wait())
+        }
+    };
     session.forget_background(id);
     let bar = session
         .options()
         .progress
         .then(|| progress::show(id, engine.subscribe()));
     // In the foreground, Ctrl-C (dropping this future, and with it the foreground handle)
-    // cancels the job, as for any transfer.
-    let result = engine
-        .foreground(id)
-        .await
-        .map_err(|e| no_such_job(&format!("%{id}"), e))?
-        .wait()
-        .await;
+    // cancels the job, as for any transfer; Ctrl-Z stops it again.
+    let waited = session.wait_foreground(id, waiting).await;
     if let Some(bar) = bar {
         bar.finish().await;
     }
-    let name = job.route.kind.command();
-    print_summary(name, &result?);
-    Ok(Status::Success)
+    finish(job.route.kind.command(), id, &job.route.label, waited)
 }
 
 /// Turns the engine's unknown-job error into bash's wording.

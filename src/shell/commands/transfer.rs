@@ -7,6 +7,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::{Opts, json_flag, json_line};
 use crate::engine::Events;
+use crate::shell::foreground::Waited;
 use crate::shell::output::Output;
 use crate::shell::{CmdError, Session, Status, format, progress};
 
@@ -108,15 +109,17 @@ pub fn label(name: &str, args: &[String]) -> String {
         .join(" ")
 }
 
-/// Runs transfer command `name` with `args` in the foreground.
+/// Runs transfer command `name` with `args` in the foreground. Ctrl-C (dropping this future)
+/// cancels it; in the interactive shell, Ctrl-Z stops it and returns the prompt. With `--json`
+/// its events go to `out` as JSON lines instead of the bar and the summary.
 pub async fn run(
-    session: &Session,
+    session: &mut Session,
     name: &str,
     args: &[String],
     out: &mut Output,
 ) -> Result<Status, CmdError> {
     let (request, options) = request(session, name, args)?;
-    let engine = session.engine();
+    let engine = session.engine().clone();
     let label = label(name, args);
     if json_flag(session, args).1 {
         // Subscribed before the job starts, so that its `started` event is among those printed.
@@ -129,14 +132,29 @@ pub async fn run(
     }
     // Subscribe before the job starts, so the bar sees its first event.
     let events = session.options().progress.then(|| engine.subscribe());
-    let job = engine.run(request, label, options).await?;
-    let bar = events.map(|events| progress::show(job.id(), events));
-    let result = job.wait().await;
+    let job = engine.run(request, label.clone(), options).await?;
+    let id = job.id();
+    let bar = events.map(|events| progress::show(id, events));
+    let waited = session.wait_foreground(id, Box::pin(job.wait())).await;
     if let Some(bar) = bar {
         bar.finish().await;
     }
-    print_summary(name, &result?);
-    Ok(Status::Success)
+    finish(name, id, &label, waited)
+}
+
+/// Reports how a foreground wait ended: the summary line, or `[N]+ Stopped command` after
+/// Ctrl-Z, which fails the line as a stopped job does in bash.
+pub fn finish(name: &str, id: JobId, label: &str, waited: Waited) -> Result<Status, CmdError> {
+    match waited {
+        Waited::Ended(result) => {
+            print_summary(name, &result?);
+            Ok(Status::Success)
+        }
+        Waited::Stopped => {
+            eprintln!("[{id}]+ Stopped {label}");
+            Ok(Status::Failed)
+        }
+    }
 }
 
 /// Prints the events of job `id` from `events`, one JSON line each, flushed one by one so that a

@@ -1,0 +1,300 @@
+//! The real binary in a real terminal: a tmux pane (a pty) per test, driven with `send-keys` and
+//! read with `capture-pane`. It covers what needs a terminal: the ratatui dashboard (`mavfs
+//! dashboard` and the shell's `dashboard`) and Ctrl-Z on a foreground transfer.
+//!
+//! Each test runs its own tmux server (`-L` with a name of its own) in the scratch directory of
+//! its [`Mavfs`], with the same environment as [`Mavfs::command`], and kills it when done, also
+//! on failure. Every wait polls the screen against a deadline. Without tmux the tests say so and
+//! pass.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::harness::Mavfs;
+
+/// How long any one screen may take to appear: generous, for a loaded machine.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A tmux server with one 120x40 window running one command.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Starts `mavfs <args>` in a pane in `m`'s scratch directory, or `None` when tmux is
+    /// missing.
+    fn start(m: &Mavfs, args: &str) -> Option<Tmux> {
+        Self::start_in(m, &Self::mavfs_command(m, args))
+    }
+
+    /// `mavfs <args>`, then `exited CODE`.
+    fn mavfs_command(m: &Mavfs, args: &str) -> String {
+        format!("{}; echo \"exited $?\"", Self::mavfs(m, args))
+    }
+
+    /// `mavfs <args>` with the environment of `Mavfs::command`, so that no user config, history
+    /// or daemon leaks in (`env`, because a tmux server starts panes from its own environment).
+    fn mavfs(m: &Mavfs, args: &str) -> String {
+        format!(
+            "env -u MAVFS_SOCKET -u RUST_LOG HOME={home} XDG_CONFIG_HOME={home}/xdg \
+             XDG_STATE_HOME={home}/state XDG_RUNTIME_DIR={home}/run {bin} {args}",
+            home = quote(m.path()),
+            bin = quote(Path::new(env!("CARGO_BIN_EXE_mavfs"))),
+        )
+    }
+
+    /// Starts the shell command `command` in a pane in `m`'s scratch directory, or `None` when
+    /// tmux is missing.
+    fn start_in(m: &Mavfs, command: &str) -> Option<Tmux> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            eprintln!("tmux is not installed: skipping the terminal test");
+            return None;
+        }
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let socket = format!(
+            "mavfs-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let tmux = Tmux { socket };
+        let dir = m.path();
+        // The pane stays after the command ends, to show how it ended.
+        let command = format!("{command}; exec cat");
+        let out = tmux.run(&[
+            "new-session",
+            "-d",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "-c",
+            dir.to_str().unwrap(),
+            &command,
+        ]);
+        assert!(out.status.success(), "tmux new-session: {out:?}");
+        Some(tmux)
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Sends keys as tmux names them (`Enter`, `C-z`, `q`).
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "0"];
+        args.extend_from_slice(keys);
+        assert!(self.run(&args).status.success(), "send-keys {keys:?}");
+    }
+
+    /// Types `line` literally, then Enter.
+    fn line(&self, line: &str) {
+        assert!(
+            self.run(&["send-keys", "-t", "0", "-l", line])
+                .status
+                .success()
+        );
+        self.keys(&["Enter"]);
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "0"]).stdout).into_owned()
+    }
+
+    /// Waits until the screen satisfies `done`; returns it. Panics with the screen at the
+    /// deadline.
+    #[track_caller]
+    fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let screen = self.screen();
+            if done(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited {DEADLINE:?} for {what}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until the screen holds `needle`.
+    #[track_caller]
+    fn wait_text(&self, needle: &str) -> String {
+        self.wait_for(needle, |s| s.contains(needle))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+/// `path` quoted for the pane's `sh -c`.
+fn quote(path: &Path) -> String {
+    format!("'{}'", path.to_str().unwrap().replace('\'', r"'\''"))
+}
+
+/// A sparse file of `mib` MiB at the root of `/vdisk`: it costs no disk, and pulled with a limit
+/// it takes as long as the test needs.
+fn big_file(m: &Mavfs, mib: u64) {
+    std::fs::create_dir_all(m.block_dir()).unwrap();
+    std::fs::File::create(m.block_dir().join("big"))
+        .unwrap()
+        .set_len(mib << 20)
+        .unwrap();
+}
+
+/// The screen's line of job `%id` in the dashboard's job table.
+fn job_row(screen: &str, id: u32) -> Option<&str> {
+    let tag = format!("%{id} ");
+    screen.lines().find(|l| l.contains(&tag))
+}
+
+#[test]
+fn the_shell_dashboard_watches_a_background_job_to_done_and_q_returns() {
+    let m = Mavfs::new();
+    big_file(&m, 48);
+    let Some(tmux) = Tmux::start(&m, "shell") else {
+        return;
+    };
+    tmux.wait_text("mavfs:/vram$");
+    tmux.line("pull --bwlimit 32MiB/s /vdisk/big /vram/big &");
+    tmux.wait_text("[1] pull --bwlimit 32MiB/s /vdisk/big /vram/big");
+    tmux.line("dashboard");
+    tmux.wait_for("the job running in the dashboard", |s| {
+        s.contains(" tiers ") && job_row(s, 1).is_some_and(|r| r.contains("running"))
+    });
+    let screen = tmux.wait_for("the job's row at 100% and done", |s| {
+        job_row(s, 1).is_some_and(|r| r.contains("done") && r.contains("100%"))
+    });
+    assert!(screen.contains("[1] done"), "the event log:\n{screen}");
+    tmux.keys(&["q"]);
+    // Back at the prompt, which reports the job's end first.
+    let screen = tmux.wait_text("[1]+ Done pull --bwlimit 32MiB/s /vdisk/big /vram/big");
+    assert!(!screen.contains(" tiers "), "the view is gone:\n{screen}");
+    tmux.line("ls -l /vram");
+    tmux.wait_for("the pulled file", |s| {
+        s.lines()
+            .any(|l| l.ends_with(" big") && l.contains(&(48u64 << 20).to_string()))
+    });
+    tmux.line("exit");
+    tmux.wait_text("exited 0");
+}
+
+#[test]
+fn q_quits_mavfs_dashboard_and_restores_the_terminal() {
+    let m = Mavfs::new();
+    let Some(tmux) = Tmux::start(&m, "dashboard --dashboard-interval 0.2") else {
+        return;
+    };
+    let screen = tmux.wait_text(" tiers ");
+    assert!(
+        screen.contains("/vram") && screen.contains("/vdisk"),
+        "{screen}"
+    );
+    assert!(screen.contains(" jobs (0) "), "{screen}");
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_text("exited 0");
+    // The alternate screen is gone: only the exit line is left.
+    assert!(!screen.contains(" tiers "), "{screen}");
+}
+
+#[test]
+fn ctrl_z_stops_a_foreground_pull_and_bg_continues_it() {
+    let m = Mavfs::new();
+    big_file(&m, 64);
+    let Some(tmux) = Tmux::start(&m, "shell") else {
+        return;
+    };
+    tmux.wait_text("mavfs:/vram$");
+    let label = "pull --bwlimit 16MiB/s /vdisk/big /vram/big";
+    tmux.line(label);
+    // The bar shows once bytes move: the transfer runs, and with it the catching of Ctrl-Z.
+    tmux.wait_for("the progress bar under way", |s| {
+        s.lines()
+            .any(|l| l.starts_with('[') && l.contains("MiB/64.00 MiB") && !l.contains(" 0 B/"))
+    });
+    tmux.keys(&["C-z"]);
+    tmux.wait_text(&format!("[1]+ Stopped {label}"));
+    tmux.wait_for("the prompt back", |s| {
+        s.lines()
+            .last_non_empty()
+            .is_some_and(|l| l == "mavfs:/vram$")
+    });
+    tmux.line("jobs");
+    tmux.wait_for("the job listed as stopped", |s| {
+        s.lines()
+            .any(|l| l.starts_with("[1]") && l.contains("stopped") && l.contains(label))
+    });
+    // fg continues it in the foreground, with its bar; a second Ctrl-Z stops it again.
+    tmux.keys(&["C-l"]);
+    tmux.line("fg %1");
+    tmux.wait_for("the bar again", |s| {
+        s.lines()
+            .any(|l| l.starts_with('[') && l.contains("MiB/64.00 MiB"))
+    });
+    tmux.keys(&["C-z"]);
+    tmux.wait_text(&format!("[1]+ Stopped {label}"));
+    tmux.line("bg %1");
+    tmux.wait_text(&format!("[1]+ {label} &"));
+    tmux.line("wait");
+    tmux.wait_text(&format!("[1]+ Done {label}"));
+    tmux.line("ls -l /vram");
+    tmux.wait_for("the whole file pulled", |s| {
+        s.lines()
+            .any(|l| l.ends_with(" big") && l.contains(&(64u64 << 20).to_string()))
+    });
+    tmux.line("exit");
+    tmux.wait_text("exited 0");
+}
+
+#[test]
+fn ctrl_z_at_the_prompt_stops_the_shell_and_fg_brings_back_the_line() {
+    let m = Mavfs::new();
+    big_file(&m, 1);
+    // bash as the job-control shell around mavfs.
+    let Some(tmux) = Tmux::start_in(&m, "bash --norc --noprofile -i") else {
+        return;
+    };
+    tmux.line("PS1='bash$ '");
+    tmux.line(&Tmux::mavfs(&m, "shell"));
+    tmux.wait_text("mavfs:/vram$");
+    // A transfer first, so that the process catches SIGTSTP from then on.
+    tmux.line("pull /vdisk/big /vram/big");
+    tmux.wait_text("pull: 1 file");
+    // A line half typed, then Ctrl-Z at the prompt.
+    tmux.keys(&["-l", "echo kept"]);
+    tmux.keys(&["C-z"]);
+    tmux.wait_for("bash reporting mavfs stopped", |s| {
+        s.contains("Stopped") && s.lines().last_non_empty() == Some("bash$")
+    });
+    tmux.line("fg");
+    tmux.wait_for("the prompt back with the line", |s| {
+        s.lines().last_non_empty() == Some("mavfs:/vram$ echo kept")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the line run", |s| s.lines().any(|l| l == "kept"));
+    tmux.line("exit");
+    tmux.wait_for("back in bash", |s| {
+        s.lines().last_non_empty() == Some("bash$")
+    });
+}
+
+/// The last line of a screen that is not blank.
+trait LastNonEmpty<'a> {
+    fn last_non_empty(self) -> Option<&'a str>;
+}
+
+impl<'a, I: DoubleEndedIterator<Item = &'a str>> LastNonEmpty<'a> for I {
+    fn last_non_empty(mut self) -> Option<&'a str> {
+        self.rfind(|l| !l.trim().is_empty()).map(str::trim_end)
+    }
+}
