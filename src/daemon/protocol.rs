@@ -308,7 +308,7 @@ pub enum Frame<M> {
     },
 }
 
-/// A frame ready to send. File data stays in the buffer it was read into: [`write`] sends a
+/// A frame ready to send. File data stays in the buffer it was read into: [`write()`] sends a
 /// header and then the bytes themselves, so a stream costs no copy in user space.
 #[derive(Debug, Clone)]
 pub enum Outgoing {
