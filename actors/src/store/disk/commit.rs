@@ -31,9 +31,12 @@ pub(super) fn open_write_now(
     const OP: &str = "write";
     let target = write_target(root, OP, path)?;
     let prefix = match (mode, &target.existing) {
-        (WriteMode::Append, Some(_)) => {
-            Some(open_checked(OP, path, &target.dir, Path::new(&target.name))?.0)
-        }
+        (WriteMode::Append, Some(_)) => Some(open_checked(
+            OP,
+            path,
+            &target.dir,
+            Path::new(&target.name),
+        )?),
         _ => None,
     };
     drop(target);
@@ -57,8 +60,7 @@ pub(super) fn commit_blocking(
     // On any error below, `staged` drops and its temp file goes; the old file is untouched.
     let (rel, dir) = write_parent(root, OP, path)?;
     staged.write_pending().map_err(&to_error)?;
-    // One fstat, however the data came (pending chunks, streamed, copied, an append's prefix).
-    let len = staged.file.metadata().map_err(&to_error)?.len();
+    let len = staged.len;
     let pending = counters.begin();
     // Most commits create a new file: a rename that refuses to replace anything needs no stat
     // first, since nothing is there to check. Whatever it refuses (an existing entry, a file

@@ -358,7 +358,7 @@ impl Store for DiskStore {
                     dest.sync_all()?;
                 }
                 // On an error above, `temp` drops here and the partial copy goes with it.
-                Ok((DiskStaged::written(temp, dest), copied))
+                Ok((DiskStaged::written(temp, dest, copied), copied))
             })
             .await
             .map_err(|e| join_error(OP, &to, e))?
