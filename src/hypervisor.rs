@@ -162,6 +162,7 @@ async fn open_mount(mount: &MountConfig, config: &Config) -> Result<Mount, Start
             let options = DiskOptions {
                 fsync: *fsync,
                 chunk_size: config.transfer.chunk_size,
+                ..DiskOptions::default()
             };
             let store = DiskStore::open(root, options).map_err(|e| {
                 StartError(format!("mount {path}: {}: {}", root.display(), e.reason()))

@@ -72,6 +72,9 @@ fn plain_data_round_trips() {
         dirs: 2,
         bytes: 3,
         capacity: Some(4),
+        used: Some(5),
+        available: Some(6),
+        approximate: true,
     };
     same(usage);
     same(MountInfo {
@@ -94,6 +97,9 @@ fn plain_data_round_trips() {
     let old = r#"{"path":"/vram","backend":"memory","tier":"hot","usage":{"files":1,"dirs":2,"bytes":3,"capacity":null}}"#;
     let decoded: MountStats = serde_json::from_str(old).unwrap();
     assert_eq!(decoded.io, IoCounters::default());
+    // ... and without the holder's figures, with none.
+    assert_eq!((decoded.usage.used, decoded.usage.available), (None, None));
+    assert!(!decoded.usage.approximate);
     same(BackendKind::Redis);
     same(WriteMode::Append);
     same(TransferRequest {

@@ -142,6 +142,18 @@ pub struct DirEntry {
 }
 
 /// Totals for `stats`.
+///
+/// `files`, `dirs` and `bytes` count the store's tree; `capacity`, `used` and `available` say
+/// what holds it, which each store knows differently:
+///
+/// | store  | `capacity`                      | `used`                              | `available`                  |
+/// |--------|---------------------------------|-------------------------------------|------------------------------|
+/// | memory | the configured capacity, if any | bytes held, staged writes included  | `capacity - used`, if capped |
+/// | disk   | the host filesystem's size      | the filesystem's used bytes (all of it, not only this store's) | bytes free to unprivileged users |
+/// | redis  | `maxmemory`, when set           | `used_memory` (the whole server)    | `maxmemory - used_memory`, when set |
+///
+/// A Redis Cluster reports none of the three (each node has its own memory). Fields added after
+/// the first release are serde-defaulted, so that JSON from an older engine still decodes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     /// Regular files.
@@ -150,8 +162,20 @@ pub struct Usage {
     pub dirs: u64,
     /// Bytes of file data.
     pub bytes: u64,
-    /// The configured or known limit in bytes, if any.
+    /// The limit in bytes of what holds the store, if known (see the table above).
     pub capacity: Option<u64>,
+    /// Bytes of `capacity` in use, counted as the holder counts them (see the table above).
+    #[serde(default)]
+    pub used: Option<u64>,
+    /// Bytes still free for the store to grow into, if known (see the table above).
+    #[serde(default)]
+    pub available: Option<u64>,
+    /// `files`, `dirs` and `bytes` are not exact yet: a disk store's first count of its tree is
+    /// still running, so they hold what is known so far, or writes of its own raced that count.
+    /// The next background rescan settles them. Always false for memory and Redis, whose
+    /// counts are exact.
+    #[serde(default)]
+    pub approximate: bool,
 }
 
 /// How [`Store::open_write`] treats an existing file.
@@ -401,6 +425,8 @@ pub trait Store: Send + 'static {
         to: &VPath,
     ) -> impl Future<Output = Result<BoxFuture<'static, Result<Copied<Self>>>>> + Send;
 
-    /// Totals of files, directories and bytes, and the capacity if known.
+    /// Totals of files, directories and bytes, and what holds the store ([`Usage`]). Cheap
+    /// enough for a dashboard to call every second: answered from counters the store keeps (or,
+    /// in memory, its own tree), never by walking a host directory or scanning a keyspace.
     fn usage(&mut self) -> impl Future<Output = Result<Usage>> + Send;
 }

@@ -91,6 +91,7 @@ pub fn stats(vram_mib: u64) -> Vec<MountStats> {
                 dirs,
                 bytes: mib * MIB,
                 capacity: m.capacity,
+                ..Usage::default()
             },
             io: Default::default(),
         })

@@ -30,6 +30,11 @@
 //! the whole of a small file read. A small file thus costs one trip to a blocking thread each way,
 //! and the lane's thread lingers between jobs so that the next one does not wait for a wake-up.
 //!
+//! **Usage** (`usage`): `stats` answers from counters the store keeps, never from a walk: a first
+//! count on a thread of its own when the store opens (open does not wait for it), then every
+//! change the store makes itself, and a rescan every [`DiskOptions::rescan`] for changes made
+//! outside MAVFS. The capacity figures are one statvfs of the root.
+//!
 //! A batch of small files ([`Store::start_read_files`], [`Store::start_write_files`]) is one job on
 //! the lane: each file opened and read, or staged, written and renamed, as its one-file form would,
 //! without a trip to a blocking thread per file. Read streams reuse their chunk buffers
@@ -47,7 +52,8 @@
 //!   visible by rename (and fsync).
 //! - `staging`: temp files, the [`DiskWriter`] that fills them, the sealed [`DiskStaged`].
 //! - `session`: the store's own staging directory, and the sweep of dead ones.
-//! - `walk`: directory walks (`list`, `usage`).
+//! - `walk`: directory walks (`list`, and the counts of `usage`).
+//! - `usage`: the usage counters, what keeps them exact, and the scanner thread that rescans.
 //! - `lane`: the lingering blocking thread that runs opens and commits.
 //! - `buffers`: the reused chunk buffers of read streams.
 //! - `errors`: host failures as the engine's errors, with their path.
@@ -68,11 +74,13 @@ mod reader;
 mod sandbox;
 mod session;
 mod staging;
+mod usage;
 mod walk;
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use cap_std::fs::Dir;
 
@@ -84,6 +92,8 @@ use self::lane::Lane;
 use self::sandbox::file_id;
 use self::session::Session;
 pub use self::staging::{DiskStaged, DiskWriter};
+pub use self::usage::RESCAN_EVERY;
+use self::usage::{Counters, Scanner};
 
 /// The staging directory at the store's root. Reserved: no store path may name it.
 const STAGING: &str = ".mavfs-staging";
@@ -101,6 +111,10 @@ pub struct DiskOptions {
     pub fsync: bool,
     /// Bytes per chunk of a read stream.
     pub chunk_size: usize,
+    /// How often the usage counters are counted again from the tree, to pick up changes made
+    /// outside MAVFS (the store's own changes count at once); `None`: never after the first
+    /// count. Default [`RESCAN_EVERY`]; tests make it short.
+    pub rescan: Option<Duration>,
 }
 
 impl Default for DiskOptions {
@@ -108,6 +122,7 @@ impl Default for DiskOptions {
         DiskOptions {
             fsync: false,
             chunk_size: DEFAULT_CHUNK_SIZE,
+            rescan: Some(RESCAN_EVERY),
         }
     }
 }
@@ -126,11 +141,14 @@ pub struct DiskStore {
     lane: Lane,
     /// Buffers of chunk size for read streams, reused (see [`buffers`]).
     buffers: Buffers,
+    /// The usage counters and the thread that rescans them (see [`usage`]); dropped with the
+    /// store, it stops the thread.
+    scanner: Scanner,
 }
 
 impl DiskStore {
-    /// Opens the host directory `root` as a store, creates its staging directory and sweeps
-    /// whatever a killed process left in it.
+    /// Opens the host directory `root` as a store, creates its staging directory, sweeps
+    /// whatever a killed process left in it, and starts counting its usage in the background.
     ///
     /// Errors: `NotFound` when `root` is missing, `NotADirectory` when it is not a directory,
     /// as the host reports otherwise; the detail names the host path.
@@ -155,8 +173,11 @@ impl DiskStore {
         let dir = Dir::open_ambient_dir(root, cap_std::ambient_authority()).map_err(host_error)?;
         let root_id = file_id(&dir.dir_metadata().map_err(host_error)?);
         let staging = Session::open(&dir).map_err(host_error)?;
+        let dir = Arc::new(dir);
+        let scanner = Scanner::start(dir.clone(), options.rescan).map_err(host_error)?;
         Ok(DiskStore {
-            root: Arc::new(dir),
+            root: dir,
+            scanner,
             staging: Arc::new(staging),
             root_id,
             host_root: root.to_path_buf(),
@@ -172,5 +193,10 @@ impl DiskStore {
     /// The host directory this store serves.
     pub fn host_root(&self) -> &Path {
         &self.host_root
+    }
+
+    /// The usage counters, which every operation that changes the tree keeps current.
+    fn counters(&self) -> &Arc<Counters> {
+        self.scanner.counters()
     }
 }

@@ -550,8 +550,11 @@ impl Store for MemoryStore {
                 }
             }
         }
+        let used = self.ledger.used.load(Ordering::Relaxed);
         let mut usage = Usage {
             capacity: self.ledger.capacity,
+            used: Some(used),
+            available: self.ledger.capacity.map(|c| c.saturating_sub(used)),
             ..Usage::default()
         };
         walk(&self.root, &mut usage);

@@ -700,6 +700,7 @@ async fn append_copy_and_replace_keep_the_contract() {
     let mut f = Fixture::with_options(DiskOptions {
         fsync: true,
         chunk_size: 1 << 16,
+        ..DiskOptions::default()
     });
     // Append onto a missing file creates it; onto an existing one keeps the old bytes first.
     for (chunk, expected) in [(&b"abc"[..], &b"abc"[..]), (b"def", b"abcdef")] {

@@ -3,6 +3,8 @@
 //! - [`architecture`]: the import graph between the engine's modules has no cycles.
 //! - [`conformance`]: one set of store cases, run against every store.
 //! - [`disk_sandbox`]: what only the disk store does: its sandbox, staging and atomic commit.
+//! - [`disk_usage`]: the disk store's usage counters equal a fresh walk, and rescans see outside
+//!   changes.
 //! - [`io_counters`]: the per-mount read and write byte counters move by exactly the bytes moved.
 //! - [`redis_faults`]: the Redis store under faults and sharing, on private `redis-server`s.
 //! - [`responsiveness`]: backends answer while a large transfer runs through them.
@@ -14,6 +16,7 @@
 mod architecture;
 mod conformance;
 mod disk_sandbox;
+mod disk_usage;
 mod io_counters;
 mod redis_faults;
 mod responsiveness;

@@ -3,6 +3,7 @@
 //! - faults of issue point 3: an unreachable server, a server killed mid-write and restarted,
 //!   `maxmemory` under `noeviction`, an evicting policy, a deleted chunk, a key of the wrong type;
 //!   the same for batched writes of small files (past `maxmemory`, to a dead server);
+//! - usage: `maxmemory` is the capacity, `used_memory` what is used;
 //! - orphans: a writer that dies without cleaning up leaves chunks a sweep removes;
 //! - sharing: two stores on one namespace see one tree; two writers to one path; a reader racing
 //!   a replace by another process;
@@ -309,6 +310,34 @@ async fn maxmemory_under_noeviction_is_no_space_and_leaves_nothing_behind() {
     let usage = b.usage().await.unwrap();
     assert_eq!((usage.files, usage.bytes), (1, old.len() as u64));
     assert_eq!(usage.capacity, Some(4 << 20), "maxmemory is the capacity");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_reports_maxmemory_and_used_memory() {
+    let args = ["--maxmemory", "64mb"];
+    let Some(server) = RedisServer::start_with("usage with maxmemory", &args) else {
+        return;
+    };
+    let b = mount(&server, "usage").await;
+    write(&b, "/r/f", &pattern(3 * CHUNK, 7)).await.unwrap();
+    let usage = b.usage().await.unwrap();
+    assert_eq!((usage.files, usage.bytes), (1, 3 * CHUNK as u64));
+    assert!(!usage.approximate, "Redis counts exactly");
+    assert_eq!(usage.capacity, Some(64 << 20), "maxmemory is the capacity");
+    let used = usage.used.expect("used_memory is reported");
+    assert!(
+        used >= 3 * CHUNK as u64,
+        "the file's chunks are in used_memory: {usage:?}"
+    );
+    assert_eq!(usage.available, Some((64 << 20) - used));
+
+    // Without maxmemory there is no capacity, nor anything available of it; used still shows.
+    let Some(unlimited) = RedisServer::start("usage without maxmemory") else {
+        return;
+    };
+    let usage = mount(&unlimited, "usage").await.usage().await.unwrap();
+    assert_eq!((usage.capacity, usage.available), (None, None));
+    assert!(usage.used.is_some_and(|u| u > 0), "{usage:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

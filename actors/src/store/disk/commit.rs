@@ -18,6 +18,7 @@ use super::errors::io_error;
 use super::sandbox::{open_checked, split_parent, target_in, write_parent, write_target};
 use super::session::Session;
 use super::staging::{DiskStaged, DiskWriter, TempFile};
+use super::usage::{Counters, Totals};
 
 /// [`Store::open_write`]: checks `path`, opens the old file of an append, creates the temp file.
 pub(super) fn open_write_now(
@@ -30,9 +31,12 @@ pub(super) fn open_write_now(
     const OP: &str = "write";
     let target = write_target(root, OP, path)?;
     let prefix = match (mode, &target.existing) {
-        (WriteMode::Append, Some(_)) => {
-            Some(open_checked(OP, path, &target.dir, Path::new(&target.name))?.0)
-        }
+        (WriteMode::Append, Some(_)) => Some(open_checked(
+            OP,
+            path,
+            &target.dir,
+            Path::new(&target.name),
+        )?),
         _ => None,
     };
     drop(target);
@@ -41,19 +45,23 @@ pub(super) fn open_write_now(
 }
 
 /// Makes `staged` visible at `path`: checks the destination again, writes a small file's data,
-/// renames the temp file into place and, with `fsync`, flushes the directory. A blocking call.
+/// renames the temp file into place and, with `fsync`, flushes the directory, and applies the
+/// new file (or the change of size of the file it replaced) to `counters`. A blocking call.
 pub(super) fn commit_blocking(
     root: &Dir,
     staging: &Dir,
     fsync: bool,
     path: &VPath,
     mut staged: DiskStaged,
+    counters: &Counters,
 ) -> Result<()> {
     const OP: &str = "write";
     let to_error = io_error(OP, path);
     // On any error below, `staged` drops and its temp file goes; the old file is untouched.
     let (rel, dir) = write_parent(root, OP, path)?;
     staged.write_pending().map_err(&to_error)?;
+    let len = staged.len;
+    let pending = counters.begin();
     // Most commits create a new file: a rename that refuses to replace anything needs no stat
     // first, since nothing is there to check. Whatever it refuses (an existing entry, a file
     // system without the flag) takes the full check below.
@@ -66,6 +74,7 @@ pub(super) fn commit_blocking(
         rustix::fs::RenameFlags::NOREPLACE,
     );
     let dir = if fresh.is_ok() {
+        pending.apply(Totals::file(len));
         dir
     } else {
         let target = target_in(root, OP, path, &rel, dir)?;
@@ -79,6 +88,11 @@ pub(super) fn commit_blocking(
         staging
             .rename(staged.temp.name(), &target.dir, &target.name)
             .map_err(&to_error)?;
+        // A dangling link that stays inside is replaced by a new file.
+        pending.apply(match &target.existing {
+            Some(old) => Totals::resized(old.len(), len),
+            None => Totals::file(len),
+        });
         target.dir
     };
     staged.temp.set_committed();

@@ -23,8 +23,9 @@ use super::commit::{commit_blocking, open_write_now};
 use super::errors::{error, io_error, join_error, lost_batch};
 use super::lane::Lane;
 use super::reader::{open_read_blocking, read_whole_blocking};
-use super::sandbox::{meta_of, open_regular, rel_path, write_target};
+use super::sandbox::{file_id, meta_of, open_regular, rel_path, write_target};
 use super::staging::{DiskStaged, DiskWriter, TempFile};
+use super::usage::Totals;
 use super::{DiskStore, walk};
 
 impl Store for DiskStore {
@@ -71,34 +72,16 @@ impl Store for DiskStore {
                 Err(error(ErrorKind::AlreadyExists, OP, path))
             };
         }
+        let pending = self.counters().begin();
         if !parents {
-            return self.root.create_dir(&rel).map_err(io_error(OP, path));
+            self.root.create_dir(&rel).map_err(io_error(OP, path))?;
+            pending.apply(Totals::dirs(1));
+            return Ok(());
         }
-        // create_dir_all by hand, to tell an ancestor that is a file (NotADirectory) from the
-        // path itself being one (AlreadyExists).
-        let names: Vec<&str> = path.components().collect();
-        let mut partial = PathBuf::new();
-        for (i, name) in names.iter().enumerate() {
-            partial.push(name);
-            let last = i + 1 == names.len();
-            match self.root.create_dir(&partial) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    match self.root.metadata(&partial) {
-                        Ok(md) if md.is_dir() => {}
-                        Ok(_) if last => return Err(error(ErrorKind::AlreadyExists, OP, path)),
-                        Ok(_) => return Err(error(ErrorKind::NotADirectory, OP, path)),
-                        // A dangling symlink has the name: it exists, yet is no directory.
-                        Err(e) if last && e.kind() == io::ErrorKind::NotFound => {
-                            return Err(error(ErrorKind::AlreadyExists, OP, path));
-                        }
-                        Err(e) => return Err(Error::from_io(OP, e).with_path(path)),
-                    }
-                }
-                Err(e) => return Err(Error::from_io(OP, e).with_path(path)),
-            }
-        }
-        Ok(())
+        let mut created = 0;
+        let made = self.mkdir_parents(path, &mut created);
+        pending.apply(Totals::dirs(created));
+        made
     }
 
     async fn touch(&mut self, path: &VPath) -> Result<()> {
@@ -110,8 +93,12 @@ impl Store for DiskStore {
             // create_new never opens an existing entry (nor follows a final symlink), so it
             // cannot block on a FIFO or write through a link that leads outside.
             options.write(true).create_new(true);
+            let pending = self.counters().begin();
             match self.root.open_with(&rel, &options) {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    pending.apply(Totals::file(0));
+                    return Ok(());
+                }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(Error::from_io(OP, e).with_path(path)),
             }
@@ -125,7 +112,13 @@ impl Store for DiskStore {
         if md.is_dir() {
             return Err(error(ErrorKind::IsADirectory, OP, path));
         }
-        self.root.remove_file(&rel).map_err(io_error(OP, path))
+        let pending = self.counters().begin();
+        self.root.remove_file(&rel).map_err(io_error(OP, path))?;
+        // A symlink, FIFO or the like was never counted.
+        if md.is_file() {
+            pending.apply(Totals::file(md.len()).removed());
+        }
+        Ok(())
     }
 
     async fn remove_dir(&mut self, path: &VPath) -> Result<()> {
@@ -134,7 +127,10 @@ impl Store for DiskStore {
         if !md.is_dir() {
             return Err(error(ErrorKind::NotADirectory, OP, path));
         }
-        self.root.remove_dir(&rel).map_err(io_error(OP, path))
+        let pending = self.counters().begin();
+        self.root.remove_dir(&rel).map_err(io_error(OP, path))?;
+        pending.apply(Totals::dirs(1).removed());
+        Ok(())
     }
 
     async fn remove_all(&mut self, path: &VPath) -> Result<()> {
@@ -148,11 +144,28 @@ impl Store for DiskStore {
             return Err(error(ErrorKind::NotADirectory, OP, path));
         }
         let root = self.root.clone();
-        // cap-std's remove_dir_all never follows symlinks below the directory either.
-        tokio::task::spawn_blocking(move || root.remove_dir_all(&rel))
-            .await
-            .map_err(|e| join_error(OP, path, e))?
-            .map_err(io_error(OP, path))
+        let counters = self.counters().clone();
+        tokio::task::spawn_blocking(move || {
+            // What goes is counted first, in the same blocking job: the walk below and the
+            // removal see the same tree, bar writes racing the removal.
+            let below = walk::usage(&root, &rel, &|| false);
+            let pending = counters.begin();
+            // cap-std's remove_dir_all never follows symlinks below the directory either.
+            let removed = root.remove_dir_all(&rel);
+            match (&removed, below) {
+                (Ok(()), Ok(below)) => {
+                    let mut gone = Totals::of(&below);
+                    gone.dirs += 1;
+                    pending.apply(gone.removed());
+                }
+                // Some of it may be gone: a rescan says how much.
+                _ => pending.unsure(),
+            }
+            removed
+        })
+        .await
+        .map_err(|e| join_error(OP, path, e))?
+        .map_err(io_error(OP, path))
     }
 
     async fn rename(&mut self, from: &VPath, to: &VPath) -> Result<()> {
@@ -174,17 +187,20 @@ impl Store for DiskStore {
                 .with_detail(format!("cannot move {from} into itself")));
         }
         self.check_parent(OP, to, &to_rel)?;
-        match self.root.symlink_metadata(&to_rel) {
+        let replaced = match self.root.symlink_metadata(&to_rel) {
             Ok(md) if md.is_dir() && !from_is_dir => {
                 return Err(error(ErrorKind::IsADirectory, OP, to));
             }
             Ok(md) if !md.is_dir() && from_is_dir => {
                 return Err(error(ErrorKind::NotADirectory, OP, to));
             }
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            // rename(2) between two links of one file does nothing: nothing is replaced.
+            Ok(md) if file_id(&md) == file_id(&from_md) => None,
+            Ok(md) => Some(md),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(Error::from_io(OP, e).with_path(to)),
-        }
+        };
+        let pending = self.counters().begin();
         self.root
             .rename(&from_rel, &self.root, &to_rel)
             .map_err(|e| {
@@ -195,7 +211,14 @@ impl Store for DiskStore {
                 } else {
                     err
                 }
-            })
+            })?;
+        // A move inside the store changes no total, but the destination it replaced goes.
+        match replaced {
+            Some(md) if md.is_file() => pending.apply(Totals::file(md.len()).removed()),
+            Some(md) if md.is_dir() => pending.apply(Totals::dirs(1).removed()),
+            _ => {}
+        }
+        Ok(())
     }
 
     async fn start_open_read(
@@ -234,6 +257,7 @@ impl Store for DiskStore {
         // Nothing to do in the actor: the checks, a small file's data and the rename take one
         // blocking job, so that the commits of a transfer's files do not queue in the mailbox.
         let (root, staging, fsync) = (self.root.clone(), self.staging.clone(), self.options.fsync);
+        let counters = self.counters().clone();
         let path = path.clone();
         if fsync {
             // A commit that waits on the device is no job for the lane, where it would hold up
@@ -241,7 +265,7 @@ impl Store for DiskStore {
             return Ok(async move {
                 let at = path.clone();
                 tokio::task::spawn_blocking(move || {
-                    commit_blocking(&root, &staging, fsync, &path, staged)
+                    commit_blocking(&root, &staging, fsync, &path, staged, &counters)
                 })
                 .await
                 .map_err(|e| join_error("write", &at, e))?
@@ -249,7 +273,7 @@ impl Store for DiskStore {
             .boxed());
         }
         Ok(on_lane(self.lane.clone(), "write", path.clone(), move || {
-            commit_blocking(&root, &staging, fsync, &path, staged)
+            commit_blocking(&root, &staging, fsync, &path, staged, &counters)
         })
         .boxed())
     }
@@ -281,6 +305,7 @@ impl Store for DiskStore {
         // into place, as a one-file commit does. With fsync the job waits on the device, so it
         // gets a thread of its own rather than holding up the lane.
         let (root, staging, fsync) = (self.root.clone(), self.staging.clone(), self.options.fsync);
+        let counters = self.counters().clone();
         let count = files.len();
         let job = move || {
             files
@@ -288,7 +313,7 @@ impl Store for DiskStore {
                 .map(|WholeFile { path, data }| {
                     let staged = DiskStaged::whole(&staging, data, fsync)
                         .map_err(io_error("write", &path))?;
-                    commit_blocking(&root, &staging, fsync, &path, staged)
+                    commit_blocking(&root, &staging, fsync, &path, staged, &counters)
                 })
                 .collect::<Vec<_>>()
         };
@@ -333,7 +358,7 @@ impl Store for DiskStore {
                     dest.sync_all()?;
                 }
                 // On an error above, `temp` drops here and the partial copy goes with it.
-                Ok((DiskStaged::written(temp, dest), copied))
+                Ok((DiskStaged::written(temp, dest, copied), copied))
             })
             .await
             .map_err(|e| join_error(OP, &to, e))?
@@ -343,12 +368,53 @@ impl Store for DiskStore {
     }
 
     async fn usage(&mut self) -> Result<Usage> {
-        const OP: &str = "stats";
-        let root = self.root.clone();
-        tokio::task::spawn_blocking(move || walk::usage(&root))
-            .await
-            .map_err(|e| join_error(OP, &VPath::root(), e))?
-            .map_err(io_error(OP, &VPath::root()))
+        // From the counters (see `usage`), never a walk; the filesystem's figures are one
+        // statvfs of the root.
+        let mut usage = self.counters().usage().await;
+        match rustix::fs::fstatvfs(&*self.root) {
+            Ok(fs) => {
+                let unit = fs.f_frsize;
+                usage.capacity = Some(fs.f_blocks.saturating_mul(unit));
+                usage.used = Some(fs.f_blocks.saturating_sub(fs.f_bfree).saturating_mul(unit));
+                usage.available = Some(fs.f_bavail.saturating_mul(unit));
+            }
+            // The counts stand without them: a dashboard then draws no gauge.
+            Err(e) => {
+                tracing::debug!(root = %self.host_root.display(), error = %e, "statvfs failed")
+            }
+        }
+        Ok(usage)
+    }
+}
+
+impl DiskStore {
+    /// `mkdir -p` by hand, to tell an ancestor that is a file (NotADirectory) from the path
+    /// itself being one (AlreadyExists); counts the directories it creates in `created`.
+    fn mkdir_parents(&self, path: &VPath, created: &mut i64) -> Result<()> {
+        const OP: &str = "mkdir";
+        let names: Vec<&str> = path.components().collect();
+        let mut partial = PathBuf::new();
+        for (i, name) in names.iter().enumerate() {
+            partial.push(name);
+            let last = i + 1 == names.len();
+            match self.root.create_dir(&partial) {
+                Ok(()) => *created += 1,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    match self.root.metadata(&partial) {
+                        Ok(md) if md.is_dir() => {}
+                        Ok(_) if last => return Err(error(ErrorKind::AlreadyExists, OP, path)),
+                        Ok(_) => return Err(error(ErrorKind::NotADirectory, OP, path)),
+                        // A dangling symlink has the name: it exists, yet is no directory.
+                        Err(e) if last && e.kind() == io::ErrorKind::NotFound => {
+                            return Err(error(ErrorKind::AlreadyExists, OP, path));
+                        }
+                        Err(e) => return Err(Error::from_io(OP, e).with_path(path)),
+                    }
+                }
+                Err(e) => return Err(Error::from_io(OP, e).with_path(path)),
+            }
+        }
+        Ok(())
     }
 }
 

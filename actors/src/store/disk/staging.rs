@@ -137,17 +137,27 @@ pub struct DiskWriter {
     temp: TempFile,
     fsync: bool,
     path: VPath,
+    /// Bytes the staged file holds once written: the old bytes of an append and every chunk.
+    /// The commit counts it in the store's usage without a stat.
+    len: u64,
 }
 
 impl DiskWriter {
+    /// A writer to `file`, the temp file `temp`; for an append, `prefix` is the old file and
+    /// its length.
     pub(super) fn new(
         file: std::fs::File,
-        prefix: Option<std::fs::File>,
+        prefix: Option<(std::fs::File, u64)>,
         temp: TempFile,
         fsync: bool,
         path: VPath,
     ) -> Self {
+        let (prefix, len) = match prefix {
+            Some((old, len)) => (Some(old), len),
+            None => (None, 0),
+        };
         DiskWriter {
+            len,
             file: Some(file),
             pending: Vec::new(),
             pending_len: 0,
@@ -202,16 +212,19 @@ pub struct DiskStaged {
     pending: Vec<Bytes>,
     /// Whether the commit must flush the file to the device after writing `pending`.
     sync: bool,
+    /// Bytes the file holds once `pending` is written, for the store's usage counters.
+    pub(super) len: u64,
 }
 
 impl DiskStaged {
-    /// A staged file whose data is all in the temp file already.
-    pub(super) fn written(temp: TempFile, file: std::fs::File) -> Self {
+    /// A staged file whose `len` bytes are all in the temp file already.
+    pub(super) fn written(temp: TempFile, file: std::fs::File, len: u64) -> Self {
         DiskStaged {
             temp,
             file,
             pending: Vec::new(),
             sync: false,
+            len,
         }
     }
 
@@ -222,6 +235,7 @@ impl DiskStaged {
         Ok(DiskStaged {
             temp,
             file,
+            len: data.len() as u64,
             pending: vec![data],
             sync,
         })
@@ -249,6 +263,7 @@ impl FileWriter for DiskWriter {
         if self.file.is_none() {
             return Err(self.cancelled());
         }
+        self.len += chunk.len() as u64;
         if !self.streaming && self.pending_len + chunk.len() <= SMALL_FILE {
             self.pending_len += chunk.len();
             self.pending.push(chunk);
@@ -265,7 +280,7 @@ impl FileWriter for DiskWriter {
                 self.flush(None, self.fsync).await?;
             }
             let file = self.take_file()?;
-            return Ok(DiskStaged::written(self.temp, file));
+            return Ok(DiskStaged::written(self.temp, file, self.len));
         }
         let file = self.take_file()?;
         Ok(DiskStaged {
@@ -273,6 +288,7 @@ impl FileWriter for DiskWriter {
             file,
             pending: self.pending,
             sync: self.fsync,
+            len: self.len,
         })
     }
 }

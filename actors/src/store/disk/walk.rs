@@ -1,8 +1,8 @@
-//! Directory walks that may take long (`list` of a large directory, `usage` of the whole tree).
-//! They are plain blocking functions; the store runs them on the blocking pool.
+//! Directory walks that may take long (`list` of a large directory, `usage` of a tree). They are
+//! plain blocking functions; the store runs them on the blocking pool or its scanner thread.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use cap_fs_ext::DirExt;
 use cap_std::fs::Dir;
@@ -58,14 +58,19 @@ pub(super) fn list(root: &Dir, rel: &Path, root_id: (u64, u64)) -> io::Result<Ve
     Ok(out)
 }
 
-/// Totals of the tree below the root, without following symlinks and without the staging
-/// directory. Only regular files and directories count; unreadable directories are skipped.
-pub(super) fn usage(root: &Dir) -> io::Result<Usage> {
+/// Totals of the tree below directory `rel` (`.`: the root), without following symlinks and
+/// without the staging directory. Only regular files and directories count; unreadable
+/// directories are skipped. Before each directory it asks `stop`, and ends with `Interrupted`
+/// when that says so.
+pub(super) fn usage(root: &Dir, rel: &Path, stop: &dyn Fn() -> bool) -> io::Result<Usage> {
     let mut usage = Usage::default();
     // Paths, not open handles, on the stack: a wide tree must not hold one descriptor per
     // directory waiting its turn.
-    let mut stack = vec![PathBuf::from(".")];
+    let mut stack = vec![rel.to_path_buf()];
     while let Some(rel) = stack.pop() {
+        if stop() {
+            return Err(io::ErrorKind::Interrupted.into());
+        }
         let dir = match root.open_dir_nofollow(&rel) {
             Ok(dir) => dir,
             Err(e) if skippable(&e) => continue,

@@ -356,8 +356,9 @@ impl Store for RedisStore {
         const OP: &str = "stats";
         let reply = self.shared.run(OP, &SCRIPTS.usage, Vec::new()).await?;
         let number = |i: usize| reply.get(i).and_then(integer).unwrap_or(0).max(0) as u64;
-        let capacity = if self.shared.cluster {
-            None
+        // INFO is per server: a cluster's nodes each have their own, so a cluster reports none.
+        let (capacity, used) = if self.shared.cluster {
+            (None, None)
         } else {
             let info: String = self
                 .shared
@@ -365,16 +366,22 @@ impl Store for RedisStore {
                 .info(Some(InfoKind::Memory))
                 .await
                 .map_err(|e| self.shared.origin.error(OP, &e, None))?;
-            info.lines()
-                .find_map(|l| l.strip_prefix("maxmemory:"))
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .filter(|&m| m > 0)
+            let field = |name: &str| {
+                info.lines()
+                    .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            };
+            // maxmemory 0 means no limit.
+            (field("maxmemory").filter(|&m| m > 0), field("used_memory"))
         };
         Ok(Usage {
             files: number(0),
             dirs: number(1),
             bytes: number(2),
             capacity,
+            used,
+            available: capacity.zip(used).map(|(c, u)| c.saturating_sub(u)),
+            approximate: false,
         })
     }
 }
