@@ -105,7 +105,8 @@ impl JobState {
 
 impl fmt::Display for JobState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // `pad`, so that widths and alignment in format strings apply.
+        f.pad(self.as_str())
     }
 }
 

@@ -40,7 +40,8 @@ impl Tier {
 
 impl fmt::Display for Tier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // `pad`, so that widths and alignment in format strings apply.
+        f.pad(self.as_str())
     }
 }
 

@@ -222,3 +222,11 @@ fn decoded_paths_keep_the_rules() {
     let long = format!("\"/{}\"", "x".repeat(MAX_NAME_BYTES + 1));
     assert!(serde_json::from_str::<VPath>(&long).is_err());
 }
+
+#[test]
+fn names_pad_in_format_strings() {
+    // Front ends align columns with widths (`stats`, `jobs`); the names must honour them.
+    assert_eq!(format!("{:<8}|", BackendKind::Disk), "disk    |");
+    assert_eq!(format!("{:<5}|", Tier::Hot), "hot  |");
+    assert_eq!(format!("{:>9}|", JobState::Done), "     done|");
+}

@@ -91,7 +91,8 @@ impl BackendKind {
 
 impl fmt::Display for BackendKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // `pad`, so that widths and alignment in format strings apply.
+        f.pad(self.as_str())
     }
 }
 

@@ -175,12 +175,19 @@ fn mounts_and_stats_json_are_pinned() {
         &json!([
             {
                 "path": "/vram", "backend": "memory", "tier": "hot",
-                "usage": {"files": 2, "dirs": 2, "bytes": 9, "capacity": null},
+                "usage": {
+                    "files": 2, "dirs": 2, "bytes": 9, "capacity": null,
+                    "used": ANY, "available": null, "approximate": false
+                },
                 "io": {"bytes_read": ANY, "bytes_written": ANY}
             },
             {
                 "path": "/vdisk", "backend": "disk", "tier": "cold",
-                "usage": {"files": 0, "dirs": 0, "bytes": 0, "capacity": null},
+                // A disk mount reports its filesystem's size, used and free space.
+                "usage": {
+                    "files": 0, "dirs": 0, "bytes": 0, "capacity": ANY,
+                    "used": ANY, "available": ANY, "approximate": ANY
+                },
                 "io": {"bytes_read": ANY, "bytes_written": ANY}
             }
         ]),
