@@ -22,7 +22,6 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use crossterm::event::EventStream;
-use tokio::signal::unix::{SignalKind, signal};
 
 use crate::engine::Engine;
 
@@ -30,9 +29,9 @@ use crate::engine::Engine;
 /// Returns the exit code.
 pub async fn main(engine: &Engine, interval: Duration, json: bool) -> i32 {
     if json || !std::io::stdout().is_terminal() {
-        return plain::run(engine, interval, json, signalled()).await;
+        return plain::run(engine, interval, json, crate::signals::interrupted()).await;
     }
-    match on_terminal(engine, interval, signalled()).await {
+    match on_terminal(engine, interval, crate::signals::interrupted()).await {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("mavfs: dashboard: {e}");
@@ -63,24 +62,4 @@ pub async fn on_terminal(
     .await;
     ratatui::restore();
     result.map_err(|e| e.to_string())
-}
-
-/// Resolves on SIGINT or SIGTERM. The handlers are installed at once, before the future is first
-/// polled, so that a signal during start-up is not the default kill that leaves the terminal raw.
-/// In raw mode Ctrl-C arrives as a key; SIGINT matters for plain output.
-fn signalled() -> impl Future<Output = ()> {
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    async move {
-        match (term, int) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-            }
-            // Without handlers the default actions stay; wait for the other ways out.
-            _ => std::future::pending().await,
-        }
-    }
 }

@@ -10,13 +10,11 @@
 //! `[3] progress push /vram/a /vdisk/a 12/40 files 1.20 GiB/3.90 GiB`. With `--json` each line
 //! is the engine's `JobEvent` as serde writes it, whose field names README documents as stable.
 
-use std::future::Future;
 use std::io::Write;
 use std::time::Duration;
 
 use mavfs_actors::{EventKind, JobEvent};
 use serde::Serialize;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::engine::Engine;
@@ -48,7 +46,7 @@ pub async fn run(engine: &Engine, json: bool) -> i32 {
     // Subscribed first, so that no event between the note and the loop is lost; the signal
     // handlers are in place before the note, so that a reader who saw it may stop us at once.
     let mut events = engine.subscribe();
-    let signalled = signalled();
+    let signalled = crate::signals::interrupted();
     if engine.attached().is_none() {
         eprintln!(
             "mavfs: events: embedded engine: only this process's jobs show (start `mavfs serve` \
@@ -142,25 +140,6 @@ fn stdout_closed() -> bool {
     };
     poll(&mut fds, Some(&zero)).is_ok()
         && fds[0].revents().intersects(PollFlags::ERR | PollFlags::HUP)
-}
-
-/// Resolves on SIGINT or SIGTERM; the handlers are installed at once, before the first poll, so
-/// that a signal early on ends the stream with exit 0 rather than the default kill.
-fn signalled() -> impl Future<Output = ()> {
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    async move {
-        match (term, int) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-            }
-            // Without handlers the default actions stay: the signal ends the process.
-            _ => std::future::pending().await,
-        }
-    }
 }
 
 #[cfg(test)]

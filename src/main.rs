@@ -12,6 +12,7 @@ mod engine;
 mod events;
 mod hypervisor;
 mod shell;
+mod signals;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
