@@ -296,13 +296,8 @@ impl Remote {
 
     /// Opens a file for streaming, at most a window of chunks ahead of the reader.
     pub async fn read(&self, path: &VPath) -> Result<FileReader> {
-        let (id, mut rx) = self.open(Request::Read { path: path.clone() });
-        let guard = RequestGuard {
-            inner: self.inner.clone(),
-            id,
-            armed: true,
-        };
-        let size = match first_reply(&mut rx, "read").await? {
+        let (mut guard, mut rx) = self.open_guarded(Request::Read { path: path.clone() });
+        let size = match guard.first_reply(&mut rx, "read").await? {
             Reply::Reading(size) => size,
             other => return Err(unexpected("read", &other)),
         };
@@ -336,16 +331,11 @@ impl Remote {
 
     /// Starts an atomic write; nothing is visible until [`RemoteWrite::commit`].
     pub async fn write(&self, path: &VPath, mode: WriteMode) -> Result<RemoteWrite> {
-        let (id, mut rx) = self.open(Request::Write {
+        let (mut guard, mut rx) = self.open_guarded(Request::Write {
             path: path.clone(),
             mode,
         });
-        let guard = RequestGuard {
-            inner: self.inner.clone(),
-            id,
-            armed: true,
-        };
-        match first_reply(&mut rx, "write").await? {
+        match guard.first_reply(&mut rx, "write").await? {
             Reply::Writing => Ok(RemoteWrite {
                 rx,
                 guard,
@@ -416,13 +406,8 @@ impl Remote {
         op: &'static str,
         request: Request,
     ) -> Result<RemoteForeground> {
-        let (id, mut rx) = self.open(request);
-        let guard = RequestGuard {
-            inner: self.inner.clone(),
-            id,
-            armed: true,
-        };
-        match first_reply(&mut rx, op).await? {
+        let (mut guard, mut rx) = self.open_guarded(request);
+        match guard.first_reply(&mut rx, op).await? {
             Reply::Job(job) => Ok(RemoteForeground { job, rx, guard }),
             other => Err(unexpected(op, &other)),
         }
@@ -439,6 +424,18 @@ impl Remote {
             .insert(id, tx);
         self.inner.send(&ClientMsg::Request { id, request });
         (id, rx)
+    }
+
+    /// Sends a request that streams or waits (a read, a write, a foreground job): its answers,
+    /// and a guard that cancels it if dropped before it ends.
+    fn open_guarded(&self, request: Request) -> (RequestGuard, mpsc::UnboundedReceiver<Incoming>) {
+        let (id, rx) = self.open(request);
+        let guard = RequestGuard {
+            inner: self.inner.clone(),
+            id,
+            armed: true,
+        };
+        (guard, rx)
     }
 
     /// Sends `request` and waits for its one reply.
@@ -513,6 +510,20 @@ struct RequestGuard {
 }
 
 impl RequestGuard {
+    /// The request's first reply. An error ends the request at the daemon, so there is
+    /// nothing left to cancel.
+    async fn first_reply(
+        &mut self,
+        rx: &mut mpsc::UnboundedReceiver<Incoming>,
+        op: &'static str,
+    ) -> Result<Reply> {
+        let reply = first_reply(rx, op).await;
+        if reply.is_err() {
+            self.finish();
+        }
+        reply
+    }
+
     /// The request has ended: nothing to cancel.
     fn finish(&mut self) {
         self.armed = false;

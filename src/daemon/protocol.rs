@@ -21,8 +21,10 @@
 //! with [`ServerMsg::Credit`] as it stores, so neither side ever holds more than a window of a
 //! stream in memory, however slow the other is.
 //!
-//! Anything else (bad JSON, an unknown message, a frame over the limit, a data frame for no
-//! stream) is answered with [`ServerMsg::Refused`] and the connection is closed.
+//! Anything else (bad JSON, an unknown message, a frame over the limit, more data than a stream
+//! was granted) is answered with [`ServerMsg::Refused`] and the connection is closed. Data or
+//! credit for a request that has already ended (a write that failed while the client was still
+//! sending) is dropped: the client learns of the end from the reply.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use mavfs_actors::{

@@ -8,88 +8,13 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::Mavfs;
-
-const TIMEOUT: Duration = Duration::from_secs(20);
-
-/// A `mavfs serve` process; killed when dropped if still running.
-struct Served {
-    child: Child,
-    socket: PathBuf,
-}
-
-impl Served {
-    /// Starts `mavfs serve` in `m`'s directory (memory `/vram`, disk `/vdisk` at
-    /// `./block_dir`) on the default socket, and waits until it accepts connections.
-    fn start(m: &Mavfs) -> Served {
-        let socket = default_socket(m);
-        let child = m
-            .command()
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let served = Served { child, socket };
-        served.wait_ready();
-        served
-    }
-
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + TIMEOUT;
-        while UnixStream::connect(&self.socket).is_err() {
-            assert!(Instant::now() < deadline, "the daemon did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Sends SIGTERM and waits for the exit code and the log.
-    fn terminate(mut self) -> (i32, String) {
-        signal(self.pid(), "TERM");
-        let code = wait_timeout(&mut self.child);
-        let mut log = String::new();
-        if let Some(mut err) = self.child.stderr.take() {
-            err.read_to_string(&mut log).unwrap();
-        }
-        (code, log)
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::harness::{Mavfs, Served, TIMEOUT, signal};
 
 fn default_socket(m: &Mavfs) -> PathBuf {
     m.path().join("run/mavfs/mavfs.sock")
-}
-
-fn signal(pid: u32, name: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-fn wait_timeout(child: &mut Child) -> i32 {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code().unwrap_or(-1);
-        }
-        assert!(Instant::now() < deadline, "the process did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Host files for `/vdisk/src`: `n` files of `size` bytes.

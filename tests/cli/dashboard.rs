@@ -1,14 +1,10 @@
 //! `mavfs dashboard` without a terminal, through the real binary: one line per mount each
 //! interval, as text or JSON lines, until a signal or a closed stdout, either of which is success.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdout, Stdio};
 
-use crate::harness::Mavfs;
-
-/// How long a stopped dashboard may take to exit.
-const TIMEOUT: Duration = Duration::from_secs(10);
+use crate::harness::{Mavfs, signal, wait_exit};
 
 /// Starts `mavfs dashboard` with a short interval and its stdout piped; `/vdisk` holds one file.
 fn spawn(m: &Mavfs, extra: &[&str]) -> (Child, BufReader<ChildStdout>) {
@@ -36,42 +32,10 @@ fn read_lines(out: &mut BufReader<ChildStdout>, n: usize) -> Vec<String> {
         .collect()
 }
 
-/// Waits for `child` to exit; returns its exit code and stderr.
-fn wait(mut child: Child) -> (i32, String) {
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the dashboard did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    (
-        status.code().expect("exited, not killed by the signal"),
-        stderr,
-    )
-}
-
-/// Sends `signal` (`TERM`, `INT`) with kill(1), so that the test needs no `unsafe`.
-fn signal(child: &Child, signal: &str) {
-    let status = Command::new("kill")
-        .args([format!("-{signal}"), child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 #[test]
 fn without_a_terminal_it_prints_a_line_per_mount_each_interval_until_sigterm() {
     let m = Mavfs::new();
-    let (child, mut out) = spawn(&m, &[]);
+    let (mut child, mut out) = spawn(&m, &[]);
     let lines = read_lines(&mut out, 4);
     assert_eq!(
         lines[0],
@@ -84,15 +48,15 @@ fn without_a_terminal_it_prints_a_line_per_mount_each_interval_until_sigterm() {
     assert_ne!(vdisk, "-", "a disk mount knows its filesystem's size");
     // The next interval repeats the report.
     assert_eq!(lines[2..], lines[..2]);
-    signal(&child, "TERM");
-    let (code, stderr) = wait(child);
+    signal(child.id(), "TERM");
+    let (code, stderr) = wait_exit(&mut child);
     assert_eq!((code, stderr.as_str()), (0, ""));
 }
 
 #[test]
 fn json_prints_the_seam_types_one_object_a_line_until_sigint() {
     let m = Mavfs::new();
-    let (child, mut out) = spawn(&m, &["--json"]);
+    let (mut child, mut out) = spawn(&m, &["--json"]);
     let lines = read_lines(&mut out, 2);
     let mut vdisk: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
     // The filesystem's figures depend on the host: present, then left out of the comparison.
@@ -114,18 +78,18 @@ fn json_prints_the_seam_types_one_object_a_line_until_sigint() {
     );
     let vram: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
     assert_eq!(vram["path"], "/vram");
-    signal(&child, "INT");
-    let (code, stderr) = wait(child);
+    signal(child.id(), "INT");
+    let (code, stderr) = wait_exit(&mut child);
     assert_eq!((code, stderr.as_str()), (0, ""));
 }
 
 #[test]
 fn a_closed_stdout_ends_it_successfully() {
     let m = Mavfs::new();
-    let (child, mut out) = spawn(&m, &[]);
+    let (mut child, mut out) = spawn(&m, &[]);
     read_lines(&mut out, 1);
     drop(out);
-    let (code, stderr) = wait(child);
+    let (code, stderr) = wait_exit(&mut child);
     assert_eq!((code, stderr.as_str()), (0, ""));
 }
 

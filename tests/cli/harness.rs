@@ -4,9 +4,14 @@
 //! `/vdisk` at `./block_dir` lands there, and `HOME`, `XDG_CONFIG_HOME`, `XDG_STATE_HOME` and
 //! `XDG_RUNTIME_DIR` point into it, so no user config, history or daemon leaks in.
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a test waits for a process to start or to exit.
+pub const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What one run of the binary did.
 #[derive(Debug)]
@@ -148,4 +153,81 @@ pub fn alone_in_process(module: &str, name: &str) -> bool {
         run.stderr
     );
     false
+}
+
+/// Sends signal `name` (`TERM`, `INT`, `KILL`) to `pid` with kill(1), so that tests need no
+/// `unsafe`.
+pub fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits (at most [`TIMEOUT`]) for `child` to exit; returns its exit code (-1 when a signal
+/// killed it) and its stderr, if piped.
+pub fn wait_exit(child: &mut Child) -> (i32, String) {
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the process did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        err.read_to_string(&mut stderr).unwrap();
+    }
+    (status.code().unwrap_or(-1), stderr)
+}
+
+/// A `mavfs serve` in a scratch directory, on its default socket (`run/mavfs/mavfs.sock`, since
+/// `run/` is the directory's `XDG_RUNTIME_DIR`), so clients find it as a user's would. Killed
+/// when dropped if still running.
+pub struct Served {
+    child: Child,
+    /// The daemon's socket.
+    pub socket: PathBuf,
+}
+
+impl Served {
+    /// Starts `mavfs serve` in `m`'s directory (memory `/vram`, disk `/vdisk` at
+    /// `./block_dir`) and waits until it accepts connections. Its log is kept for
+    /// [`Served::terminate`].
+    pub fn start(m: &Mavfs) -> Served {
+        let socket = m.path().join("run/mavfs/mavfs.sock");
+        let child = m
+            .command()
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + TIMEOUT;
+        while UnixStream::connect(&socket).is_err() {
+            assert!(Instant::now() < deadline, "the daemon did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Served { child, socket }
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for the exit code and the log.
+    pub fn terminate(mut self) -> (i32, String) {
+        signal(self.pid(), "TERM");
+        wait_exit(&mut self.child)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -6,16 +6,13 @@
 //! readable output"), so renaming one must fail here.
 
 use std::io::{BufRead, BufReader, Read};
-use std::os::unix::net::UnixStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::Mavfs;
-
-const TIMEOUT: Duration = Duration::from_secs(20);
+use crate::harness::{Mavfs, Served, TIMEOUT, signal, wait_exit};
 
 /// Stands for a value that varies from run to run (times, rates) in a pinned example.
 const ANY: &str = "<any>";
@@ -312,35 +309,6 @@ fn the_global_flag_makes_every_command_that_can_print_json() {
     assert_eq!(docs[n - 1][0]["meta"]["kind"], "file");
 }
 
-/// Sends `signal` (`TERM`, `INT`) with kill(1), so that the test needs no `unsafe`.
-fn signal(child: &Child, signal: &str) {
-    let status = Command::new("kill")
-        .args([format!("-{signal}"), child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-/// Waits for `child` to exit; returns its exit code and stderr.
-fn wait(mut child: Child) -> (i32, String) {
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the process did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    (status.code().expect("exited, not killed"), stderr)
-}
-
 fn spawn_events(m: &Mavfs, json: bool) -> Child {
     let mut cmd = m.command();
     cmd.arg("events");
@@ -367,7 +335,7 @@ fn embedded_events_say_so_and_exit_0_on_sigterm_and_sigint() {
             "{note}"
         );
         std::thread::sleep(Duration::from_millis(100));
-        signal(&child, sig);
+        signal(child.id(), sig);
         let mut stdout = String::new();
         child
             .stdout
@@ -375,48 +343,13 @@ fn embedded_events_say_so_and_exit_0_on_sigterm_and_sigint() {
             .unwrap()
             .read_to_string(&mut stdout)
             .unwrap();
-        let deadline = Instant::now() + TIMEOUT;
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "events did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert_eq!(status.code(), Some(0), "{sig}");
+        // Its stderr is already taken: the note and the rest are read here.
+        let (code, _) = wait_exit(&mut child);
+        assert_eq!(code, 0, "{sig}");
         assert_eq!(stdout, "");
         let mut rest = String::new();
         stderr.read_to_string(&mut rest).unwrap();
         assert_eq!(rest, "", "the note comes once");
-    }
-}
-
-/// A `mavfs serve` on the scratch directory's default socket; killed when dropped.
-struct Served(Child);
-
-impl Served {
-    fn start(m: &Mavfs) -> Served {
-        let child = m
-            .command()
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let socket = m.path().join("run/mavfs/mavfs.sock");
-        let deadline = Instant::now() + TIMEOUT;
-        while UnixStream::connect(&socket).is_err() {
-            assert!(Instant::now() < deadline, "the daemon did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Served(child)
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -485,9 +418,9 @@ fn attached_events_show_another_clients_job_as_text_and_json() {
     assert_eq!(last["kind"]["type"], "finished");
     assert_eq!(last["kind"]["files"], 1);
     assert_eq!(last["route"]["label"], label.as_str());
-    for child in [text, json] {
-        signal(&child, "TERM");
-        let (code, stderr) = wait(child);
+    for mut child in [text, json] {
+        signal(child.id(), "TERM");
+        let (code, stderr) = wait_exit(&mut child);
         assert_eq!(code, 0, "{stderr}");
         assert_eq!(stderr, "", "attached: no note");
     }
