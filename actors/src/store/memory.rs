@@ -294,7 +294,8 @@ impl Store for MemoryStore {
         let now = SystemTime::now();
         if parents {
             let mut dir = &mut self.root;
-            for name in path.components() {
+            let last = path.components().count() - 1;
+            for (depth, name) in path.components().enumerate() {
                 let entry = dir.entries.entry(name.to_string()).or_insert_with(|| {
                     Node::Dir(DirNode {
                         entries: BTreeMap::new(),
@@ -304,7 +305,8 @@ impl Store for MemoryStore {
                 match entry {
                     Node::Dir(d) => dir = d,
                     Node::File(_) => {
-                        let kind = if name == path.file_name().unwrap_or_default() {
+                        // By position, not by name: in `/x/x`, a file `/x` is in the way.
+                        let kind = if depth == last {
                             ErrorKind::AlreadyExists
                         } else {
                             ErrorKind::NotADirectory

@@ -6,6 +6,8 @@
 //! - [`disk_usage`]: the disk store's usage counters equal a fresh walk, and rescans see outside
 //!   changes.
 //! - [`io_counters`]: the per-mount read and write byte counters move by exactly the bytes moved.
+//! - [`model`]: random operation sequences against a reference model of a file tree, per store
+//!   pair.
 //! - [`redis_faults`]: the Redis store under faults and sharing, on private `redis-server`s.
 //! - [`responsiveness`]: backends answer while a large transfer runs through them.
 //! - [`transfers`]: transfers and jobs through the router, over every pair of stores.
@@ -18,6 +20,7 @@ mod conformance;
 mod disk_sandbox;
 mod disk_usage;
 mod io_counters;
+mod model;
 mod redis_faults;
 mod responsiveness;
 mod transfers;
