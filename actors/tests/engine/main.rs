@@ -8,6 +8,7 @@
 //! - [`io_counters`]: the per-mount read and write byte counters move by exactly the bytes moved.
 //! - [`model`]: random operation sequences against a reference model of a file tree, per store
 //!   pair.
+//! - [`path_props`]: properties of the path parser over arbitrary text.
 //! - [`redis_faults`]: the Redis store under faults and sharing, on private `redis-server`s.
 //! - [`responsiveness`]: backends answer while a large transfer runs through them.
 //! - [`transfers`]: transfers and jobs through the router, over every pair of stores.
@@ -21,6 +22,7 @@ mod disk_sandbox;
 mod disk_usage;
 mod io_counters;
 mod model;
+mod path_props;
 mod redis_faults;
 mod responsiveness;
 mod transfers;
