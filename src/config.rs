@@ -26,6 +26,8 @@ pub use mavfs_actors::{
 };
 
 mod parse;
+#[cfg(test)]
+mod props;
 mod size;
 #[cfg(test)]
 mod tests;

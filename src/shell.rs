@@ -13,6 +13,8 @@ pub mod interactive;
 pub mod jobs;
 pub mod output;
 pub mod parse;
+#[cfg(test)]
+mod parse_props;
 pub mod progress;
 
 use std::fmt;
