@@ -10,8 +10,13 @@
 //! The Redis stores run against one private `redis-server` (and one 3-master cluster) per test
 //! binary, each fixture in a namespace of its own; without `redis-server` those cases say they
 //! are skipped (see `mavfs_test_support::redis`).
+//!
+//! The memory, disk and Redis stores also run every case inside a calm [`ChaosStore`]
+//! (`chaos_*_store::<case>`): delayed operations and reads handed out in short pieces must not
+//! change any result.
 
 use std::any::Any;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,10 +26,12 @@ use mavfs_actors::backend::BackendHandle;
 use mavfs_actors::store::disk::{DiskOptions, DiskStore};
 use mavfs_actors::store::memory::MemoryStore;
 use mavfs_actors::store::redis::{RedisOptions, RedisStore};
-use mavfs_actors::store::{EntryKind, WholeFile, WholeRead, WriteMode};
+use mavfs_actors::store::{EntryKind, Store, WholeFile, WholeRead, WriteMode};
 use mavfs_actors::{ErrorKind, VPath};
 
 use mavfs_test_support::redis as redis_support;
+
+use crate::chaos::{Chaos, ChaosStore};
 
 /// A store under test and whatever must live as long as it (a temp dir).
 pub struct Fixture {
@@ -32,14 +39,33 @@ pub struct Fixture {
     _keep: Box<dyn Any + Send>,
 }
 
-fn memory() -> Fixture {
+/// Spawns `store` at `/m`, wrapped in a calm [`ChaosStore`] (delays and short reads, never a
+/// failure) when `chaos` is set: every case must pass the same either way.
+fn spawn<S: Store>(kind: BackendKind, store: S, chaos: bool) -> BackendHandle {
+    static SEED: AtomicU64 = AtomicU64::new(1);
+    if chaos {
+        let chaos = Chaos::calm(SEED.fetch_add(1, Ordering::Relaxed));
+        BackendHandle::spawn(
+            p("/m"),
+            kind,
+            ChaosStore {
+                inner: store,
+                chaos,
+            },
+        )
+    } else {
+        BackendHandle::spawn(p("/m"), kind, store)
+    }
+}
+
+fn memory(chaos: bool) -> Fixture {
     Fixture {
-        backend: BackendHandle::spawn(p("/m"), BackendKind::Memory, MemoryStore::new(None)),
+        backend: spawn(BackendKind::Memory, MemoryStore::new(None), chaos),
         _keep: Box::new(()),
     }
 }
 
-fn disk() -> Fixture {
+fn disk(chaos: bool) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     // Small chunks, so that multi-chunk streaming is exercised with small files.
     let options = DiskOptions {
@@ -48,13 +74,13 @@ fn disk() -> Fixture {
     };
     let store = DiskStore::open(dir.path(), options).unwrap();
     Fixture {
-        backend: BackendHandle::spawn(p("/m"), BackendKind::Disk, store),
+        backend: spawn(BackendKind::Disk, store, chaos),
         _keep: Box::new(dir),
     }
 }
 
 /// A Redis store on the shared server (or cluster), in a fresh namespace; `None` without Redis.
-async fn redis(cluster: bool) -> Option<Fixture> {
+async fn redis(cluster: bool, chaos: bool) -> Option<Fixture> {
     let (url, nodes) = if cluster {
         (
             None,
@@ -74,7 +100,7 @@ async fn redis(cluster: bool) -> Option<Fixture> {
     };
     let store = RedisStore::connect(options).await.unwrap();
     Some(Fixture {
-        backend: BackendHandle::spawn(p("/m"), BackendKind::Redis, store),
+        backend: spawn(BackendKind::Redis, store, chaos),
         _keep: Box::new(()),
     })
 }
@@ -154,10 +180,13 @@ macro_rules! conformance {
             use super::*;
             $(pub async fn $case($f: Fixture) $body)*
         }
-        conformance!(@store memory_store, memory(); $($case)*);
-        conformance!(@store disk_store, disk(); $($case)*);
-        conformance!(@store redis_store, redis(false).await; $($case)*);
-        conformance!(@store redis_cluster_store, redis(true).await; $($case)*);
+                conformance!(@store memory_store, memory(false); $($case)*);
+        conformance!(@store disk_store, disk(false); $($case)*);
+        conformance!(@store redis_store, redis(false, false).await; $($case)*);
+        conformance!(@store redis_cluster_store, redis(true, false).await; $($case)*);
+        conformance!(@store chaos_memory_store, memory(true); $($case)*);
+        conformance!(@store chaos_disk_store, disk(true); $($case)*);
+        conformance!(@store chaos_redis_store, redis(false, true).await; $($case)*);
     };
 }
 

@@ -1,6 +1,7 @@
 //! The engine's integration tests: one test binary, linked once, with one module per area.
 //!
 //! - [`architecture`]: the import graph between the engine's modules has no cycles.
+//! - [`chaos`]: a store wrapper that delays, shortens reads and fails random steps.
 //! - [`conformance`]: one set of store cases, run against every store.
 //! - [`disk_sandbox`]: what only the disk store does: its sandbox, staging and atomic commit.
 //! - [`disk_usage`]: the disk store's usage counters equal a fresh walk, and rescans see outside
@@ -17,6 +18,7 @@
 //! lives in the `mavfs-test-support` crate.
 
 mod architecture;
+mod chaos;
 mod conformance;
 mod disk_sandbox;
 mod disk_usage;

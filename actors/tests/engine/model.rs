@@ -24,15 +24,17 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use mavfs_actors::backend::BackendHandle;
-use mavfs_actors::store::WriteMode;
 use mavfs_actors::store::disk::{DiskOptions, DiskStore};
 use mavfs_actors::store::memory::MemoryStore;
 use mavfs_actors::store::redis::{RedisOptions, RedisStore};
+use mavfs_actors::store::{Store, WriteMode};
 use mavfs_actors::transfer::{TransferKind, TransferRequest};
 use mavfs_actors::{BackendKind, ErrorKind, Mount, MountTable, RouterHandle, Tier, VPath};
 use mavfs_test_support::redis as redis_support;
 use mavfs_test_support::staging as staging_support;
 use proptest::prelude::*;
+
+use crate::chaos::{Chaos, ChaosStore};
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 
 /// Sequences per store pair in a default run.
@@ -705,15 +707,33 @@ struct World {
 
 impl World {
     /// `None` when a store cannot run here (no `redis-server`).
-    async fn new(kinds: [StoreKind; 2]) -> Option<World> {
+    /// A world over fresh stores of `kinds`, each wrapped in a [`ChaosStore`] sharing `chaos` when
+    /// given.
+    async fn new(kinds: [StoreKind; 2], chaos: Option<&Chaos>) -> Option<World> {
+        fn spawn<S: Store>(
+            at: &VPath,
+            kind: BackendKind,
+            store: S,
+            chaos: Option<&Chaos>,
+        ) -> BackendHandle {
+            match chaos {
+                Some(chaos) => BackendHandle::spawn(
+                    at.clone(),
+                    kind,
+                    ChaosStore {
+                        inner: store,
+                        chaos: chaos.clone(),
+                    },
+                ),
+                None => BackendHandle::spawn(at.clone(), kind, store),
+            }
+        }
         let mut mounts = Vec::new();
         let (mut staging, mut redis, mut dirs) = (Vec::new(), Vec::new(), Vec::new());
         for (i, kind) in kinds.into_iter().enumerate() {
             let at = VPath::parse(MOUNTS[i]).unwrap();
             let backend = match kind {
-                StoreKind::Memory => {
-                    BackendHandle::spawn(at.clone(), BackendKind::Memory, MemoryStore::new(None))
-                }
+                StoreKind::Memory => spawn(&at, BackendKind::Memory, MemoryStore::new(None), chaos),
                 StoreKind::Disk => {
                     let dir = tempfile::tempdir().unwrap();
                     let options = DiskOptions {
@@ -723,7 +743,7 @@ impl World {
                     let store = DiskStore::open(dir.path(), options).unwrap();
                     staging.push(dir.path().join(".mavfs-staging"));
                     dirs.push(dir);
-                    BackendHandle::spawn(at.clone(), BackendKind::Disk, store)
+                    spawn(&at, BackendKind::Disk, store, chaos)
                 }
                 StoreKind::Redis => {
                     let server = redis_support::shared_server("model-based tests on Redis")?;
@@ -737,7 +757,7 @@ impl World {
                     };
                     let store = RedisStore::connect(options).await.unwrap();
                     redis.push((server, namespace));
-                    BackendHandle::spawn(at.clone(), BackendKind::Redis, store)
+                    spawn(&at, BackendKind::Redis, store, chaos)
                 }
             };
             let tier = if i == 0 { Tier::Hot } else { Tier::Cold };
@@ -1089,7 +1109,7 @@ fn runtime_for(kinds: [StoreKind; 2]) -> Option<tokio::runtime::Runtime> {
 /// Runs `ops` on fresh stores of `kinds` and on a fresh model, step by step; returns how each
 /// step was checked, or what disagreed.
 async fn run_sequence(kinds: [StoreKind; 2], ops: &[Op]) -> Result<Vec<Checked>, String> {
-    let world = World::new(kinds).await.expect("the stores open");
+    let world = World::new(kinds, None).await.expect("the stores open");
     let mut model = Model::new();
     let mut checked = Vec::new();
     for (i, op) in ops.iter().enumerate() {
@@ -1219,4 +1239,114 @@ fn transfers_failing_midway_keep_their_invariants() {
             );
         }
     }
+}
+
+/// Transfers over every store pair through [`ChaosStore`]s that fail random steps: each ends
+/// whole (exactly the model's tree) or fails with an injected `Io` error and keeps the
+/// invariants of a transfer failing midway, and leaves nothing staged. Over all seeds, both
+/// endings must occur, so the test cannot pass by never meeting a failure.
+#[test]
+fn transfers_under_chaos_end_whole_or_fail_cleanly() {
+    let pairs = [
+        [StoreKind::Memory, StoreKind::Disk],
+        [StoreKind::Disk, StoreKind::Redis],
+        [StoreKind::Redis, StoreKind::Memory],
+        [StoreKind::Disk, StoreKind::Disk],
+    ];
+    let seeds: u64 = env_number("MAVFS_CHAOS_SEEDS").unwrap_or(6);
+    let (mut whole, mut failed) = (0, 0);
+    for kinds in pairs {
+        let Some(runtime) = runtime_for(kinds) else {
+            continue;
+        };
+        for kind in [TransferKind::Copy, TransferKind::Move] {
+            for seed in 0..seeds {
+                let ctx = format!("{kind:?} on {kinds:?}, seed {seed}");
+                let ended = runtime
+                    .block_on(chaos_transfer(kinds, kind, seed))
+                    .unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                match ended {
+                    Ok(()) => whole += 1,
+                    Err(_) => failed += 1,
+                }
+            }
+        }
+    }
+    if whole + failed > 0 {
+        assert!(
+            whole > 0 && failed > 0,
+            "{whole} whole and {failed} failed runs: chaos never bit, or always did"
+        );
+    }
+}
+
+/// One transfer of a small tree (every size, nested, over some old files) under chaos; returns
+/// how it ended, or what broke a rule.
+async fn chaos_transfer(
+    kinds: [StoreKind; 2],
+    kind: TransferKind,
+    seed: u64,
+) -> Result<Result<(), ErrorKind>, String> {
+    let chaos = Chaos::failing(seed, 40);
+    chaos.arm(false);
+    let world = World::new(kinds, Some(&chaos))
+        .await
+        .expect("the stores open");
+    let mut model = Model::new();
+    let files = [
+        "/a/x/x",
+        "/a/x/y/x",
+        "/a/x/y/y",
+        "/a/x/y/z/x",
+        "/a/x/z",
+        "/b/x/y/y",
+        "/b/x/x",
+    ];
+    for (i, path) in files.iter().enumerate() {
+        let write = Op::Write {
+            path: named(path),
+            size: SIZES[i % SIZES.len()],
+            seed: i as u8,
+            append: false,
+            parents: true,
+        };
+        step(&world, &mut model, &write).await?;
+    }
+    let transfer = Transfer {
+        kind,
+        sources: vec![named("/a/x")],
+        dest: named("/b"),
+        recursive: true,
+        jobs: 3,
+    };
+    let plans = model
+        .plan(&transfer)
+        .map_err(|e| format!("the plan: {e:?}"))?;
+    let before = model.tree.clone();
+    let Expect::Exact(Ok(())) = model.execute(&plans, kind == TransferKind::Move) else {
+        return Err("the model expected a clean transfer".into());
+    };
+    chaos.arm(true);
+    let got = tokio::time::timeout(STEP_TIMEOUT, world.apply(&Op::Transfer(transfer)))
+        .await
+        .map_err(|_| format!("no answer in {STEP_TIMEOUT:?}"))?;
+    chaos.arm(false);
+    let after = world.tree().await?;
+    match got {
+        Ok(()) if after != model.tree => {
+            return Err(format!(
+                "a success left another tree\n{}",
+                diff(&model.tree, &after)
+            ));
+        }
+        Ok(()) => {}
+        Err(ErrorKind::Io) if chaos.failures() == 0 => {
+            return Err("failed with Io, but chaos injected no failure".into());
+        }
+        Err(ErrorKind::Io) => check_partial(&before, &after, &plans, kind == TransferKind::Move)?,
+        Err(other) => return Err(format!("failed with {other:?}, not the injected Io error")),
+    }
+    world.check_clean().await?;
+    world.router.shutdown().await;
+    Ok(got)
 }
