@@ -3,6 +3,7 @@
 //!
 //! - [`architecture`]: the import graph between the shell's modules has no cycles.
 //! - [`config`]: config files, their lookup order and mounts, Redis mounts.
+//! - [`crash`]: SIGKILL mid-transfer, then a new start: every file old or whole.
 //! - [`daemon`]: `mavfs serve` and attached clients, as real processes on a real socket.
 //! - [`dashboard`]: `mavfs dashboard` without a terminal: plain and JSON lines until stopped.
 //! - [`jobs`]: background transfer jobs and their notices.
@@ -18,6 +19,7 @@ mod harness;
 
 mod architecture;
 mod config;
+mod crash;
 mod daemon;
 mod dashboard;
 mod jobs;
