@@ -2,6 +2,7 @@
 //! area. Every test runs the real binary through [`harness`].
 //!
 //! - [`architecture`]: the import graph between the shell's modules has no cycles.
+//! - [`audit`]: fault-audit cases needing a full disk, a cut connection or two processes.
 //! - [`config`]: config files, their lookup order and mounts, Redis mounts.
 //! - [`crash`]: SIGKILL mid-transfer, then a new start: every file old or whole.
 //! - [`daemon`]: `mavfs serve` and attached clients, as real processes on a real socket.
@@ -18,6 +19,7 @@
 mod harness;
 
 mod architecture;
+mod audit;
 mod config;
 mod crash;
 mod daemon;
