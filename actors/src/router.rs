@@ -537,10 +537,18 @@ impl RouterHandle {
         Ok(out)
     }
 
-    /// Cancels every running transfer and waits until each has cleaned up.
+    /// Cancels every running transfer and waits until each has cleaned up, then closes every
+    /// store ([`crate::store::Store::close`]): what a store still does in the background
+    /// (deleting data it freed) finishes, bounded in time, before its connections close, so
+    /// that nothing is left behind when the process exits right after.
     pub async fn shutdown(&self) {
         self.shutdown.cancel();
         self.tasks.close();
         self.tasks.wait().await;
+        for mount in self.table.mounts() {
+            if let Err(e) = mount.backend.close().await {
+                tracing::debug!(mount = %mount.path, "closing: {e}");
+            }
+        }
     }
 }

@@ -933,3 +933,64 @@ async fn error_kinds_match_the_memory_store() {
     let memory_root = sorted(memory.list(&p("/")).await.unwrap());
     assert_eq!(disk_root, memory_root);
 }
+
+/// The fast path copies exactly the source it opened: a source truncated, grown or rewritten in
+/// place (same inode) after the copy opened it is an error, and the staged copy goes.
+#[tokio::test]
+async fn a_fast_copy_of_a_source_changed_while_copying_fails() {
+    let mut f = Fixture::new();
+    let data: Vec<u8> = (0..256 * 1024).map(|i| (i % 251) as u8).collect();
+    type Change = fn(&Path);
+    let changes: [(&str, Change); 3] = [
+        ("truncated", |host| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(host)
+                .unwrap()
+                .set_len(1000)
+                .unwrap()
+        }),
+        ("grown", |host| {
+            let mut file = std::fs::OpenOptions::new().append(true).open(host).unwrap();
+            std::io::Write::write_all(&mut file, b"more").unwrap();
+        }),
+        ("rewritten in place", |host| {
+            use std::os::unix::fs::FileExt;
+            let file = std::fs::OpenOptions::new().write(true).open(host).unwrap();
+            file.write_all_at(b"XXXX", 10).unwrap();
+            // Another second, so that even a coarse mtime moves.
+            let later = std::time::SystemTime::now() + Duration::from_secs(2);
+            file.set_modified(later).unwrap();
+        }),
+    ];
+    for (what, change) in changes {
+        std::fs::write(f.root.join("src"), &data).unwrap();
+        std::fs::write(f.root.join("dst"), b"OLD").unwrap();
+        let copy = f.store.copy_file(&p("/src"), &p("/dst")).await.unwrap();
+        change(&f.root.join("src"));
+        let err = match copy.await {
+            Ok(_) => panic!("{what}: the copy succeeded"),
+            Err(e) => e,
+        };
+        assert_eq!(err.kind(), ErrorKind::Io, "{what}: {err}");
+        assert!(
+            err.to_string().contains("source changed while copying"),
+            "{what}: {err}"
+        );
+        assert_eq!(err.path(), Some(&p("/src")), "{what}");
+        assert_eq!(std::fs::read(f.root.join("dst")).unwrap(), b"OLD", "{what}");
+        f.assert_staging_empty();
+    }
+    // Unchanged, the same copy goes through.
+    std::fs::write(f.root.join("src"), &data).unwrap();
+    let (staged, copied) = f
+        .store
+        .copy_file(&p("/src"), &p("/dst"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(copied, data.len() as u64);
+    f.store.commit(&p("/dst"), staged).await.unwrap();
+    assert_eq!(std::fs::read(f.root.join("dst")).unwrap(), data);
+}

@@ -5,7 +5,7 @@
 //! the store's [`Lane`], handed out as futures the caller runs, so that neither the mailbox nor
 //! the async runtime waits on the disk.
 
-use std::io;
+use std::io::{self, Read};
 use std::path::PathBuf;
 
 use cap_std::fs::OpenOptions;
@@ -15,15 +15,17 @@ use futures::future::BoxFuture;
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
 use crate::store::{
-    BatchFuture, Capability, DirEntry, FileReader, Meta, Store, Usage, WholeFile, WholeRead,
-    WriteMode,
+    BatchFuture, Capability, DirEntry, FileReader, Meta, Store, Usage, Version, WholeFile,
+    WholeRead, WriteMode, changed_during_move, source_changed,
 };
 
 use super::commit::{commit_blocking, open_write_now};
 use super::errors::{error, io_error, join_error, lost_batch};
 use super::lane::Lane;
 use super::reader::{open_read_blocking, read_whole_blocking};
-use super::sandbox::{file_id, meta_of, open_regular, rel_path, write_target};
+use super::sandbox::{
+    file_id, meta_of, open_regular, rel_path, version_of, version_of_std, write_target,
+};
 use super::staging::{DiskStaged, DiskWriter, TempFile};
 use super::usage::Totals;
 use super::{DiskStore, walk};
@@ -344,27 +346,56 @@ impl Store for DiskStore {
             return Err(error(ErrorKind::IsADirectory, OP, from));
         }
         let from_rel = rel_path(OP, from)?;
-        let (mut source, _) = open_regular(&self.root, OP, from, &from_rel)?;
+        let (source, size, version) = open_regular(&self.root, OP, from, &from_rel)?;
         write_target(&self.root, OP, to)?;
         let (temp, mut dest) = TempFile::create(&self.staging).map_err(io_error(OP, to))?;
         let fsync = self.options.fsync;
-        let to = to.clone();
+        let (from, to) = (from.clone(), to.clone());
         Ok(async move {
+            let at = to.clone();
             tokio::task::spawn_blocking(move || {
                 // Between two std Files, std::io::copy uses copy_file_range: the kernel copies
                 // (or reflinks) without the data passing through user space, nor whole in memory.
-                let copied = io::copy(&mut source, &mut dest)?;
+                // Exactly the `size` bytes the file had at open, never to whatever end it has
+                // now: another program may truncate, grow or rewrite it meanwhile.
+                let copied =
+                    io::copy(&mut (&source).take(size), &mut dest).map_err(io_error(OP, &to))?;
+                let after = source.metadata().map_err(io_error(OP, &from))?;
+                if copied != size || after.len() != size {
+                    let found = if copied != size { copied } else { after.len() };
+                    return Err(source_changed(OP, &from, size, found));
+                }
+                if version_of_std(&after) != version {
+                    return Err(error(ErrorKind::Io, OP, &from)
+                        .with_detail("source changed while copying (it was written to)"));
+                }
                 if fsync {
-                    dest.sync_all()?;
+                    dest.sync_all().map_err(io_error(OP, &to))?;
                 }
                 // On an error above, `temp` drops here and the partial copy goes with it.
                 Ok((DiskStaged::written(temp, dest, copied), copied))
             })
             .await
-            .map_err(|e| join_error(OP, &to, e))?
-            .map_err(|e| Error::from_io(OP, e).with_path(&to))
+            .map_err(|e| join_error(OP, &at, e))?
         }
         .boxed())
+    }
+
+    async fn remove_file_if(&mut self, path: &VPath, version: &Version) -> Result<()> {
+        const OP: &str = "mv";
+        let rel = rel_path(OP, path)?;
+        // Followed, as the open that took `version` followed a symlink that stays inside. A
+        // write landing between this stat and the unlink is not seen: the host has no unlink
+        // that checks first.
+        let current = match self.root.metadata(&rel) {
+            Ok(md) if md.is_file() => version_of(&md),
+            Ok(_) => Version::unknown(),
+            Err(e) => return Err(Error::from_io(OP, e).with_path(path)),
+        };
+        if !version.matches(&current) {
+            return Err(changed_during_move(path));
+        }
+        self.remove_file(path).await
     }
 
     async fn usage(&mut self) -> Result<Usage> {
