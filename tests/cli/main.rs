@@ -5,6 +5,8 @@
 //! - [`config`]: config files, their lookup order and mounts, Redis mounts.
 //! - [`daemon`]: `mavfs serve` and attached clients, as real processes on a real socket.
 //! - [`dashboard`]: `mavfs dashboard` without a terminal: plain and JSON lines until stopped.
+//! - [`faults`]: the audit's data-loss cases: sources changing under `cp` and `mv`, Redis data
+//!   freed in the background at exit.
 //! - [`jobs`]: background transfer jobs and their notices.
 //! - [`json`]: `--json` on shell commands and transfers, and `mavfs events`, parsed and pinned.
 //! - [`memory_bound`]: a 1 GiB round trip holds one copy in memory (in a process of its own).
@@ -20,6 +22,7 @@ mod architecture;
 mod config;
 mod daemon;
 mod dashboard;
+mod faults;
 mod jobs;
 mod json;
 mod memory_bound;
