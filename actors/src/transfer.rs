@@ -31,11 +31,15 @@
 //! for its bytes before it writes them; files move side by side in the pace's slots (`-j N`),
 //! whose number can change while the transfer runs.
 //!
-//! Files: `plan` (destination rules, pre-scan), `batch` (small files whole), `meter` (progress
-//! counters), `pace` (suspend, throttle, concurrency); this file executes a plan and streams
-//! large files.
+//! A job claims the destinations of its plan before it moves anything ([`Destinations`]), so
+//! that a second job of the engine writing one of them is refused as busy.
+//!
+//! Files: `plan` (destination rules, pre-scan), `batch` (small files whole), `claims` (the
+//! destinations of running jobs), `meter` (progress counters), `pace` (suspend, throttle,
+//! concurrency); this file executes a plan and streams large files.
 
 mod batch;
+mod claims;
 mod meter;
 mod pace;
 mod plan;
@@ -53,6 +57,7 @@ use crate::path::VPath;
 use crate::store::{Version, WriteMode, source_changed};
 
 use self::batch::{Unit, transfer_batch};
+pub use self::claims::{Claim, Destinations};
 pub use self::meter::{Meter, Progress};
 pub use self::pace::{BURST, Bucket, Pace, RECHECK};
 pub use self::plan::plan;
@@ -148,6 +153,20 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The command that asked for the transfer (`cp`, `mv`, ...), for errors.
+    pub fn command(&self) -> &'static str {
+        self.kind.command()
+    }
+
+    /// Every path the transfer writes: each file's destination, and each rename's target.
+    pub fn destinations(&self) -> impl Iterator<Item = VPath> + '_ {
+        self.sources.iter().flat_map(|s| {
+            let renamed = s.rename.then(|| s.target.clone());
+            let files = s.files.iter().map(|(rel, _)| rel.rebase(&s.target));
+            renamed.into_iter().chain(files)
+        })
+    }
+
     /// Files and bytes the transfer will move (a rename counts its entry as one file of 0 bytes).
     pub fn totals(&self) -> (u64, u64) {
         self.sources.iter().fold((0, 0), |(files, bytes), s| {

@@ -1704,3 +1704,65 @@ async fn a_move_keeps_a_disk_source_appended_to_while_it_streamed() {
         route.world.assert_no_staging(&ctx).await;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// 9. Two jobs, one destination
+// ---------------------------------------------------------------------------------------------
+
+/// A second job writing a path a running job writes is refused as busy, naming the first job;
+/// other paths are not held up, and once the first job ends the path is free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_job_writing_the_same_destination_is_refused_as_busy() {
+    let faults = Faults::stall_past_first_chunk();
+    let world = World::new(vec![
+        ("/src", memory(&p("/src"), Some(faults.clone()))),
+        ("/dst", memory(&p("/dst"), None)),
+    ]);
+    let r = &world.router;
+    let big = pattern(4 * CHUNK, 51);
+    write(r, &p("/src/big"), &big).await;
+    write(r, &p("/src/small"), b"small").await;
+    r.mkdir(&p("/src/tree"), false).await.unwrap();
+    write(r, &p("/src/tree/big"), &big).await;
+    write(r, &p("/dst/other"), b"other").await;
+    let start = |kind: TransferKind, from: &'static str, to: &'static str| async move {
+        r.start(request(kind, from, to), label(kind, from, to))
+            .await
+            .unwrap()
+    };
+    let first = start(TransferKind::Copy, "/src/big", "/dst/big").await;
+    faults.gate().wait_held(1).await;
+
+    for (kind, from, to) in [
+        (TransferKind::Copy, "/src/small", "/dst/big"),
+        (TransferKind::Move, "/dst/other", "/dst/big"),
+        (TransferKind::Copy, "/src/tree/big", "/dst"),
+    ] {
+        let ctx = label(kind, from, to);
+        let second = start(kind, from, to).await;
+        let err = assert_kind!(wait_job(r, second, TIMEOUT).await, ErrorKind::Busy, "{ctx}");
+        assert_eq!(err.path(), Some(&p("/dst/big")), "{ctx}");
+        assert!(
+            err.to_string().ends_with(&format!(
+                "Device or resource busy (job %{first} is writing there)"
+            )),
+            "{ctx}: {err}"
+        );
+    }
+    assert!(
+        exists(r, &p("/dst/other")).await,
+        "the refused move moved nothing"
+    );
+    // Another destination is not held up.
+    let other = start(TransferKind::Copy, "/src/small", "/dst/small").await;
+    wait_job(r, other, TIMEOUT).await.unwrap();
+
+    faults.gate().open();
+    wait_job(r, first, TIMEOUT).await.unwrap();
+    assert!(read(r, &p("/dst/big")).await == big);
+    // Free again once the first job ended.
+    transfer(r, TransferKind::Copy, "/src/small", "/dst/big")
+        .await
+        .unwrap();
+    assert_eq!(read(r, &p("/dst/big")).await, b"small");
+}
