@@ -278,9 +278,16 @@ impl RouterHandle {
             None => {
                 let mut out = Vec::new();
                 for m in self.table.mounts() {
+                    // A mount whose store fails (its disk root deleted, Redis down) is still a
+                    // mount: `/` lists it, and `ls` of the mount itself says what is wrong.
+                    let meta = m.backend.stat(&m.path).await.unwrap_or(Meta {
+                        kind: EntryKind::Dir,
+                        size: 0,
+                        modified: SystemTime::UNIX_EPOCH,
+                    });
                     out.push(DirEntry {
                         name: m.path.file_name().unwrap_or_default().to_string(),
-                        meta: m.backend.stat(&m.path).await?,
+                        meta,
                     });
                 }
                 out

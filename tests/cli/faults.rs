@@ -268,3 +268,46 @@ fn redis_data_freed_in_the_background_is_gone_when_the_process_exits() {
         redis.exec(&m, &["cp /vdisk/mid /vram/mid"]).ok();
     }
 }
+
+/// A disk root deleted under a running shell: `ls /vdisk` fails naming the root, and `/` still
+/// lists the mount.
+#[test]
+fn a_disk_root_deleted_under_a_running_shell_is_reported_naming_it() {
+    use std::io::{BufRead, BufReader};
+    let m = Mavfs::new();
+    let root = m.path().join("d");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("f"), b"x").unwrap();
+    let mut child = m
+        .command()
+        .args(["--disk-dir", "d", "shell"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    writeln!(stdin, "ls /vdisk").unwrap();
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line, "f\n", "the shell runs on the root");
+    std::fs::remove_dir_all(&root).unwrap();
+    writeln!(stdin, "ls /vdisk").unwrap();
+    writeln!(stdin, "ls /").unwrap();
+    drop(stdin);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .contains("mavfs: ls: /vdisk: No such file or directory (the disk root d was deleted"),
+        "{stderr}"
+    );
+    assert!(
+        rest.contains("vdisk"),
+        "`/` still lists the mount: {rest:?}"
+    );
+    assert!(!out.status.success());
+}

@@ -994,3 +994,75 @@ async fn a_fast_copy_of_a_source_changed_while_copying_fails() {
     f.store.commit(&p("/dst"), staged).await.unwrap();
     assert_eq!(std::fs::read(f.root.join("dst")).unwrap(), data);
 }
+
+/// A root deleted, moved away or replaced under a running store is reported as such, naming
+/// it, never shown as an empty directory.
+#[tokio::test]
+async fn a_root_deleted_or_replaced_while_running_is_an_error_naming_it() {
+    let tmp = TempDir::new().unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("f"), b"data").unwrap();
+    let mut store = DiskStore::open(&root, DiskOptions::default()).unwrap();
+    assert_eq!(store.list(&p("/")).await.unwrap().len(), 1);
+
+    // Replaced: moved away, another directory in its place.
+    std::fs::rename(&root, tmp.path().join("moved")).unwrap();
+    std::fs::create_dir(&root).unwrap();
+    for (what, result) in [
+        ("ls", store.list(&p("/")).await.map(|_| ())),
+        ("stat", store.stat(&p("/f")).await.map(|_| ())),
+        ("mkdir", store.mkdir(&p("/d"), false).await),
+    ] {
+        let err = result.expect_err(what);
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{what}: {err}");
+        let shown = err.to_string();
+        assert!(
+            shown.contains(&root.display().to_string()) && shown.contains("replaced"),
+            "{what}: {shown}"
+        );
+    }
+    assert!(!root.join("d").exists() && !tmp.path().join("moved/d").exists());
+
+    // Deleted.
+    std::fs::remove_dir(&root).unwrap();
+    std::fs::remove_dir_all(tmp.path().join("moved")).unwrap();
+    for (what, result) in [
+        ("ls", store.list(&p("/")).await.map(|_| ())),
+        ("touch", store.touch(&p("/new")).await),
+    ] {
+        let err = result.expect_err(what);
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{what}: {err}");
+        let shown = err.to_string();
+        assert!(
+            shown.contains(&root.display().to_string()) && shown.contains("deleted"),
+            "{what}: {shown}"
+        );
+    }
+}
+
+/// A file hard-linked to one outside the root is read like any other, but never modified in
+/// place: `touch` is refused and the outside inode keeps its times. Replacing it (`>` or
+/// `cp`) makes a new file and leaves the outside one alone.
+#[tokio::test]
+async fn a_hard_linked_file_is_read_but_never_modified_in_place() {
+    let mut f = Fixture::new();
+    let outside = f.outside.join("canary");
+    std::fs::hard_link(&outside, f.root.join("link")).unwrap();
+    let before = std::fs::metadata(&outside).unwrap().modified().unwrap();
+    assert_eq!(read_all(&mut f.store, "/link").await.unwrap(), CANARY);
+
+    let err = f.store.touch(&p("/link")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    assert!(err.to_string().contains("2 hard links"), "{err}");
+    assert_eq!(
+        std::fs::metadata(&outside).unwrap().modified().unwrap(),
+        before
+    );
+    // A file with one link is touched as before.
+    f.store.touch(&p("/ok")).await.unwrap();
+
+    write_file(&mut f.store, "/link", b"new").await.unwrap();
+    assert_eq!(read_all(&mut f.store, "/link").await.unwrap(), b"new");
+    f.assert_outside_intact();
+}

@@ -8,7 +8,7 @@
 use std::io::{self, Read};
 use std::path::PathBuf;
 
-use cap_std::fs::OpenOptions;
+use cap_std::fs::{MetadataExt as _, OpenOptions};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
@@ -42,6 +42,7 @@ impl Store for DiskStore {
 
     async fn stat(&mut self, path: &VPath) -> Result<Meta> {
         const OP: &str = "stat";
+        self.check_root(OP, path)?;
         let rel = rel_path(OP, path)?;
         match self.root.metadata(&rel) {
             Ok(md) => Ok(meta_of(&md)),
@@ -55,6 +56,7 @@ impl Store for DiskStore {
 
     async fn list(&mut self, path: &VPath) -> Result<Vec<DirEntry>> {
         const OP: &str = "list";
+        self.check_root(OP, path)?;
         let rel = rel_path(OP, path)?;
         let root = self.root.clone();
         let root_id = self.root_id;
@@ -66,6 +68,7 @@ impl Store for DiskStore {
 
     async fn mkdir(&mut self, path: &VPath, parents: bool) -> Result<()> {
         const OP: &str = "mkdir";
+        self.check_root(OP, path)?;
         let rel = rel_path(OP, path)?;
         if path.is_root() {
             return if parents {
@@ -88,6 +91,7 @@ impl Store for DiskStore {
 
     async fn touch(&mut self, path: &VPath) -> Result<()> {
         const OP: &str = "touch";
+        self.check_root(OP, path)?;
         let rel = rel_path(OP, path)?;
         if !path.is_root() {
             self.check_parent(OP, path, &rel)?;
@@ -104,12 +108,27 @@ impl Store for DiskStore {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(Error::from_io(OP, e).with_path(path)),
             }
+            // In place, a change reaches every link of the file, and one may lie outside the
+            // root: a shared file is read, never modified.
+            if let Ok(md) = self.root.metadata(&rel)
+                && md.is_file()
+                && md.nlink() > 1
+            {
+                return Err(
+                    error(ErrorKind::PermissionDenied, OP, path).with_detail(format!(
+                        "it has {} hard links, and MAVFS never modifies a file shared with other \
+                     paths in place",
+                        md.nlink()
+                    )),
+                );
+            }
         }
         self.set_times_now(&rel).map_err(io_error(OP, path))
     }
 
     async fn remove_file(&mut self, path: &VPath) -> Result<()> {
         const OP: &str = "rm";
+        self.check_root(OP, path)?;
         let (rel, md) = self.removal_target(OP, path, ErrorKind::IsADirectory)?;
         if md.is_dir() {
             return Err(error(ErrorKind::IsADirectory, OP, path));
@@ -125,6 +144,7 @@ impl Store for DiskStore {
 
     async fn remove_dir(&mut self, path: &VPath) -> Result<()> {
         const OP: &str = "rmdir";
+        self.check_root(OP, path)?;
         let (rel, md) = self.removal_target(OP, path, ErrorKind::Busy)?;
         if !md.is_dir() {
             return Err(error(ErrorKind::NotADirectory, OP, path));
@@ -137,6 +157,7 @@ impl Store for DiskStore {
 
     async fn remove_all(&mut self, path: &VPath) -> Result<()> {
         const OP: &str = "rm";
+        self.check_root(OP, path)?;
         let (rel, md) = self.removal_target(OP, path, ErrorKind::Busy)?;
         if md.is_symlink() {
             // The link goes, never what it points at.
@@ -172,6 +193,7 @@ impl Store for DiskStore {
 
     async fn rename(&mut self, from: &VPath, to: &VPath) -> Result<()> {
         const OP: &str = "mv";
+        self.check_root(OP, from)?;
         crate::store::refuse_root_rename(OP, from, to)?;
         let from_rel = rel_path(OP, from)?;
         let to_rel = rel_path(OP, to)?;
@@ -246,6 +268,7 @@ impl Store for DiskStore {
     }
 
     async fn open_write(&mut self, path: &VPath, mode: WriteMode) -> Result<DiskWriter> {
+        self.check_root("write", path)?;
         // In the actor: the checks and the temp file's creation are short metadata calls (the
         // data goes to the temp file later, or with the commit, on a blocking thread).
         open_write_now(&self.root, &self.staging, self.options.fsync, path, mode)
@@ -342,6 +365,7 @@ impl Store for DiskStore {
         to: &VPath,
     ) -> Result<BoxFuture<'static, Result<(DiskStaged, u64)>>> {
         const OP: &str = "cp";
+        self.check_root(OP, from)?;
         if from.is_root() {
             return Err(error(ErrorKind::IsADirectory, OP, from));
         }

@@ -104,6 +104,12 @@ pub(super) fn file_id(md: &Metadata) -> (u64, u64) {
     (md.dev(), md.ino())
 }
 
+/// [`file_id`] of std metadata (a path stat'ed outside the sandbox: the root itself).
+pub(super) fn std_file_id(md: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt as _;
+    (md.dev(), md.ino())
+}
+
 /// The [`Version`] of the file `md` describes: device, inode, size, modification and change
 /// times. Appending, rewriting in place, truncating or replacing the file changes it.
 pub(super) fn version_of(md: &Metadata) -> Version {
