@@ -308,9 +308,9 @@ pub fn source_changed(op: &'static str, path: &VPath, expected: u64, found: u64)
 /// The error of [`Store::remove_file_if`] for a source that is no longer the file it read:
 /// `Io` naming `path`, that it changed during the move and is kept.
 pub fn changed_during_move(path: &VPath) -> Error {
-    Error::new(ErrorKind::Io, "mv").with_path(path).with_detail(
-        "changed during the move; it was kept, and its copy may be of an older version",
-    )
+    Error::new(ErrorKind::Io, "mv")
+        .with_path(path)
+        .with_detail("changed during the move, so it was kept; the copy holds it as it was read")
 }
 
 /// A whole file: what a batched write takes and writes at `path`.

@@ -311,3 +311,26 @@ fn a_disk_root_deleted_under_a_running_shell_is_reported_naming_it() {
     );
     assert!(!out.status.success());
 }
+
+/// Two jobs writing one destination at once: the second is refused as busy, naming the first,
+/// which goes on.
+#[test]
+fn a_second_job_onto_a_destination_being_written_is_refused_naming_the_first() {
+    let m = Mavfs::new();
+    std::fs::create_dir_all(m.block_dir()).unwrap();
+    std::fs::File::create(m.block_dir().join("big"))
+        .unwrap()
+        .set_len(64 * MIB as u64)
+        .unwrap();
+    std::fs::write(m.block_dir().join("small"), b"small").unwrap();
+    // The first job crawls at 1 MiB/s, so it is still writing when the second starts.
+    let out = m.script(
+        "cp --bwlimit 1MiB/s /vdisk/big /vram/big &\ncp /vdisk/small /vram/big\nkill %1\nwait\n",
+    );
+    out.fails(
+        1,
+        "mavfs: cp: /vram/big: Device or resource busy (job %1 is writing there)",
+    );
+    let out = m.exec(&["cp /vdisk/small /vram/big", "cat /vram/big"]);
+    assert_eq!(out.ok(), "small");
+}

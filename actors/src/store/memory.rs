@@ -4,7 +4,8 @@
 //! nodes, files are shared, immutable lists of `Bytes` chunks. Reads hand out clones of the chunk
 //! list (zero-copy); writes build a new chunk list outside the actor and swap it in at commit, so a
 //! reader holding the old list keeps reading the old file whole. Copies inside the store share the
-//! same buffers.
+//! same buffers. Every file made, replaced or touched takes a new generation from the store's
+//! counter: its [`Version`], which a move checks before it removes its source.
 //!
 //! Capacity is a byte ledger shared with the writers, so that a write is refused with `NoSpace`
 //! before the chunk that would exceed it is kept. Bytes count by logical file size: a file copied

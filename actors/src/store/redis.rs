@@ -53,6 +53,10 @@
 //! rules to each file on its own, so that one refused file leaves the others committed. A batch
 //! dropped before its commit discards its chunks; once its commit is sent, it runs to its end.
 //!
+//! A move removes its source with `remove_file` given the version it read (size, mtime and data
+//! id, [`crate::store::Version`]): the script removes the entry only if it still holds that
+//! version, so a source rewritten meanwhile, in this process or another, is kept.
+//!
 //! A reader captures data id, size and chunk size at open and fetches chunks ahead of its
 //! consumer. In this process a reader pins its data id, so a replace or remove here waits for the
 //! reader before deleting the old chunks. Across processes deletion is not deferred: a reader in
