@@ -1,4 +1,5 @@
-//! Running one job: plan the transfer, publish `Started` with the pre-scan's totals, execute it
+//! Running one job: plan the transfer, claim its destinations (a second job writing one of
+//! them is refused as busy), publish `Started` with the pre-scan's totals, execute it
 //! while a ticker publishes coalesced `Progress` events (at most one per [`PROGRESS_INTERVAL`],
 //! none while nothing moves) and `FileDone` per committed file, and return how it ended.
 //!

@@ -89,6 +89,8 @@ pub(super) async fn transfer_batch(
     }
     pace.ready().await;
     let mut whole = Vec::with_capacity(files.len());
+    // One per file, in order (a file that is not read whole fails the batch): the version each
+    // was read at, for a move's removal of its source.
     let mut versions = Vec::with_capacity(files.len());
     for (i, read) in src
         .read_files(&from, SMALL_FILE_MAX)
