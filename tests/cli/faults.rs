@@ -91,7 +91,10 @@ fn a_same_mount_copy_of_a_source_truncated_meanwhile_commits_no_partial_file() {
                 dst_len == data.len() || dst_len == 30 * MIB,
                 "{ctx}: committed {dst_len} bytes, neither version of the source"
             );
-            assert!(same_as(&dir.join("dst"), &data[..dst_len]), "{ctx}: wrong bytes");
+            assert!(
+                same_as(&dir.join("dst"), &data[..dst_len]),
+                "{ctx}: wrong bytes"
+            );
             let reported = reported_mib(&stdout);
             let committed = dst_len as f64 / MIB as f64;
             assert!(
