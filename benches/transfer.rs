@@ -141,6 +141,7 @@ fn throughput(c: &mut Criterion) {
                         &p("/m1/f"),
                         &dst,
                         &p("/d2/f"),
+                        SIZE as u64,
                         &meter,
                         &pace,
                         false,

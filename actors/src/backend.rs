@@ -37,7 +37,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
 use crate::store::{
     BackendKind, BatchFuture, Capability, DirEntry, FileReader, FileWriter, Meta, Store, Usage,
-    WholeFile, WholeRead, WriteMode,
+    Version, WholeFile, WholeRead, WriteMode,
 };
 
 /// Messages queued per backend before senders wait: enough to absorb a burst of parallel transfer
@@ -151,6 +151,14 @@ backend_ops! {
     }
     => "rm" RemoveFile { path: VPath } -> () = |store| store.remove_file(&path);
 
+    /// See [`Store::remove_file_if`].
+    pub async fn remove_file_if(&self, path: &VPath, version: &Version) -> Result<()> {
+        let msg = RemoveFileIf { path: self.local(path)?, version: version.clone() };
+        self.ask(path, msg).await
+    }
+    => "mv" RemoveFileIf { path: VPath, version: Version } -> ()
+        = |store| store.remove_file_if(&path, &version);
+
     /// See [`Store::remove_dir`].
     pub async fn remove_dir(&self, path: &VPath) -> Result<()> {
         self.ask(path, RemoveDir { path: self.local(path)? }).await
@@ -180,6 +188,7 @@ backend_ops! {
         let (mount, full, meter) = (self.mount.clone(), path.clone(), self.meter.clone());
         Ok(FileReader {
             size: reader.size,
+            version: reader.version,
             chunks: reader
                 .chunks
                 .map(move |r| match r {
@@ -210,17 +219,20 @@ backend_ops! {
         = |store, me| open_writer(store, me, path, mode);
 
     /// Copies file `from` to `to` inside this store by its fast path ([`Store::copy_file`]),
-    /// committed atomically; once committed, its bytes count as written. The copy runs here,
-    /// outside the actor; dropping this future (a cancelled transfer) stops it.
-    pub async fn copy_file(&self, from: &VPath, to: &VPath) -> Result<()> {
-        let msg = CopyFile { from: self.local(from)?, to: self.local(to)? };
+    /// committed atomically only if the copy holds exactly `size` bytes, the size the caller
+    /// planned; once committed, its bytes count as written. The copy runs here, outside the
+    /// actor; dropping this future (a cancelled transfer) stops it. Errors: the store's, and
+    /// `Io` naming `from` when the source is no longer `size` bytes ("source changed while
+    /// copying"); then the old destination, if any, stays.
+    pub async fn copy_file(&self, from: &VPath, to: &VPath, size: u64) -> Result<()> {
+        let msg = CopyFile { from: self.local(from)?, to: self.local(to)?, size };
         let copy = self.ask(to, msg).await?;
         let bytes = copy.await.map_err(|e| self.full(e, to))?;
         self.meter.written(bytes);
         Ok(())
     }
-    => "cp" CopyFile { from: VPath, to: VPath } -> BoxFuture<'static, Result<u64>>
-        = |store, me| start_copy(store, me, from, to);
+    => "cp" CopyFile { from: VPath, to: VPath, size: u64 } -> BoxFuture<'static, Result<u64>>
+        = |store, me| start_copy(store, me, from, to, size);
 
     /// See [`Store::start_read_files`]: one result per path, in order, each error naming its
     /// full path. An error of the whole call is repeated for every path.
@@ -234,7 +246,7 @@ backend_ops! {
         let read: u64 = results
             .iter()
             .map(|r| match r {
-                Ok(WholeRead::Data(data)) => data.len() as u64,
+                Ok(WholeRead::Data(data, _)) => data.len() as u64,
                 _ => 0,
             })
             .sum();
@@ -280,6 +292,13 @@ backend_ops! {
         self.ask(&self.mount, GetUsage {}).await
     }
     => "stats" GetUsage {} -> Usage = |store| store.usage();
+
+    /// See [`Store::close`]: called once, at shutdown, after every transfer has ended. An
+    /// actor already gone has nothing left to finish.
+    pub async fn close(&self) -> Result<()> {
+        self.ask(&self.mount, Close {}).await
+    }
+    => "close" Close {} -> () = |store| async { store.close().await; Ok(()) };
 }
 
 /// An operation of the table: its reply and the operation named in its errors.
@@ -324,16 +343,22 @@ async fn open_writer<S: Store>(
 }
 
 /// `CopyFile` in the actor: the store's checks, then the copy and its commit as one future the
-/// caller runs off the mailbox, yielding the bytes copied.
+/// caller runs off the mailbox, yielding the bytes copied. A copy of any size but `size` is
+/// discarded, never committed.
 async fn start_copy<S: Store>(
     store: &mut S,
     actor: ActorRef<BackendActor<S>>,
     from: VPath,
     to: VPath,
+    size: u64,
 ) -> Result<BoxFuture<'static, Result<u64>>> {
     let copy = store.copy_file(&from, &to).await?;
     Ok(async move {
         let (staged, bytes) = copy.await?;
+        if bytes != size {
+            // `staged` drops here, and its data with it.
+            return Err(crate::store::source_changed("cp", &from, size, bytes));
+        }
         commit(&actor, "cp", to, staged).await?;
         Ok(bytes)
     }

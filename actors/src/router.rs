@@ -278,9 +278,16 @@ impl RouterHandle {
             None => {
                 let mut out = Vec::new();
                 for m in self.table.mounts() {
+                    // A mount whose store fails (its disk root deleted, Redis down) is still a
+                    // mount: `/` lists it, and `ls` of the mount itself says what is wrong.
+                    let meta = m.backend.stat(&m.path).await.unwrap_or(Meta {
+                        kind: EntryKind::Dir,
+                        size: 0,
+                        modified: SystemTime::UNIX_EPOCH,
+                    });
                     out.push(DirEntry {
                         name: m.path.file_name().unwrap_or_default().to_string(),
-                        meta: m.backend.stat(&m.path).await?,
+                        meta,
                     });
                 }
                 out
@@ -537,10 +544,18 @@ impl RouterHandle {
         Ok(out)
     }
 
-    /// Cancels every running transfer and waits until each has cleaned up.
+    /// Cancels every running transfer and waits until each has cleaned up, then closes every
+    /// store ([`crate::store::Store::close`]): what a store still does in the background
+    /// (deleting data it freed) finishes, bounded in time, before its connections close, so
+    /// that nothing is left behind when the process exits right after.
     pub async fn shutdown(&self) {
         self.shutdown.cancel();
         self.tasks.close();
         self.tasks.wait().await;
+        for mount in self.table.mounts() {
+            if let Err(e) = mount.backend.close().await {
+                tracing::debug!(mount = %mount.path, "closing: {e}");
+            }
+        }
     }
 }

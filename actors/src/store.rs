@@ -205,8 +205,112 @@ pub struct Capability {
 pub struct FileReader {
     /// The file's length when opened: exactly what the stream yields.
     pub size: u64,
+    /// Which version of the file was opened, for [`Store::remove_file_if`].
+    pub version: Version,
     /// The contents, chunk by chunk.
     pub chunks: BoxStream<'static, Result<Bytes>>,
+}
+
+/// Which version of a file a read opened: what a move checks, before deleting its source, to
+/// know that the source is still the file it copied ([`Store::remove_file_if`]).
+///
+/// Each store stamps its own way: the disk store with the device, inode, size, modification and
+/// change times it read at open (so an append, a rewrite in place or a replace all differ), the
+/// memory store with a generation that every change of the file takes anew, the Redis store with
+/// the file's data id (new for every write), size and modification time. A version is only ever
+/// compared with one of the same store. [`Version::unknown`] matches nothing, so that what cannot
+/// be checked is never deleted on its strength.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Version(Stamp);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+enum Stamp {
+    #[default]
+    Unknown,
+    Disk {
+        dev: u64,
+        ino: u64,
+        size: u64,
+        mtime: (i64, i64),
+        ctime: (i64, i64),
+    },
+    Memory(u64),
+    Redis {
+        size: u64,
+        mtime: u64,
+        data: String,
+    },
+}
+
+impl Version {
+    /// A version nobody can check (a reader from a daemon's socket): it matches no file.
+    pub fn unknown() -> Version {
+        Version(Stamp::Unknown)
+    }
+
+    /// A disk file's: device, inode, size, and modification and change times (seconds and
+    /// nanoseconds), as `fstat` gave them.
+    pub(crate) fn disk(
+        dev: u64,
+        ino: u64,
+        size: u64,
+        mtime: (i64, i64),
+        ctime: (i64, i64),
+    ) -> Version {
+        Version(Stamp::Disk {
+            dev,
+            ino,
+            size,
+            mtime,
+            ctime,
+        })
+    }
+
+    /// A memory file's generation.
+    pub(crate) fn memory(generation: u64) -> Version {
+        Version(Stamp::Memory(generation))
+    }
+
+    /// A Redis file's size, modification time (ms) and data id.
+    pub(crate) fn redis(size: u64, mtime: u64, data: &str) -> Version {
+        Version(Stamp::Redis {
+            size,
+            mtime,
+            data: data.to_string(),
+        })
+    }
+
+    /// Whether `current`, read from a file now, is this same version. Never for an unknown one.
+    pub fn matches(&self, current: &Version) -> bool {
+        self.0 != Stamp::Unknown && self == current
+    }
+
+    /// A Redis version's fields as its remove script takes them, `<size>/<mtime>/<data>`;
+    /// `None` for any other.
+    pub(crate) fn redis_fields(&self) -> Option<String> {
+        match &self.0 {
+            Stamp::Redis { size, mtime, data } => Some(format!("{size}/{mtime}/{data}")),
+            _ => None,
+        }
+    }
+}
+
+/// The error for a source found to be another size than planned (`expected` bytes) while it
+/// was copied (`found` bytes): `Io` naming `path`. Nothing of the copy is committed.
+pub fn source_changed(op: &'static str, path: &VPath, expected: u64, found: u64) -> Error {
+    Error::new(ErrorKind::Io, op)
+        .with_path(path)
+        .with_detail(format!(
+            "source changed while copying ({expected} bytes expected, {found} found)"
+        ))
+}
+
+/// The error of [`Store::remove_file_if`] for a source that is no longer the file it read:
+/// `Io` naming `path`, that it changed during the move and is kept.
+pub fn changed_during_move(path: &VPath) -> Error {
+    Error::new(ErrorKind::Io, "mv")
+        .with_path(path)
+        .with_detail("changed during the move, so it was kept; the copy holds it as it was read")
 }
 
 /// A whole file: what a batched write takes and writes at `path`.
@@ -221,8 +325,8 @@ pub struct WholeFile {
 /// What a batched read found at one path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WholeRead {
-    /// Every byte of the file.
-    Data(Bytes),
+    /// Every byte of the file, and which version of it they are.
+    Data(Bytes, Version),
     /// The file holds more than the limit asked for (its size when opened): it was not read,
     /// and is for streaming.
     TooLarge(u64),
@@ -242,12 +346,13 @@ pub async fn read_whole(reader: FileReader, limit: u64) -> Result<WholeRead> {
         return Ok(WholeRead::TooLarge(reader.size));
     }
     let chunks: Vec<Bytes> = reader.chunks.try_collect().await?;
-    Ok(WholeRead::Data(match chunks.len() {
+    let data = match chunks.len() {
         0 => Bytes::new(),
         // The usual case, a file of one chunk: no copy.
         1 => chunks.into_iter().next().unwrap_or_default(),
         _ => Bytes::from(chunks.concat()),
-    }))
+    };
+    Ok(WholeRead::Data(data, reader.version))
 }
 
 /// The check every store's [`Store::rename`] starts with: neither path may be the store's root.
@@ -303,6 +408,17 @@ pub trait Store: Send + 'static {
     /// Removes a file. Errors: `NotFound`; `IsADirectory` for a directory. On disk a symlink is
     /// removed itself, never its target.
     fn remove_file(&mut self, path: &VPath) -> impl Future<Output = Result<()>> + Send;
+
+    /// Removes file `path` if it is still `version` (as a read opened it): what a move does to
+    /// its source once the copy is committed. The check and the removal are one step where the
+    /// store can make them one (memory, Redis); on disk a change in between is not seen.
+    /// Errors: as `remove_file`, and [`changed_during_move`] when the file is another version
+    /// now (then it stays), or when `version` is unknown.
+    fn remove_file_if(
+        &mut self,
+        path: &VPath,
+        version: &Version,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     /// Removes an empty directory. Errors: `NotFound`; `NotADirectory` for a file;
     /// `DirectoryNotEmpty`; `Busy` for the store's root.
@@ -420,11 +536,25 @@ pub trait Store: Send + 'static {
     /// owns what it needs and runs outside the actor; dropping it stops the copy. It yields the
     /// staged file and the bytes copied into it (the backend counts them as written); the caller
     /// commits the staged file with [`Store::start_commit`].
+    ///
+    /// The staged copy holds exactly the source as it was when opened, and the bytes yielded are
+    /// its size: a source that changes during the copy (a disk file truncated, grown or
+    /// rewritten by another program) is an `Io` error, "source changed while copying", and the
+    /// staged data is discarded. A store whose files never change in place (memory, Redis: a
+    /// write makes new data) copies the version it opened.
     fn copy_file(
         &mut self,
         from: &VPath,
         to: &VPath,
     ) -> impl Future<Output = Result<BoxFuture<'static, Result<Copied<Self>>>>> + Send;
+
+    /// Ends the store's work before the process exits: what it still does in the background
+    /// (deleting data it freed) finishes, within a bounded time, and its connections close.
+    /// The backend calls it once, at shutdown, after every transfer has ended; nothing is asked
+    /// of the store after it. The default has nothing to finish.
+    fn close(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 
     /// Totals of files, directories and bytes, and what holds the store ([`Usage`]). Cheap
     /// enough for a dashboard to call every second: answered from counters the store keeps (or,

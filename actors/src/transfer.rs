@@ -12,10 +12,16 @@
 //! size. Each file commits atomically; the first failure stops the transfer, discards what was in
 //! flight and keeps what was already committed.
 //!
+//! Every copy commits only a file of the size the plan found: a source that changed size since
+//! (or while it was copied, on any path: the store's fast path, a stream, a batch) fails the
+//! transfer with "source changed while copying", and the old destination stays.
+//!
 //! A move inside one mount is a rename. A move across mounts deletes each source file only after
 //! its copy is committed and verified (its size, and a CRC-32 of the bytes streamed compared with
-//! one of the bytes read back; a small file's bytes are compared whole), and deletes source directories last, so an interruption leaves
-//! both copies of a file, never neither.
+//! one of the bytes read back; a small file's bytes are compared whole), and only if the source
+//! is still the version that was read ([`crate::store::Store::remove_file_if`]): a source changed
+//! meanwhile is kept, and the move fails naming it ("changed during the move"). Source
+//! directories go last, so an interruption leaves both copies of a file, never neither.
 //!
 //! Progress is metered here, once, as chunks reach the destination ([`Meter`]); a transfer
 //! knows nothing of jobs or events: [`crate::job`] runs it as a job and reports from the meter.
@@ -25,11 +31,15 @@
 //! for its bytes before it writes them; files move side by side in the pace's slots (`-j N`),
 //! whose number can change while the transfer runs.
 //!
-//! Files: `plan` (destination rules, pre-scan), `batch` (small files whole), `meter` (progress
-//! counters), `pace` (suspend, throttle, concurrency); this file executes a plan and streams
-//! large files.
+//! A job claims the destinations of its plan before it moves anything ([`Destinations`]), so
+//! that a second job of the engine writing one of them is refused as busy.
+//!
+//! Files: `plan` (destination rules, pre-scan), `batch` (small files whole), `claims` (the
+//! destinations of running jobs), `meter` (progress counters), `pace` (suspend, throttle,
+//! concurrency); this file executes a plan and streams large files.
 
 mod batch;
+mod claims;
 mod meter;
 mod pace;
 mod plan;
@@ -44,9 +54,10 @@ use crate::backend::BackendHandle;
 use crate::error::{Error, ErrorKind, Result};
 use crate::mounts::Mount;
 use crate::path::VPath;
-use crate::store::WriteMode;
+use crate::store::{Version, WriteMode, source_changed};
 
 use self::batch::{Unit, transfer_batch};
+pub use self::claims::{Claim, Destinations};
 pub use self::meter::{Meter, Progress};
 pub use self::pace::{BURST, Bucket, Pace, RECHECK};
 pub use self::plan::plan;
@@ -142,6 +153,20 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The command that asked for the transfer (`cp`, `mv`, ...), for errors.
+    pub fn command(&self) -> &'static str {
+        self.kind.command()
+    }
+
+    /// Every path the transfer writes: each file's destination, and each rename's target.
+    pub fn destinations(&self) -> impl Iterator<Item = VPath> + '_ {
+        self.sources.iter().flat_map(|s| {
+            let renamed = s.rename.then(|| s.target.clone());
+            let files = s.files.iter().map(|(rel, _)| rel.rebase(&s.target));
+            renamed.into_iter().chain(files)
+        })
+    }
+
     /// Files and bytes the transfer will move (a rename counts its entry as one file of 0 bytes).
     pub fn totals(&self) -> (u64, u64) {
         self.sources.iter().fold((0, 0), |(files, bytes), s| {
@@ -262,33 +287,36 @@ async fn transfer_file(
     let (src, dst) = (&planned.from_mount.backend, &planned.to_mount.backend);
     let pace = report.pace;
     if planned.fast_copy() {
-        // The store copies it whole, so its bytes are taken before it starts.
+        // The store copies it whole, so its bytes are taken before it starts. (A move inside
+        // one mount is a rename: a fast copy never has a source to delete.)
         pace.admit(size).await;
-        src.copy_file(&from, &to).await?;
+        src.copy_file(&from, &to, size).await?;
         report.meter.add_bytes(size);
     } else {
-        let streamed = stream_file(src, &from, dst, &to, report.meter, pace, moves).await?;
+        let streamed = stream_file(src, &from, dst, &to, size, report.meter, pace, moves).await?;
         if moves {
-            // Delete the source only once its copy is committed and verified.
+            // Delete the source only once its copy is committed and verified, and only if it
+            // is still the version that was read.
             pace.ready().await;
             verify(dst, &to, &streamed).await?;
+            pace.ready().await;
+            src.remove_file_if(&from, &streamed.version).await?;
         }
-    }
-    if moves {
-        pace.ready().await;
-        src.remove_file(&from).await?;
     }
     report.done(&to, size);
     Ok(size)
 }
 
-/// What [`stream_file`] moved: its length and, when asked for, its CRC-32.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What [`stream_file`] moved: its length, when asked for its CRC-32, and which version of the
+/// source it read.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Streamed {
     /// Bytes moved.
     pub bytes: u64,
     /// Their CRC-32, when asked for.
     pub crc: Option<u32>,
+    /// The version of the source they are.
+    pub version: Version,
 }
 
 /// Reads `path` back and checks it against what was streamed into it. Errors: `Io` naming the
@@ -302,11 +330,7 @@ async fn verify(backend: &BackendHandle, path: &VPath, expected: &Streamed) -> R
         bytes += chunk.len() as u64;
         crc.update(&chunk);
     }
-    let got = Streamed {
-        bytes,
-        crc: Some(crc.finalize()),
-    };
-    if got != *expected {
+    if (bytes, Some(crc.finalize())) != (expected.bytes, expected.crc) {
         return Err(Error::new(ErrorKind::Io, "mv")
             .with_path(path)
             .with_detail("the copy does not match what was sent; the source is kept"));
@@ -316,8 +340,10 @@ async fn verify(backend: &BackendHandle, path: &VPath, expected: &Streamed) -> R
 
 /// Streams file `from` on `src` into `to` on `dst` through a pipeline of [`PIPELINE_WINDOW`]
 /// chunks, metering bytes as they are written, then commits it; with `checksum`, a CRC-32 of the
-/// bytes goes along (a move verifies its copy with it; a copy need not pay for it). On any error
-/// the destination is untouched.
+/// bytes goes along (a move verifies its copy with it; a copy need not pay for it). It commits
+/// only a copy of `planned` bytes, the size the plan found: a source of another size when
+/// opened, or one that ends early, is an `Io` error ("source changed while copying"). On any
+/// error the destination is untouched.
 ///
 /// `pace` is asked before each store operation and each chunk, read or written: suspended, the
 /// stream stops at a chunk boundary and keeps its writer, so continuing goes on from there.
@@ -327,15 +353,21 @@ pub async fn stream_file(
     from: &VPath,
     dst: &BackendHandle,
     to: &VPath,
+    planned: u64,
     meter: &Meter,
     pace: &Pace,
     checksum: bool,
 ) -> Result<Streamed> {
+    let op = "cp";
     pace.ready().await;
     let mut reader = src.open_read(from).await?;
+    if reader.size != planned {
+        return Err(source_changed(op, from, planned, reader.size));
+    }
+    let version = std::mem::take(&mut reader.version);
     pace.ready().await;
     let mut writer = dst.open_write(to, WriteMode::Replace).await?;
-    let expected = reader.size;
+    let expected = planned;
     let (tx, mut rx) = mpsc::channel(PIPELINE_WINDOW);
     // Reading and writing overlap: the reader fills the window while the writer drains it. When
     // the writer fails, `rx` is dropped and the reader's next send ends it.
@@ -367,16 +399,12 @@ pub async fn stream_file(
         Ok::<Streamed, Error>(Streamed {
             bytes: copied,
             crc: crc.map(crc32fast::Hasher::finalize),
+            version,
         })
     };
     let ((), streamed) = futures::try_join!(read_side, write_side)?;
     if streamed.bytes != expected {
-        return Err(Error::new(ErrorKind::Io, "cp")
-            .with_path(from)
-            .with_detail(format!(
-                "source changed while copying ({expected} bytes expected, {} read)",
-                streamed.bytes
-            )));
+        return Err(source_changed(op, from, expected, streamed.bytes));
     }
     pace.ready().await;
     writer.commit().await?;

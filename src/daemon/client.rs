@@ -326,7 +326,12 @@ impl Remote {
                 }
             })
             .boxed();
-        Ok(FileReader { size, chunks })
+        // A move never reads through a daemon's socket: nothing checks this version.
+        Ok(FileReader {
+            size,
+            version: mavfs_actors::store::Version::unknown(),
+            chunks,
+        })
     }
 
     /// Starts an atomic write; nothing is visible until [`RemoteWrite::commit`].

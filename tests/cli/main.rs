@@ -7,6 +7,8 @@
 //! - [`crash`]: SIGKILL mid-transfer, then a new start: every file old or whole.
 //! - [`daemon`]: `mavfs serve` and attached clients, as real processes on a real socket.
 //! - [`dashboard`]: `mavfs dashboard` without a terminal: plain and JSON lines until stopped.
+//! - [`faults`]: the audit's data-loss cases: sources changing under `cp` and `mv`, Redis data
+//!   freed in the background at exit.
 //! - [`jobs`]: background transfer jobs and their notices.
 //! - [`json`]: `--json` on shell commands and transfers, and `mavfs events`, parsed and pinned.
 //! - [`memory_bound`]: a 1 GiB round trip holds one copy in memory (in a process of its own).
@@ -24,6 +26,7 @@ mod config;
 mod crash;
 mod daemon;
 mod dashboard;
+mod faults;
 mod jobs;
 mod json;
 mod memory_bound;

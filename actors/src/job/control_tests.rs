@@ -19,7 +19,8 @@ use crate::path::VPath;
 use crate::router::RouterHandle;
 use crate::store::memory::{MemoryStaged, MemoryStore, MemoryWriter};
 use crate::store::{
-    BackendKind, Capability, DirEntry, FileReader, FileWriter, Meta, Store, Usage, WriteMode,
+    BackendKind, Capability, DirEntry, FileReader, FileWriter, Meta, Store, Usage, Version,
+    WriteMode,
 };
 use crate::transfer::{TransferKind, TransferRequest};
 
@@ -120,6 +121,11 @@ impl Store for Counting {
         self.inner.remove_file(path).await
     }
 
+    async fn remove_file_if(&mut self, path: &VPath, version: &Version) -> Result<()> {
+        self.counters.op();
+        self.inner.remove_file_if(path, version).await
+    }
+
     async fn remove_dir(&mut self, path: &VPath) -> Result<()> {
         self.counters.op();
         self.inner.remove_dir(path).await
@@ -145,8 +151,8 @@ impl Store for Counting {
         Ok(async move {
             let reader = open.await?;
             Ok(FileReader {
-                size: reader.size,
                 chunks: reader.chunks.inspect(move |_| counters.op()).boxed(),
+                ..reader
             })
         }
         .boxed())

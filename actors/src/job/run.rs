@@ -1,4 +1,5 @@
-//! Running one job: plan the transfer, publish `Started` with the pre-scan's totals, execute it
+//! Running one job: plan the transfer, claim its destinations (a second job writing one of
+//! them is refused as busy), publish `Started` with the pre-scan's totals, execute it
 //! while a ticker publishes coalesced `Progress` events (at most one per [`PROGRESS_INTERVAL`],
 //! none while nothing moves) and `FileDone` per committed file, and return how it ended.
 //!
@@ -13,7 +14,9 @@ use crate::error::{Error, ErrorKind};
 use crate::events::EventBus;
 use crate::mounts::MountTable;
 use crate::path::VPath;
-use crate::transfer::{Meter, Reporter, TransferRequest, TransferSummary, execute, plan};
+use crate::transfer::{
+    Destinations, Meter, Reporter, TransferRequest, TransferSummary, execute, plan,
+};
 
 /// How often a running job reports progress.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
@@ -34,6 +37,8 @@ pub struct JobRun {
     pub bus: EventBus<JobEvent>,
     /// Cancels it.
     pub control: JobControl,
+    /// What the engine's running jobs write: this one claims its destinations there.
+    pub destinations: Arc<Destinations>,
 }
 
 impl JobRun {
@@ -63,6 +68,7 @@ impl JobRun {
         // The pre-scan itself is not paced: a job suspended while it scans stops after it.
         pace.ready().await;
         let plan = plan(&self.table, &self.request).await?;
+        let _claim = self.destinations.claim(self.id.0, &plan)?;
         let (files, bytes) = plan.totals();
         self.meter.set_totals(files, bytes);
         self.bus.publish(self.event(EventKind::Started));

@@ -20,7 +20,7 @@ use super::{EventKind, JobControl, JobEvent, JobId, JobInfo, JobOutcome, JobRout
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::EventBus;
 use crate::mounts::MountTable;
-use crate::transfer::{Bucket, Meter, TransferRequest};
+use crate::transfer::{Bucket, Destinations, Meter, TransferRequest};
 
 /// A receiver that sees a job's outcome once it ends (`None` while it runs).
 pub type OutcomeReceiver = watch::Receiver<Option<JobOutcome>>;
@@ -68,6 +68,8 @@ pub struct JobTable {
     jobs: BTreeMap<JobId, JobRecord>,
     next_id: u64,
     bus: EventBus<JobEvent>,
+    /// What the running jobs write, so that two never write one path at once.
+    destinations: Arc<Destinations>,
 }
 
 impl JobTable {
@@ -77,6 +79,7 @@ impl JobTable {
             jobs: BTreeMap::new(),
             next_id: 0,
             bus,
+            destinations: Arc::default(),
         }
     }
 
@@ -123,6 +126,7 @@ impl JobTable {
             meter,
             bus: self.bus.clone(),
             control,
+            destinations: self.destinations.clone(),
         }
     }
 

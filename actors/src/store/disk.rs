@@ -11,7 +11,11 @@
 //!   (a link to an ancestor would never end). A symlink that leads outside or dangles is stat'ed as
 //!   a symlink, removed and renamed as a link, and refused for reading and writing
 //!   (`PermissionDenied` when it leads outside). FIFOs, sockets and devices are listed as
-//!   [`EntryKind::Special`] and never opened in a way that could block.
+//!   [`EntryKind::Special`] and never opened in a way that could block. A regular file with
+//!   more than one hard link is read like any other (the root's owner made the link), but never
+//!   modified in place: `touch` of one is refused, since another link may lie outside the root.
+//!   Every metadata operation first checks that the root is still the directory opened: one
+//!   deleted, moved away or replaced under a running engine is an error naming it.
 //! - **Staging** (`staging`, `session`). Every write and copy goes to a temp file in the store's
 //!   own directory under `.mavfs-staging` at the root (on the same filesystem, so that commit is a
 //!   rename). `open` sweeps whatever a killed process left there, and never what a live one is
@@ -82,14 +86,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cap_std::fs::Dir;
+use cap_std::fs::{Dir, MetadataExt as _};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::path::VPath;
 use crate::store::DEFAULT_CHUNK_SIZE;
 
 use self::buffers::Buffers;
 use self::lane::Lane;
-use self::sandbox::file_id;
+use self::sandbox::{file_id, std_file_id};
 use self::session::Session;
 pub use self::staging::{DiskStaged, DiskWriter};
 pub use self::usage::RESCAN_EVERY;
@@ -137,6 +142,9 @@ pub struct DiskStore {
     /// Device and inode of the root, to recognise it when reached through a symlink.
     root_id: (u64, u64),
     host_root: PathBuf,
+    /// `host_root` made absolute at open, so that the check of the root ([`Self::check_root`])
+    /// finds it whatever the process's directory is later.
+    root_path: PathBuf,
     options: DiskOptions,
     lane: Lane,
     /// Buffers of chunk size for read streams, reused (see [`buffers`]).
@@ -181,6 +189,7 @@ impl DiskStore {
             staging: Arc::new(staging),
             root_id,
             host_root: root.to_path_buf(),
+            root_path: std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf()),
             lane: Lane::new(LANE_WIDTH),
             buffers: Buffers::new(options.chunk_size.max(1)),
             options: DiskOptions {
@@ -193,6 +202,39 @@ impl DiskStore {
     /// The host directory this store serves.
     pub fn host_root(&self) -> &Path {
         &self.host_root
+    }
+
+    /// Checks that the root is still there and still the directory the store opened, so that a
+    /// root deleted, moved away or replaced under a running engine is reported as such, naming
+    /// it, rather than shown as an empty mount (the store's handle on a deleted directory lists
+    /// nothing and takes no new entries) or written into out of sight. Errors: `NotFound` when it
+    /// is gone, `Unavailable` when another directory took its place. Two metadata calls: the
+    /// metadata operations pay them, the data paths (reads, commits, batches) do not.
+    fn check_root(&self, op: &'static str, path: &VPath) -> Result<()> {
+        let shown = self.host_root.display();
+        let gone = || {
+            Error::new(ErrorKind::NotFound, op)
+                .with_path(path)
+                .with_detail(format!(
+                    "the disk root {shown} was deleted or moved away while MAVFS was running"
+                ))
+        };
+        // A deleted directory keeps its handle, with no links left.
+        if self.root.dir_metadata().is_ok_and(|md| md.nlink() == 0) {
+            return Err(gone());
+        }
+        match std::fs::metadata(&self.root_path) {
+            Ok(md) if std_file_id(&md) == self.root_id => Ok(()),
+            Ok(_) => Err(Error::new(ErrorKind::Unavailable, op)
+                .with_path(path)
+                .with_detail(format!(
+                    "the disk root {shown} was replaced by another directory while MAVFS was \
+                     running; restart MAVFS to use the new one"
+                ))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(gone()),
+            // Unreadable for another reason: the operation itself says what is wrong.
+            Err(_) => Ok(()),
+        }
     }
 
     /// The usage counters, which every operation that changes the tree keeps current.

@@ -4,7 +4,8 @@
 //! nodes, files are shared, immutable lists of `Bytes` chunks. Reads hand out clones of the chunk
 //! list (zero-copy); writes build a new chunk list outside the actor and swap it in at commit, so a
 //! reader holding the old list keeps reading the old file whole. Copies inside the store share the
-//! same buffers.
+//! same buffers. Every file made, replaced or touched takes a new generation from the store's
+//! counter: its [`Version`], which a move checks before it removes its source.
 //!
 //! Capacity is a byte ledger shared with the writers, so that a write is refused with `NoSpace`
 //! before the chunk that would exceed it is kept. Bytes count by logical file size: a file copied
@@ -23,13 +24,16 @@ use futures::{FutureExt, StreamExt};
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
 use crate::store::{
-    Capability, DirEntry, EntryKind, FileReader, FileWriter, Meta, Store, Usage, WriteMode,
+    Capability, DirEntry, EntryKind, FileReader, FileWriter, Meta, Store, Usage, Version,
+    WriteMode, changed_during_move,
 };
 
 /// The in-memory store. Create it with [`MemoryStore::new`] and give it to a backend actor.
 pub struct MemoryStore {
     root: DirNode,
     ledger: Arc<Ledger>,
+    /// The last generation given to a file: every file made or changed takes the next.
+    generation: u64,
 }
 
 /// Bytes in use against an optional capacity, shared by the store and its open writers.
@@ -72,6 +76,8 @@ struct FileNode {
     chunks: Arc<[Bytes]>,
     size: u64,
     modified: SystemTime,
+    /// Unique in the store to this version of the file: its [`Version`].
+    generation: u64,
 }
 
 #[derive(Default)]
@@ -121,7 +127,14 @@ impl MemoryStore {
                 used: AtomicU64::new(0),
                 capacity,
             }),
+            generation: 0,
         }
+    }
+
+    /// A generation no file has had yet.
+    fn next_generation(&mut self) -> u64 {
+        self.generation += 1;
+        self.generation
     }
 
     /// The directory at `path`. Errors: `NotFound`, `NotADirectory`.
@@ -338,9 +351,13 @@ impl Store for MemoryStore {
             self.root.modified = Some(now);
             return Ok(());
         }
+        let generation = self.next_generation();
         let (dir, name) = self.parent_mut("touch", path)?;
         match dir.entries.get_mut(name) {
-            Some(Node::File(f)) => f.modified = now,
+            Some(Node::File(f)) => {
+                f.modified = now;
+                f.generation = generation;
+            }
             Some(Node::Dir(d)) => d.modified = Some(now),
             None => {
                 dir.entries.insert(
@@ -349,6 +366,7 @@ impl Store for MemoryStore {
                         chunks: Arc::from(Vec::new()),
                         size: 0,
                         modified: now,
+                        generation,
                     }),
                 );
                 dir.modified = Some(now);
@@ -374,6 +392,15 @@ impl Store for MemoryStore {
                 Ok(())
             }
         }
+    }
+
+    async fn remove_file_if(&mut self, path: &VPath, version: &Version) -> Result<()> {
+        // The check and the removal are one step: nothing else runs in the actor between them.
+        let current = Version::memory(self.file("mv", path)?.generation);
+        if !version.matches(&current) {
+            return Err(changed_during_move(path));
+        }
+        self.remove_file(path).await
     }
 
     async fn remove_dir(&mut self, path: &VPath) -> Result<()> {
@@ -467,6 +494,7 @@ impl Store for MemoryStore {
         let stream = futures::stream::iter((0..chunks.len()).map(move |i| Ok(chunks[i].clone())));
         let reader = FileReader {
             size: file.size,
+            version: Version::memory(file.generation),
             chunks: stream.boxed(),
         };
         Ok(futures::future::ready(Ok(reader)).boxed())
@@ -498,6 +526,7 @@ impl Store for MemoryStore {
         const OP: &str = "write";
         let old_size = self.check_writable(OP, path)?.map_or(0, |f| f.size);
         let now = SystemTime::now();
+        let generation = self.next_generation();
         let (dir, name) = self.parent_mut(OP, path)?;
         let chunks = std::mem::take(&mut staged.chunks);
         dir.entries.insert(
@@ -506,6 +535,7 @@ impl Store for MemoryStore {
                 chunks: Arc::from(chunks),
                 size: staged.size,
                 modified: now,
+                generation,
             }),
         );
         dir.modified = Some(now);

@@ -53,6 +53,10 @@
 //! rules to each file on its own, so that one refused file leaves the others committed. A batch
 //! dropped before its commit discards its chunks; once its commit is sent, it runs to its end.
 //!
+//! A move removes its source with `remove_file` given the version it read (size, mtime and data
+//! id, [`crate::store::Version`]): the script removes the entry only if it still holds that
+//! version, so a source rewritten meanwhile, in this process or another, is kept.
+//!
 //! A reader captures data id, size and chunk size at open and fetches chunks ahead of its
 //! consumer. In this process a reader pins its data id, so a replace or remove here waits for the
 //! reader before deleting the old chunks. Across processes deletion is not deferred: a reader in
@@ -79,7 +83,10 @@
 //!
 //! # Files
 //!
-//! - `redis.rs` (this file): [`RedisStore`], the key layout above, and closing.
+//! - `redis.rs` (this file): [`RedisStore`], the key layout above, and closing: at shutdown the
+//!   engine closes the store ([`crate::store::Store::close`]), which waits, bounded in time, for
+//!   the background deletions before the connections close, so that a process exiting right
+//!   after a `rm` or a failed write leaves no chunks behind.
 //! - `connect`: [`RedisStore::connect`]: connection setup, the server checks (version, eviction
 //!   policy), the scripts loaded, the namespace initialised or checked, the warnings.
 //! - `ops`: `impl Store for RedisStore`: each operation of the contract, one script each.
@@ -132,6 +139,8 @@ pub struct RedisStore {
     shared: Arc<Shared>,
     warnings: Vec<String>,
     stop: CancellationToken,
+    /// [`RedisStore::close`] has run: the connections are closed, nothing is left to do.
+    closed: bool,
 }
 
 impl RedisStore {
@@ -148,8 +157,47 @@ impl RedisStore {
     }
 }
 
+impl RedisStore {
+    /// [`crate::store::Store::close`]: stops the heartbeat, waits for the background deletions
+    /// (data freed by a commit, remove or rename, staged data a failed write discarded), at most
+    /// [`close_wait`] of the command timeout, then closes the connections. What is left
+    /// undone then stays in `pending`, and a later start's sweep deletes it.
+    pub(crate) async fn shut(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        self.stop.cancel();
+        let shared = &self.shared;
+        shared.tasks.close();
+        let wait = close_wait(shared.origin.timeout);
+        if tokio::time::timeout(wait, shared.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                namespace = shared.keys.namespace(),
+                "freeing data did not finish within {wait:?}; a later start sweeps what is left"
+            );
+        }
+        let _ = shared.client.quit().await;
+        let _ = shared.data.quit().await;
+    }
+}
+
+/// How long closing waits for background deletions, given the command timeout: long enough
+/// for a retry of each command in flight, bounded so that a dead server cannot hold an exit.
+fn close_wait(timeout: Duration) -> Duration {
+    (timeout * 2).max(Duration::from_secs(5))
+}
+
 impl Drop for RedisStore {
     fn drop(&mut self) {
+        if self.closed {
+            return;
+        }
+        // Not closed (a store dropped without a shutdown): the same, as a task of its own, if
+        // the runtime lives on long enough to run it.
         self.stop.cancel();
         let shared = self.shared.clone();
         shared.tasks.close();

@@ -3,19 +3,21 @@
 //! a file costs besides its bytes (messages to the actors, round trips to Redis, trips to a
 //! blocking thread) is paid once per batch instead of once per file.
 //!
-//! Rules, the same as for a streamed file: each file commits atomically; the first failure
-//! stops the transfer and what was committed stays; a move deletes a source only once its copy
-//! is committed and read back equal. A file that grew past [`SMALL_FILE_MAX`] since the scan is
-//! streamed on its own instead, so a batch never holds more than its share of memory.
+//! Rules, the same as for a streamed file: each file commits atomically, and only at the size the
+//! scan found (a file that changed size since fails the transfer, "source changed while
+//! copying", before anything of its batch is written; one grown past [`SMALL_FILE_MAX`] is not
+//! even read, so a batch never holds more than its share of memory); the first failure stops the
+//! transfer and what was committed stays; a move deletes a source only once its copy is committed
+//! and read back equal, and only if the source is still the version that was read.
 
 use bytes::Bytes;
 
 use crate::backend::BackendHandle;
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
-use crate::store::{BATCH_FILES, SMALL_FILE_MAX, WholeFile, WholeRead};
+use crate::store::{BATCH_FILES, SMALL_FILE_MAX, WholeFile, WholeRead, source_changed};
 
-use super::{PlannedSource, Reporter, transfer_file};
+use super::{PlannedSource, Reporter};
 
 /// Most bytes (by scanned size) in one batch: with the transfer's batches in flight, a few MiB.
 const BATCH_BYTES: u64 = 2 << 20;
@@ -81,21 +83,31 @@ pub(super) async fn transfer_batch(
         .map(|(rel, _)| rel.rebase(&planned.target))
         .collect();
     let pace = report.pace;
+    let op = if moves { "mv" } else { "cp" };
     if let Some(first) = to.first() {
         report.meter.file_started(first);
     }
     pace.ready().await;
     let mut whole = Vec::with_capacity(files.len());
-    let mut large = Vec::new();
+    // One per file, in order (a file that is not read whole fails the batch): the version each
+    // was read at, for a move's removal of its source.
+    let mut versions = Vec::with_capacity(files.len());
     for (i, read) in src
         .read_files(&from, SMALL_FILE_MAX)
         .await
         .into_iter()
         .enumerate()
     {
+        let planned = files[i].1;
         match read? {
-            WholeRead::Data(data) => whole.push((i, data)),
-            WholeRead::TooLarge(size) => large.push((files[i].0.clone(), size)),
+            WholeRead::Data(data, version) if data.len() as u64 == planned => {
+                whole.push((i, data));
+                versions.push(version);
+            }
+            WholeRead::Data(data, _) => {
+                return Err(source_changed(op, &from[i], planned, data.len() as u64));
+            }
+            WholeRead::TooLarge(size) => return Err(source_changed(op, &from[i], planned, size)),
         }
     }
     // The batch writes its bytes at once, so it takes their tokens first.
@@ -129,7 +141,7 @@ pub(super) async fn transfer_batch(
     for (i, data) in &committed {
         if moves {
             pace.ready().await;
-            src.remove_file(&from[*i]).await?;
+            src.remove_file_if(&from[*i], &versions[*i]).await?;
         }
         report.done(&to[*i], data.len() as u64);
         moved_files += 1;
@@ -137,10 +149,6 @@ pub(super) async fn transfer_batch(
     }
     if let Some(e) = failure {
         return Err(e);
-    }
-    for (rel, size) in large {
-        moved_bytes += transfer_file(planned, moves, rel, size, report).await?;
-        moved_files += 1;
     }
     Ok((moved_files, moved_bytes))
 }
@@ -157,7 +165,7 @@ async fn verify_batch(
     let back = dst.read_files(&paths, SMALL_FILE_MAX).await;
     for ((path, (_, sent)), got) in paths.iter().zip(committed).zip(back) {
         match got? {
-            WholeRead::Data(data) if data == *sent => {}
+            WholeRead::Data(data, _) if data == *sent => {}
             _ => {
                 return Err(Error::new(ErrorKind::Io, "mv")
                     .with_path(path)

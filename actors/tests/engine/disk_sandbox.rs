@@ -523,8 +523,16 @@ async fn staging_is_swept_on_open_and_reserved() {
     // A name that is only reserved at the root.
     store.mkdir(&p("/sub/.mavfs-staging"), false).await.unwrap();
 
-    // Usage counts neither the staging directory nor a write in progress.
-    let before = store.usage().await.unwrap();
+    // Usage counts neither the staging directory nor a write in progress. (Once the first
+    // count is in: on a loaded machine it may take longer than `usage` waits for it.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let before = loop {
+        let usage = store.usage().await.unwrap();
+        if !usage.approximate || std::time::Instant::now() > deadline {
+            break usage;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let mut writer = store
         .open_write(&p("/pending"), WriteMode::Replace)
         .await
@@ -932,4 +940,137 @@ async fn error_kinds_match_the_memory_store() {
     let disk_root = sorted(disk.list(&p("/")).await.unwrap());
     let memory_root = sorted(memory.list(&p("/")).await.unwrap());
     assert_eq!(disk_root, memory_root);
+}
+
+/// The fast path copies exactly the source it opened: a source truncated, grown or rewritten in
+/// place (same inode) after the copy opened it is an error, and the staged copy goes.
+#[tokio::test]
+async fn a_fast_copy_of_a_source_changed_while_copying_fails() {
+    let mut f = Fixture::new();
+    let data: Vec<u8> = (0..256 * 1024).map(|i| (i % 251) as u8).collect();
+    type Change = fn(&Path);
+    let changes: [(&str, Change); 3] = [
+        ("truncated", |host| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(host)
+                .unwrap()
+                .set_len(1000)
+                .unwrap()
+        }),
+        ("grown", |host| {
+            let mut file = std::fs::OpenOptions::new().append(true).open(host).unwrap();
+            std::io::Write::write_all(&mut file, b"more").unwrap();
+        }),
+        ("rewritten in place", |host| {
+            use std::os::unix::fs::FileExt;
+            let file = std::fs::OpenOptions::new().write(true).open(host).unwrap();
+            file.write_all_at(b"XXXX", 10).unwrap();
+            // Another second, so that even a coarse mtime moves.
+            let later = std::time::SystemTime::now() + Duration::from_secs(2);
+            file.set_modified(later).unwrap();
+        }),
+    ];
+    for (what, change) in changes {
+        std::fs::write(f.root.join("src"), &data).unwrap();
+        std::fs::write(f.root.join("dst"), b"OLD").unwrap();
+        let copy = f.store.copy_file(&p("/src"), &p("/dst")).await.unwrap();
+        change(&f.root.join("src"));
+        let err = match copy.await {
+            Ok(_) => panic!("{what}: the copy succeeded"),
+            Err(e) => e,
+        };
+        assert_eq!(err.kind(), ErrorKind::Io, "{what}: {err}");
+        assert!(
+            err.to_string().contains("source changed while copying"),
+            "{what}: {err}"
+        );
+        assert_eq!(err.path(), Some(&p("/src")), "{what}");
+        assert_eq!(std::fs::read(f.root.join("dst")).unwrap(), b"OLD", "{what}");
+        f.assert_staging_empty();
+    }
+    // Unchanged, the same copy goes through.
+    std::fs::write(f.root.join("src"), &data).unwrap();
+    let (staged, copied) = f
+        .store
+        .copy_file(&p("/src"), &p("/dst"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(copied, data.len() as u64);
+    f.store.commit(&p("/dst"), staged).await.unwrap();
+    assert_eq!(std::fs::read(f.root.join("dst")).unwrap(), data);
+}
+
+/// A root deleted, moved away or replaced under a running store is reported as such, naming
+/// it, never shown as an empty directory.
+#[tokio::test]
+async fn a_root_deleted_or_replaced_while_running_is_an_error_naming_it() {
+    let tmp = TempDir::new().unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("f"), b"data").unwrap();
+    let mut store = DiskStore::open(&root, DiskOptions::default()).unwrap();
+    assert_eq!(store.list(&p("/")).await.unwrap().len(), 1);
+
+    // Replaced: moved away, another directory in its place.
+    std::fs::rename(&root, tmp.path().join("moved")).unwrap();
+    std::fs::create_dir(&root).unwrap();
+    for (what, result) in [
+        ("ls", store.list(&p("/")).await.map(|_| ())),
+        ("stat", store.stat(&p("/f")).await.map(|_| ())),
+        ("mkdir", store.mkdir(&p("/d"), false).await),
+    ] {
+        let err = result.expect_err(what);
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{what}: {err}");
+        let shown = err.to_string();
+        assert!(
+            shown.contains(&root.display().to_string()) && shown.contains("replaced"),
+            "{what}: {shown}"
+        );
+    }
+    assert!(!root.join("d").exists() && !tmp.path().join("moved/d").exists());
+
+    // Deleted.
+    std::fs::remove_dir(&root).unwrap();
+    std::fs::remove_dir_all(tmp.path().join("moved")).unwrap();
+    for (what, result) in [
+        ("ls", store.list(&p("/")).await.map(|_| ())),
+        ("touch", store.touch(&p("/new")).await),
+    ] {
+        let err = result.expect_err(what);
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{what}: {err}");
+        let shown = err.to_string();
+        assert!(
+            shown.contains(&root.display().to_string()) && shown.contains("deleted"),
+            "{what}: {shown}"
+        );
+    }
+}
+
+/// A file hard-linked to one outside the root is read like any other, but never modified in
+/// place: `touch` is refused and the outside inode keeps its times. Replacing it (`>` or
+/// `cp`) makes a new file and leaves the outside one alone.
+#[tokio::test]
+async fn a_hard_linked_file_is_read_but_never_modified_in_place() {
+    let mut f = Fixture::new();
+    let outside = f.outside.join("canary");
+    std::fs::hard_link(&outside, f.root.join("link")).unwrap();
+    let before = std::fs::metadata(&outside).unwrap().modified().unwrap();
+    assert_eq!(read_all(&mut f.store, "/link").await.unwrap(), CANARY);
+
+    let err = f.store.touch(&p("/link")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    assert!(err.to_string().contains("2 hard links"), "{err}");
+    assert_eq!(
+        std::fs::metadata(&outside).unwrap().modified().unwrap(),
+        before
+    );
+    // A file with one link is touched as before.
+    f.store.touch(&p("/ok")).await.unwrap();
+
+    write_file(&mut f.store, "/link", b"new").await.unwrap();
+    assert_eq!(read_all(&mut f.store, "/link").await.unwrap(), b"new");
+    f.assert_outside_intact();
 }

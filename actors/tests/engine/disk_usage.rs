@@ -155,8 +155,13 @@ async fn counters_equal_a_fresh_walk_after_every_kind_of_write() {
         result.unwrap();
     }
     check(&b, root, "a batch, some of its files written twice").await;
-    b.copy_file(&p("/old/a"), &p("/m2/copy")).await.unwrap();
-    b.copy_file(&p("/old/a"), &p("/m2/batch0")).await.unwrap();
+    let size = b.stat(&p("/old/a")).await.unwrap().size;
+    b.copy_file(&p("/old/a"), &p("/m2/copy"), size)
+        .await
+        .unwrap();
+    b.copy_file(&p("/old/a"), &p("/m2/batch0"), size)
+        .await
+        .unwrap();
     check(&b, root, "copies, new and replacing").await;
 
     b.remove_file(&p("/m2/copy")).await.unwrap();

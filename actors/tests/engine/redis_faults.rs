@@ -461,9 +461,10 @@ async fn a_missing_chunk_is_an_error_naming_the_file_never_a_short_read() {
     let err = assert_kind!(&results[0], ErrorKind::Io);
     assert!(err.to_string().contains("chunk 2 of 4 is missing"), "{err}");
     assert_eq!(err.path(), Some(&p("/r/f")));
-    assert_eq!(
-        results[1].as_ref().unwrap(),
-        &WholeRead::Data(Bytes::from_static(b"whole"))
+    assert!(
+        matches!(results[1].as_ref().unwrap(), WholeRead::Data(d, _) if d == &b"whole"[..]),
+        "{:?}",
+        results[1]
     );
 }
 

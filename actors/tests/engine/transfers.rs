@@ -18,8 +18,8 @@
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -31,7 +31,7 @@ use mavfs_actors::store::disk::{DiskOptions, DiskStore};
 use mavfs_actors::store::memory::MemoryStore;
 use mavfs_actors::store::redis::{RedisOptions, RedisStore};
 use mavfs_actors::store::{
-    Capability, DirEntry, EntryKind, FileReader, FileWriter, Meta, Store, Usage, WriteMode,
+    Capability, DirEntry, EntryKind, FileReader, FileWriter, Meta, Store, Usage, Version, WriteMode,
 };
 use mavfs_actors::transfer::{DEFAULT_JOBS, TransferKind, TransferRequest, TransferSummary};
 use mavfs_actors::{BackendKind, Mount, MountTable, Tier};
@@ -393,6 +393,12 @@ struct Faults {
     remove_file_fails: bool,
     /// Holds reads past its threshold and copies of files larger than it.
     gate: Option<Arc<Gate>>,
+    /// Once, at the first open for reading or copy: the file is first replaced with these
+    /// bytes, as another writer would between a transfer's scan and its copy.
+    change_on_open: Arc<Mutex<Option<Bytes>>>,
+    /// Once, at the first `remove_file_if`: the file is first replaced with these bytes, as
+    /// another writer would between a move's read and its removal of the source.
+    change_before_remove: Arc<Mutex<Option<Bytes>>>,
     /// While set, every fault is off for the operations started from then on.
     disarmed: Arc<AtomicBool>,
 }
@@ -481,6 +487,22 @@ impl Faults {
         }
     }
 
+    /// Replaces the file with `data` at the first open for reading or copy.
+    fn change_on_open(data: &[u8]) -> Faults {
+        Faults {
+            change_on_open: Arc::new(Mutex::new(Some(Bytes::copy_from_slice(data)))),
+            ..Faults::default()
+        }
+    }
+
+    /// Replaces the file with `data` just before the first `remove_file_if`.
+    fn change_before_remove(data: &[u8]) -> Faults {
+        Faults {
+            change_before_remove: Arc::new(Mutex::new(Some(Bytes::copy_from_slice(data)))),
+            ..Faults::default()
+        }
+    }
+
     /// Turns every fault on or off for the operations started from now on.
     fn arm(&self, armed: bool) {
         self.disarmed.store(!armed, Ordering::SeqCst);
@@ -531,8 +553,8 @@ impl Faults {
             }
         });
         FileReader {
-            size: reader.size,
             chunks: chunks.boxed(),
+            ..reader
         }
     }
 }
@@ -544,6 +566,22 @@ struct FailingStore<S: Store> {
 }
 
 type StagedOf<S> = <<S as Store>::Writer as FileWriter>::Staged;
+
+impl<S: Store> FailingStore<S> {
+    /// Replaces `path` with the bytes in `change`, if they are still there (once).
+    async fn change(&mut self, path: &VPath, change: &Mutex<Option<Bytes>>) -> Result<()> {
+        if !self.faults.armed() {
+            return Ok(());
+        }
+        let Some(data) = change.lock().unwrap().take() else {
+            return Ok(());
+        };
+        let mut writer = self.inner.open_write(path, WriteMode::Replace).await?;
+        writer.write(data).await?;
+        let staged = writer.finish().await?;
+        self.inner.start_commit(path, staged).await?.await
+    }
+}
 
 impl<S: Store> Store for FailingStore<S> {
     type Writer = S::Writer;
@@ -575,6 +613,15 @@ impl<S: Store> Store for FailingStore<S> {
         self.inner.remove_file(path).await
     }
 
+    async fn remove_file_if(&mut self, path: &VPath, version: &Version) -> Result<()> {
+        if self.faults.remove_file_fails && self.faults.armed() {
+            return Err(injected("rm", path, "remove failure".to_string()));
+        }
+        let change = self.faults.change_before_remove.clone();
+        self.change(path, &change).await?;
+        self.inner.remove_file_if(path, version).await
+    }
+
     async fn remove_dir(&mut self, path: &VPath) -> Result<()> {
         self.inner.remove_dir(path).await
     }
@@ -591,6 +638,8 @@ impl<S: Store> Store for FailingStore<S> {
         &mut self,
         path: &VPath,
     ) -> Result<BoxFuture<'static, Result<FileReader>>> {
+        let change = self.faults.change_on_open.clone();
+        self.change(path, &change).await?;
         let open = self.inner.start_open_read(path).await?;
         // Armed or not as the read starts, here in the actor, whenever the open finishes.
         let faults = self.faults.armed().then(|| self.faults.clone());
@@ -622,6 +671,8 @@ impl<S: Store> Store for FailingStore<S> {
         from: &VPath,
         to: &VPath,
     ) -> Result<BoxFuture<'static, Result<(StagedOf<S>, u64)>>> {
+        let change = self.faults.change_on_open.clone();
+        self.change(from, &change).await?;
         let copy = self.inner.copy_file(from, to).await?;
         match &self.faults.gate {
             Some(gate) if self.faults.armed() => {
@@ -639,6 +690,10 @@ impl<S: Store> Store for FailingStore<S> {
             }
             _ => Ok(copy),
         }
+    }
+
+    async fn close(&mut self) {
+        self.inner.close().await
     }
 
     async fn usage(&mut self) -> Result<Usage> {
@@ -1512,4 +1567,202 @@ async fn jobs_lists_every_job_with_its_state_and_counts() {
     assert_kind!(r.wait(unknown).await, ErrorKind::NotFound);
     assert!(!exists(r, &p("/dst/big1")).await && !exists(r, &p("/dst/big2")).await);
     faults.gate().open();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Sources that change during a transfer
+// ---------------------------------------------------------------------------------------------
+
+/// Every copy path (the store's fast path within a mount, streams and batches across mounts)
+/// commits only a file of the size the plan found: a source replaced by one of another size
+/// between the scan and the copy fails the copy, and the old destination stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_that_changed_size_since_the_scan_is_not_copied() {
+    // A file that streams and a small one that moves in a batch, each replaced at its open by
+    // one of another size.
+    let cases = [
+        (pattern(3 * CHUNK + 1, 21), pattern(CHUNK + 7, 22)),
+        (pattern(1000, 23), pattern(1500, 24)),
+    ];
+    for (data, changed) in cases {
+        let faults = || Some(Faults::change_on_open(&changed));
+        let mut routes = Route::pairs(STORES, STORES, faults).await;
+        routes.extend(Route::within(STORES, faults).await);
+        for route in routes {
+            let route = route.ready().await;
+            let (r, ctx) = (
+                route.router(),
+                format!("{} ({} bytes)", route.name, data.len()),
+            );
+            let (src, dst) = (format!("{}/f", route.from), format!("{}/f", route.to));
+            let old = pattern(10, 25);
+            write(r, &p(&src), &data).await;
+            write(r, &p(&dst), &old).await;
+            let err = assert_kind!(
+                transfer(r, TransferKind::Copy, &src, &dst).await,
+                ErrorKind::Io,
+                "{ctx}"
+            );
+            assert!(
+                err.to_string().contains("source changed while copying"),
+                "{ctx}: {err}"
+            );
+            assert_eq!(err.path(), Some(&p(&src)), "{ctx}: names the source");
+            assert!(read(r, &p(&dst)).await == old, "{ctx}: old destination");
+            assert!(read(r, &p(&src)).await == changed, "{ctx}: source");
+            route.world.assert_no_staging(&ctx).await;
+            // Unchanged since, it copies.
+            transfer(r, TransferKind::Copy, &src, &dst).await.unwrap();
+            assert!(read(r, &p(&dst)).await == changed, "{ctx}: copied");
+        }
+    }
+}
+
+/// A move across mounts deletes a source only if it is still the version it read: one
+/// replaced after it was read (a stream or a batch) is kept, the move fails naming it, and the
+/// copy of what was read stays committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_keeps_a_source_that_changed_after_it_was_read() {
+    for (data, changed) in [
+        (pattern(3 * CHUNK + 1, 31), pattern(3 * CHUNK + 1, 32)),
+        (pattern(1000, 33), pattern(1000, 34)),
+    ] {
+        let faults = || Some(Faults::change_before_remove(&changed));
+        for route in Route::pairs(STORES, STORES, faults).await {
+            let route = route.ready().await;
+            let (r, ctx) = (
+                route.router(),
+                format!("{} ({} bytes)", route.name, data.len()),
+            );
+            let (src, dst) = (format!("{}/f", route.from), format!("{}/f", route.to));
+            write(r, &p(&src), &data).await;
+            let err = assert_kind!(
+                transfer(r, TransferKind::Move, &src, &dst).await,
+                ErrorKind::Io,
+                "{ctx}"
+            );
+            assert!(
+                err.to_string().contains("changed during the move"),
+                "{ctx}: {err}"
+            );
+            assert_eq!(err.path(), Some(&p(&src)), "{ctx}: names the source");
+            assert!(
+                read(r, &p(&src)).await == changed,
+                "{ctx}: the source is kept"
+            );
+            assert!(
+                read(r, &p(&dst)).await == data,
+                "{ctx}: the copy of what was read"
+            );
+            route.world.assert_no_staging(&ctx).await;
+        }
+    }
+}
+
+/// The audit's case on disk: a source appended to in place (same inode) while a move streams
+/// it is kept whole, and the move fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_keeps_a_disk_source_appended_to_while_it_streamed() {
+    let data = pattern(4 * CHUNK, 41);
+    let routes = Route::pairs(&STORES[1..2], STORES, || {
+        Some(Faults::stall_past_first_chunk())
+    })
+    .await;
+    for route in routes {
+        let route = route.ready().await;
+        let (r, ctx) = (route.router(), route.name.clone());
+        let (src, dst) = (format!("{}/f", route.from), format!("{}/f", route.to));
+        write(r, &p(&src), &data).await;
+        let host = route.world.staging[0].parent().unwrap().join("in/f");
+        let job = r
+            .start(
+                request(TransferKind::Move, &src, &dst),
+                label(TransferKind::Move, &src, &dst),
+            )
+            .await
+            .unwrap();
+        route.faults().gate().wait_held(1).await;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&host)
+            .unwrap();
+        std::io::Write::write_all(&mut file, b"appended").unwrap();
+        drop(file);
+        route.faults().gate().open();
+        let err = assert_kind!(wait_job(r, job, TIMEOUT).await, ErrorKind::Io, "{ctx}");
+        assert!(
+            err.to_string().contains("changed during the move"),
+            "{ctx}: {err}"
+        );
+        let mut want = data.clone();
+        want.extend_from_slice(b"appended");
+        assert!(std::fs::read(&host).unwrap() == want, "{ctx}: source kept");
+        assert!(
+            read(r, &p(&dst)).await == data,
+            "{ctx}: the copy of what was read"
+        );
+        route.world.assert_no_staging(&ctx).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Two jobs, one destination
+// ---------------------------------------------------------------------------------------------
+
+/// A second job writing a path a running job writes is refused as busy, naming the first job;
+/// other paths are not held up, and once the first job ends the path is free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_job_writing_the_same_destination_is_refused_as_busy() {
+    let faults = Faults::stall_past_first_chunk();
+    let world = World::new(vec![
+        ("/src", memory(&p("/src"), Some(faults.clone()))),
+        ("/dst", memory(&p("/dst"), None)),
+    ]);
+    let r = &world.router;
+    let big = pattern(4 * CHUNK, 51);
+    write(r, &p("/src/big"), &big).await;
+    write(r, &p("/src/small"), b"small").await;
+    r.mkdir(&p("/src/tree"), false).await.unwrap();
+    write(r, &p("/src/tree/big"), &big).await;
+    write(r, &p("/dst/other"), b"other").await;
+    let start = |kind: TransferKind, from: &'static str, to: &'static str| async move {
+        r.start(request(kind, from, to), label(kind, from, to))
+            .await
+            .unwrap()
+    };
+    let first = start(TransferKind::Copy, "/src/big", "/dst/big").await;
+    faults.gate().wait_held(1).await;
+
+    for (kind, from, to) in [
+        (TransferKind::Copy, "/src/small", "/dst/big"),
+        (TransferKind::Move, "/dst/other", "/dst/big"),
+        (TransferKind::Copy, "/src/tree/big", "/dst"),
+    ] {
+        let ctx = label(kind, from, to);
+        let second = start(kind, from, to).await;
+        let err = assert_kind!(wait_job(r, second, TIMEOUT).await, ErrorKind::Busy, "{ctx}");
+        assert_eq!(err.path(), Some(&p("/dst/big")), "{ctx}");
+        assert!(
+            err.to_string().ends_with(&format!(
+                "Device or resource busy (job %{first} is writing there)"
+            )),
+            "{ctx}: {err}"
+        );
+    }
+    assert!(
+        exists(r, &p("/dst/other")).await,
+        "the refused move moved nothing"
+    );
+    // Another destination is not held up.
+    let other = start(TransferKind::Copy, "/src/small", "/dst/small").await;
+    wait_job(r, other, TIMEOUT).await.unwrap();
+
+    faults.gate().open();
+    wait_job(r, first, TIMEOUT).await.unwrap();
+    assert!(read(r, &p("/dst/big")).await == big);
+    // Free again once the first job ended.
+    transfer(r, TransferKind::Copy, "/src/small", "/dst/big")
+        .await
+        .unwrap();
+    assert_eq!(read(r, &p("/dst/big")).await, b"small");
 }

@@ -31,12 +31,10 @@ pub(super) fn open_write_now(
     const OP: &str = "write";
     let target = write_target(root, OP, path)?;
     let prefix = match (mode, &target.existing) {
-        (WriteMode::Append, Some(_)) => Some(open_checked(
-            OP,
-            path,
-            &target.dir,
-            Path::new(&target.name),
-        )?),
+        (WriteMode::Append, Some(_)) => {
+            let (file, size, _) = open_checked(OP, path, &target.dir, Path::new(&target.name))?;
+            Some((file, size))
+        }
         _ => None,
     };
     drop(target);

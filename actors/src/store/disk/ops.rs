@@ -5,25 +5,27 @@
 //! the store's [`Lane`], handed out as futures the caller runs, so that neither the mailbox nor
 //! the async runtime waits on the disk.
 
-use std::io;
+use std::io::{self, Read};
 use std::path::PathBuf;
 
-use cap_std::fs::OpenOptions;
+use cap_std::fs::{MetadataExt as _, OpenOptions};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
 use crate::store::{
-    BatchFuture, Capability, DirEntry, FileReader, Meta, Store, Usage, WholeFile, WholeRead,
-    WriteMode,
+    BatchFuture, Capability, DirEntry, FileReader, Meta, Store, Usage, Version, WholeFile,
+    WholeRead, WriteMode, changed_during_move, source_changed,
 };
 
 use super::commit::{commit_blocking, open_write_now};
 use super::errors::{error, io_error, join_error, lost_batch};
 use super::lane::Lane;
 use super::reader::{open_read_blocking, read_whole_blocking};
-use super::sandbox::{file_id, meta_of, open_regular, rel_path, write_target};
+use super::sandbox::{
+    file_id, meta_of, open_regular, rel_path, version_of, version_of_std, write_target,
+};
 use super::staging::{DiskStaged, DiskWriter, TempFile};
 use super::usage::Totals;
 use super::{DiskStore, walk};
@@ -40,6 +42,7 @@ impl Store for DiskStore {
 
     async fn stat(&mut self, path: &VPath) -> Result<Meta> {
         const OP: &str = "stat";
+        self.check_root(OP, path)?;
         let rel = rel_path(OP, path)?;
         match self.root.metadata(&rel) {
             Ok(md) => Ok(meta_of(&md)),
@@ -53,6 +56,7 @@ impl Store for DiskStore {
 
     async fn list(&mut self, path: &VPath) -> Result<Vec<DirEntry>> {
         const OP: &str = "list";
+        self.check_root(OP, path)?;
         let rel = rel_path(OP, path)?;
         let root = self.root.clone();
         let root_id = self.root_id;
@@ -64,6 +68,7 @@ impl Store for DiskStore {
 
     async fn mkdir(&mut self, path: &VPath, parents: bool) -> Result<()> {
         const OP: &str = "mkdir";
+        self.check_root(OP, path)?;
         let rel = rel_path(OP, path)?;
         if path.is_root() {
             return if parents {
@@ -86,6 +91,7 @@ impl Store for DiskStore {
 
     async fn touch(&mut self, path: &VPath) -> Result<()> {
         const OP: &str = "touch";
+        self.check_root(OP, path)?;
         let rel = rel_path(OP, path)?;
         if !path.is_root() {
             self.check_parent(OP, path, &rel)?;
@@ -102,12 +108,27 @@ impl Store for DiskStore {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(Error::from_io(OP, e).with_path(path)),
             }
+            // In place, a change reaches every link of the file, and one may lie outside the
+            // root: a shared file is read, never modified.
+            if let Ok(md) = self.root.metadata(&rel)
+                && md.is_file()
+                && md.nlink() > 1
+            {
+                return Err(
+                    error(ErrorKind::PermissionDenied, OP, path).with_detail(format!(
+                        "it has {} hard links, and MAVFS never modifies a file shared with other \
+                     paths in place",
+                        md.nlink()
+                    )),
+                );
+            }
         }
         self.set_times_now(&rel).map_err(io_error(OP, path))
     }
 
     async fn remove_file(&mut self, path: &VPath) -> Result<()> {
         const OP: &str = "rm";
+        self.check_root(OP, path)?;
         let (rel, md) = self.removal_target(OP, path, ErrorKind::IsADirectory)?;
         if md.is_dir() {
             return Err(error(ErrorKind::IsADirectory, OP, path));
@@ -123,6 +144,7 @@ impl Store for DiskStore {
 
     async fn remove_dir(&mut self, path: &VPath) -> Result<()> {
         const OP: &str = "rmdir";
+        self.check_root(OP, path)?;
         let (rel, md) = self.removal_target(OP, path, ErrorKind::Busy)?;
         if !md.is_dir() {
             return Err(error(ErrorKind::NotADirectory, OP, path));
@@ -135,6 +157,7 @@ impl Store for DiskStore {
 
     async fn remove_all(&mut self, path: &VPath) -> Result<()> {
         const OP: &str = "rm";
+        self.check_root(OP, path)?;
         let (rel, md) = self.removal_target(OP, path, ErrorKind::Busy)?;
         if md.is_symlink() {
             // The link goes, never what it points at.
@@ -170,6 +193,7 @@ impl Store for DiskStore {
 
     async fn rename(&mut self, from: &VPath, to: &VPath) -> Result<()> {
         const OP: &str = "mv";
+        self.check_root(OP, from)?;
         crate::store::refuse_root_rename(OP, from, to)?;
         let from_rel = rel_path(OP, from)?;
         let to_rel = rel_path(OP, to)?;
@@ -244,6 +268,7 @@ impl Store for DiskStore {
     }
 
     async fn open_write(&mut self, path: &VPath, mode: WriteMode) -> Result<DiskWriter> {
+        self.check_root("write", path)?;
         // In the actor: the checks and the temp file's creation are short metadata calls (the
         // data goes to the temp file later, or with the commit, on a blocking thread).
         open_write_now(&self.root, &self.staging, self.options.fsync, path, mode)
@@ -340,31 +365,61 @@ impl Store for DiskStore {
         to: &VPath,
     ) -> Result<BoxFuture<'static, Result<(DiskStaged, u64)>>> {
         const OP: &str = "cp";
+        self.check_root(OP, from)?;
         if from.is_root() {
             return Err(error(ErrorKind::IsADirectory, OP, from));
         }
         let from_rel = rel_path(OP, from)?;
-        let (mut source, _) = open_regular(&self.root, OP, from, &from_rel)?;
+        let (source, size, version) = open_regular(&self.root, OP, from, &from_rel)?;
         write_target(&self.root, OP, to)?;
         let (temp, mut dest) = TempFile::create(&self.staging).map_err(io_error(OP, to))?;
         let fsync = self.options.fsync;
-        let to = to.clone();
+        let (from, to) = (from.clone(), to.clone());
         Ok(async move {
+            let at = to.clone();
             tokio::task::spawn_blocking(move || {
                 // Between two std Files, std::io::copy uses copy_file_range: the kernel copies
                 // (or reflinks) without the data passing through user space, nor whole in memory.
-                let copied = io::copy(&mut source, &mut dest)?;
+                // Exactly the `size` bytes the file had at open, never to whatever end it has
+                // now: another program may truncate, grow or rewrite it meanwhile.
+                let copied =
+                    io::copy(&mut (&source).take(size), &mut dest).map_err(io_error(OP, &to))?;
+                let after = source.metadata().map_err(io_error(OP, &from))?;
+                if copied != size || after.len() != size {
+                    let found = if copied != size { copied } else { after.len() };
+                    return Err(source_changed(OP, &from, size, found));
+                }
+                if version_of_std(&after) != version {
+                    return Err(error(ErrorKind::Io, OP, &from)
+                        .with_detail("source changed while copying (it was written to)"));
+                }
                 if fsync {
-                    dest.sync_all()?;
+                    dest.sync_all().map_err(io_error(OP, &to))?;
                 }
                 // On an error above, `temp` drops here and the partial copy goes with it.
                 Ok((DiskStaged::written(temp, dest, copied), copied))
             })
             .await
-            .map_err(|e| join_error(OP, &to, e))?
-            .map_err(|e| Error::from_io(OP, e).with_path(&to))
+            .map_err(|e| join_error(OP, &at, e))?
         }
         .boxed())
+    }
+
+    async fn remove_file_if(&mut self, path: &VPath, version: &Version) -> Result<()> {
+        const OP: &str = "mv";
+        let rel = rel_path(OP, path)?;
+        // Followed, as the open that took `version` followed a symlink that stays inside. A
+        // write landing between this stat and the unlink is not seen: the host has no unlink
+        // that checks first.
+        let current = match self.root.metadata(&rel) {
+            Ok(md) if md.is_file() => version_of(&md),
+            Ok(_) => Version::unknown(),
+            Err(e) => return Err(Error::from_io(OP, e).with_path(path)),
+        };
+        if !version.matches(&current) {
+            return Err(changed_during_move(path));
+        }
+        self.remove_file(path).await
     }
 
     async fn usage(&mut self) -> Result<Usage> {

@@ -30,13 +30,14 @@ pub(super) fn open_read_blocking(
     chunk_size: usize,
 ) -> Result<FileReader> {
     const OP: &str = "read";
-    let (mut file, size) = open_regular(root, OP, path, rel)?;
+    let (mut file, size, version) = open_regular(root, OP, path, rel)?;
     if size > chunk_size.min(SMALL_FILE) as u64 {
         // A stream reads the file once, front to back: the kernel may read ahead further than
         // it dares for a file it knows nothing of. Advice only: a refusal changes nothing.
         let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::Sequential);
         return Ok(FileReader {
             size,
+            version,
             chunks: chunk_stream(file, size, buffers, chunk_size, path.clone()),
         });
     }
@@ -48,6 +49,7 @@ pub(super) fn open_read_blocking(
     };
     Ok(FileReader {
         size,
+        version,
         chunks: futures::stream::iter(chunks).boxed(),
     })
 }
@@ -60,11 +62,14 @@ pub(super) fn read_whole_blocking(root: &Dir, path: &VPath, limit: u64) -> Resul
         return Err(error(ErrorKind::IsADirectory, OP, path));
     }
     let rel = rel_path(OP, path)?;
-    let (mut file, size) = open_regular(root, OP, path, &rel)?;
+    let (mut file, size, version) = open_regular(root, OP, path, &rel)?;
     if size > limit {
         return Ok(WholeRead::TooLarge(size));
     }
-    Ok(WholeRead::Data(read_whole_file(&mut file, size, path)?))
+    Ok(WholeRead::Data(
+        read_whole_file(&mut file, size, path)?,
+        version,
+    ))
 }
 
 /// The `size` bytes of open `file`, all of them. Errors: `Io` when it holds fewer now (it was

@@ -20,7 +20,7 @@ use rustix::fs::{AtFlags, OFlags, Timespec, Timestamps};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
-use crate::store::{EntryKind, Meta};
+use crate::store::{EntryKind, Meta, Version};
 
 use super::errors::{error, io_error};
 use super::{DiskStore, STAGING};
@@ -102,6 +102,36 @@ pub(super) fn split_parent(rel: &Path) -> (&Path, &OsStr) {
 
 pub(super) fn file_id(md: &Metadata) -> (u64, u64) {
     (md.dev(), md.ino())
+}
+
+/// [`file_id`] of std metadata (a path stat'ed outside the sandbox: the root itself).
+pub(super) fn std_file_id(md: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt as _;
+    (md.dev(), md.ino())
+}
+
+/// The [`Version`] of the file `md` describes: device, inode, size, modification and change
+/// times. Appending, rewriting in place, truncating or replacing the file changes it.
+pub(super) fn version_of(md: &Metadata) -> Version {
+    Version::disk(
+        md.dev(),
+        md.ino(),
+        md.len(),
+        (md.mtime(), md.mtime_nsec()),
+        (md.ctime(), md.ctime_nsec()),
+    )
+}
+
+/// [`version_of`] for metadata from a std `File` (an open file's `fstat`).
+pub(super) fn version_of_std(md: &std::fs::Metadata) -> Version {
+    use std::os::unix::fs::MetadataExt as _;
+    Version::disk(
+        md.dev(),
+        md.ino(),
+        md.len(),
+        (md.mtime(), md.mtime_nsec()),
+        (md.ctime(), md.ctime_nsec()),
+    )
 }
 
 /// The store's view of host metadata. `md` comes from a stat that followed symlinks, except for
@@ -250,7 +280,7 @@ pub(super) fn open_checked(
     path: &VPath,
     dir: &Dir,
     name: &Path,
-) -> Result<(std::fs::File, u64)> {
+) -> Result<(std::fs::File, u64, Version)> {
     let to_error = io_error(op, path);
     let mut options = OpenOptions::new();
     options
@@ -264,17 +294,17 @@ pub(super) fn open_checked(
     // changes only the status flags (append, nonblock, direct, noatime), none of which we set
     // otherwise, so there is nothing to read back first.
     rustix::fs::fcntl_setfl(&file, OFlags::empty()).map_err(|e| to_error(e.into()))?;
-    Ok((file, md.len()))
+    Ok((file, md.len(), version_of(&md)))
 }
 
 /// Opens regular file `rel` for reading, never blocking on a FIFO or device, and returns it with
-/// its size.
+/// its size and version, as of the open.
 pub(super) fn open_regular(
     root: &Dir,
     op: &'static str,
     path: &VPath,
     rel: &Path,
-) -> Result<(std::fs::File, u64)> {
+) -> Result<(std::fs::File, u64, Version)> {
     let to_error = io_error(op, path);
     let (parent, name) = split_parent(rel);
     let dir = open_dir(root, parent).map_err(&to_error)?;

@@ -25,7 +25,7 @@ use super::scripts::SCRIPTS;
 use super::shared::{Shared, text};
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
-use crate::store::{WholeFile, WholeRead};
+use crate::store::{Version, WholeFile, WholeRead};
 
 /// Files per script call: a script's arguments and reply stay a few thousand values.
 const SCRIPT_FILES: usize = 256;
@@ -84,10 +84,10 @@ async fn read_part(shared: &Arc<Shared>, paths: &[VPath], limit: u64) -> Vec<Res
             }
             let Some(Entry::File {
                 size,
+                mtime,
                 chunk_size,
                 data,
                 place,
-                ..
             }) = Entry::parse(&value)
             else {
                 return Err(Error::new(ErrorKind::IsADirectory, OP).with_path(path));
@@ -97,6 +97,7 @@ async fn read_part(shared: &Arc<Shared>, paths: &[VPath], limit: u64) -> Vec<Res
             }
             // In this process, a replace or remove now waits for this read before deleting.
             let _pin = shared.pin(&data);
+            let version = Version::redis(size, mtime, &data);
             let file = FileData {
                 size,
                 chunk_size,
@@ -108,11 +109,12 @@ async fn read_part(shared: &Arc<Shared>, paths: &[VPath], limit: u64) -> Vec<Res
                 (0..count).map(|index| fetch(shared, path, &file, index, count)),
             )
             .await?;
-            Ok(WholeRead::Data(match chunks.len() {
+            let data = match chunks.len() {
                 0 => Bytes::new(),
                 1 => chunks.into_iter().next().unwrap_or_default(),
                 _ => Bytes::from(chunks.concat()),
-            }))
+            };
+            Ok(WholeRead::Data(data, version))
         }
     });
     futures::future::join_all(reads).await

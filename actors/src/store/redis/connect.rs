@@ -126,6 +126,7 @@ impl RedisStore {
             shared,
             warnings,
             stop,
+            closed: false,
         })
     }
 

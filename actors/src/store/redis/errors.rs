@@ -11,6 +11,10 @@ use fred::error::{Error as FredError, ErrorKind as FredKind};
 
 use crate::error::{Error, ErrorKind};
 
+/// The detail of a script's `CHANGED` refusal: the file is not the version the caller expected
+/// (callers turn it into their own error).
+pub(crate) const CHANGED: &str = "the file changed";
+
 /// Where the store's server is, for messages.
 #[derive(Debug, Clone)]
 pub(crate) struct Origin {
@@ -82,6 +86,7 @@ impl Origin {
                     "Redis key {key} holds an entry MAVFS cannot read; was it written by hand?"
                 ));
             }
+            "CHANGED" => return Error::new(ErrorKind::Io, op).with_detail(CHANGED),
             "EXPIRED" => {
                 return Error::new(ErrorKind::Io, op).with_detail(
                     "the staged data was swept as abandoned before it could be committed",

@@ -9,7 +9,7 @@ use fred::types::InfoKind;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
-use super::errors::is_ambiguous;
+use super::errors::{CHANGED, is_ambiguous};
 use super::gc::{Pin, retire};
 use super::keys::{Entry, chunk_count};
 use super::reader::{self, FileData};
@@ -20,8 +20,8 @@ use super::{LIST_PAGE, RedisStore, batch, gc};
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
 use crate::store::{
-    BatchFuture, Capability, DirEntry, FileReader, Meta, Store, Usage, WholeFile, WholeRead,
-    WriteMode,
+    BatchFuture, Capability, DirEntry, FileReader, Meta, Store, Usage, Version, WholeFile,
+    WholeRead, WriteMode, changed_during_move,
 };
 
 impl Store for RedisStore {
@@ -112,6 +112,33 @@ impl Store for RedisStore {
         Ok(())
     }
 
+    async fn remove_file_if(&mut self, path: &VPath, version: &Version) -> Result<()> {
+        // One script checks the entry's size, mtime and data id and removes it: nothing can
+        // slip in between.
+        let Some(expected) = version.redis_fields() else {
+            return Err(changed_during_move(path));
+        };
+        let reply = self
+            .shared
+            .run(
+                "mv",
+                &SCRIPTS.remove_file,
+                vec![Self::path_arg(path), expected],
+            )
+            .await
+            .map_err(|e| {
+                if e.detail() == Some(CHANGED) {
+                    changed_during_move(path)
+                } else {
+                    e.with_path(path)
+                }
+            })?;
+        if let Some(dead) = reply.first().and_then(text).filter(|d| !d.is_empty()) {
+            retire(&self.shared, dead.to_string());
+        }
+        Ok(())
+    }
+
     async fn remove_dir(&mut self, path: &VPath) -> Result<()> {
         self.shared
             .run("rmdir", &SCRIPTS.remove_dir, vec![Self::path_arg(path)])
@@ -180,12 +207,13 @@ impl Store for RedisStore {
             Entry::Dir { .. } => Err(Error::new(ErrorKind::IsADirectory, OP).with_path(path)),
             Entry::File {
                 size,
+                mtime,
                 chunk_size,
                 data,
                 place,
-                ..
             } => {
                 let pin = self.shared.pin(&data);
+                let version = Version::redis(size, mtime, &data);
                 let file = FileData {
                     size,
                     chunk_size,
@@ -194,6 +222,7 @@ impl Store for RedisStore {
                 };
                 let reader = FileReader {
                     size,
+                    version,
                     chunks: reader::chunks(self.shared.clone(), path.clone(), file, pin),
                 };
                 Ok(futures::future::ready(Ok(reader)).boxed())
@@ -350,6 +379,10 @@ impl Store for RedisStore {
             Ok((staged, bytes))
         }
         .boxed())
+    }
+
+    async fn close(&mut self) {
+        self.shut().await;
     }
 
     async fn usage(&mut self) -> Result<Usage> {

@@ -1,0 +1,76 @@
+//! Destinations claimed by running jobs, so that two jobs of one engine never write one path at
+//! once.
+//!
+//! Each file commits atomically, so two writers of one path never mix bytes; but two jobs
+//! copying onto the same file at once would each report success while one silently replaced
+//! the other, and a move could delete its source after its copy was overwritten. So a job,
+//! once planned, claims every file it will write (and a rename's target) before it moves
+//! anything, and a second job meeting a claimed path is refused as busy, naming the job that
+//! writes there. Claims go when the job ends, however it ends. Across processes sharing a store
+//! the rule stays last-writer-wins.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::path::VPath;
+
+use super::Plan;
+
+/// The destinations of every running job of one engine. Shared by the jobs, behind an `Arc`.
+#[derive(Debug, Default)]
+pub struct Destinations {
+    /// Each path being written, and the number of the job writing it.
+    writing: Mutex<HashMap<VPath, u64>>,
+}
+
+/// The paths one job claimed; dropping it (the job ended) releases them.
+#[must_use = "the claim is released when dropped"]
+pub struct Claim {
+    destinations: Arc<Destinations>,
+    paths: Vec<VPath>,
+}
+
+impl Destinations {
+    /// Claims every path `plan` will write for job number `job`, all or none. Errors: `Busy`
+    /// naming the first path another running job writes, "job %N is writing there".
+    pub fn claim(self: &Arc<Self>, job: u64, plan: &Plan) -> Result<Claim> {
+        let mut writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let mut paths = Vec::new();
+        for path in plan.destinations() {
+            match writing.get(&path) {
+                // A job may name one destination twice (two sources onto one name): its own.
+                Some(&owner) if owner == job => {}
+                Some(&owner) => {
+                    for claimed in &paths {
+                        writing.remove(claimed);
+                    }
+                    return Err(Error::new(ErrorKind::Busy, plan.command())
+                        .with_path(&path)
+                        .with_detail(format!("job %{owner} is writing there")));
+                }
+                None => {
+                    writing.insert(path.clone(), job);
+                    paths.push(path);
+                }
+            }
+        }
+        Ok(Claim {
+            destinations: self.clone(),
+            paths,
+        })
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut writing = self
+            .destinations
+            .writing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for path in &self.paths {
+            writing.remove(path);
+        }
+    }
+}
