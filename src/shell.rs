@@ -19,6 +19,7 @@ use std::fmt;
 use std::io::BufRead;
 
 use mavfs_actors::WriteMode;
+use mavfs_actors::quote;
 use mavfs_actors::{Error, VPath};
 
 use crate::engine::Engine;
@@ -76,8 +77,11 @@ impl fmt::Display for CmdError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CmdError::Engine(e) => write!(f, "{e}"),
-            CmdError::BadPath(input, e) => write!(f, "{input}: {}", e.reason()),
-            CmdError::Usage(msg) => f.write_str(msg),
+            CmdError::BadPath(input, e) => {
+                write!(f, "{}: {}", quote::diagnostic(input), e.reason())
+            }
+            // Usage messages quote what was typed with `quote::diagnostic`; this is the net.
+            CmdError::Usage(msg) => f.write_str(&quote::prose(msg)),
             CmdError::Output(OutputError::Stdout(e)) => write!(f, "write error: {e}"),
             CmdError::Output(OutputError::Store(e)) => write!(f, "{e}"),
             CmdError::Output(OutputError::Closed) | CmdError::Reported => Ok(()),
@@ -85,11 +89,12 @@ impl fmt::Display for CmdError {
     }
 }
 
-/// Prints `mavfs: <command>: <error>` to stderr.
+/// Prints `mavfs: <command>: <error>` to stderr, the command's name quoted as names are in
+/// diagnostics ([`quote::diagnostic`]).
 pub fn report(command: &str, err: &CmdError) {
     match err {
         CmdError::Reported | CmdError::Output(OutputError::Closed) => {}
-        _ => eprintln!("mavfs: {command}: {err}"),
+        _ => eprintln!("mavfs: {}: {err}", quote::diagnostic(command)),
     }
 }
 
@@ -187,7 +192,10 @@ impl Session {
         let name = command.argv[0].clone();
         if command.background {
             if command.redirect.is_some() {
-                eprintln!("mavfs: {name}: a background job has no output to redirect");
+                eprintln!(
+                    "mavfs: {}: a background job has no output to redirect",
+                    quote::diagnostic(&name)
+                );
                 return Status::Failed;
             }
             return match jobs::start_background(self, &command.argv).await {

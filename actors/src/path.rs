@@ -77,7 +77,7 @@ impl PathError {
 
 impl fmt::Display for PathError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = self.path.as_ref().map(|p| p as &dyn fmt::Display);
+        let path = self.path.as_ref().map(VPath::as_str);
         self.kind.write_error(f, path, self.detail.as_deref())
     }
 }

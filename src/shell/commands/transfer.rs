@@ -2,6 +2,7 @@
 //! progress bar on a terminal, then one summary line; with `--json`, the job's events as JSON
 //! lines instead) or, followed by `&`, as background jobs.
 
+use mavfs_actors::quote;
 use mavfs_actors::{JobId, JobOptions, TransferKind, TransferRequest, TransferSummary};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -20,7 +21,12 @@ pub fn parse_rate(spec: &str) -> Result<Option<u64>, CmdError> {
     crate::config::parse_size(spec.strip_suffix("/s").unwrap_or(spec))
         .filter(|r| *r > 0)
         .map(Some)
-        .ok_or_else(|| CmdError::Usage(format!("{spec}: not a rate (50MiB/s, or off)")))
+        .ok_or_else(|| {
+            CmdError::Usage(format!(
+                "{}: not a rate (50MiB/s, or off)",
+                quote::diagnostic(spec)
+            ))
+        })
 }
 
 /// Takes `--bwlimit RATE` (or `--bwlimit=RATE`) out of `args`: the job's own limit.
@@ -72,7 +78,12 @@ pub fn request(
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=64).contains(n))
-            .ok_or_else(|| CmdError::Usage(format!("-j {v}: expected a number from 1 to 64")))?,
+            .ok_or_else(|| {
+                CmdError::Usage(format!(
+                    "-j {}: expected a number from 1 to 64",
+                    quote::diagnostic(v)
+                ))
+            })?,
     };
     opts.need(2)?;
     let (sources, dest) = opts.operands.split_at(opts.operands.len() - 1);
@@ -94,12 +105,18 @@ pub fn request(
     Ok((request, options))
 }
 
-/// The command as typed, for listings: words joined by blanks, quoted when they hold any.
+/// The command as typed, for listings: words joined by blanks, quoted when they hold any; a
+/// word with control characters is shown as `ls` shows such names on a terminal
+/// (`'a'$'\n''b'`, [`quote::shell_escape`]), since a label reaches terminals and logs alike.
 pub fn label(name: &str, args: &[String]) -> String {
     std::iter::once(name)
         .chain(args.iter().map(String::as_str))
         .map(|w| {
-            if w.is_empty() || w.contains(|c: char| c.is_whitespace() || "'\"\\&;>#".contains(c)) {
+            if w.contains(char::is_control) {
+                quote::shell_escape(w).into_owned()
+            } else if w.is_empty()
+                || w.contains(|c: char| c.is_whitespace() || "'\"\\&;>#".contains(c))
+            {
                 format!("'{}'", w.replace('\'', r"'\''"))
             } else {
                 w.to_string()
