@@ -170,7 +170,12 @@ impl Session {
     }
 
     /// Runs every command of `line`; the status is that of the last command, or the first `exit`.
+    /// A line over [`MAX_LINE_BYTES`] is refused whole.
     pub async fn run_line(&mut self, line: &str) -> Status {
+        if line.len() > MAX_LINE_BYTES {
+            eprintln!("mavfs: {}", too_long());
+            return Status::Failed;
+        }
         let commands = match parse::parse_line(line) {
             Ok(c) => c,
             Err(e) => {
@@ -246,24 +251,109 @@ impl Session {
     }
 }
 
+/// The longest shell line, in bytes: a longer one is refused with an error naming this limit.
+/// Far above any line a person types or a script needs, and low enough that a runaway input
+/// (a binary piped to `mavfs shell`) cannot make the shell hold it all.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// The error for a line over [`MAX_LINE_BYTES`].
+fn too_long() -> String {
+    format!(
+        "the line is longer than {} (the limit of a shell line)",
+        format::size(MAX_LINE_BYTES as u64)
+    )
+}
+
+/// One line of a script as read.
+enum ScriptLine {
+    Text(String),
+    /// Not UTF-8: reported with its number, and the script goes on.
+    NotUtf8,
+    /// Over [`MAX_LINE_BYTES`]: the rest of it was skipped, not stored.
+    TooLong,
+}
+
+/// Reads one line of at most [`MAX_LINE_BYTES`] bytes (without its newline) from `input`;
+/// `None` at the end. A longer line is read to its end and dropped, never held whole.
+fn read_script_line(input: &mut impl BufRead) -> std::io::Result<Option<ScriptLine>> {
+    let mut line = Vec::new();
+    let mut too_long = false;
+    let mut any = false;
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            break;
+        }
+        any = true;
+        let (chunk, done) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        if !too_long && line.len() + chunk.len() <= MAX_LINE_BYTES {
+            line.extend_from_slice(chunk);
+        } else {
+            too_long = true;
+            line = Vec::new();
+        }
+        let used = done.unwrap_or(chunk.len());
+        input.consume(used);
+        if done.is_some() {
+            break;
+        }
+    }
+    if !any {
+        return Ok(None);
+    }
+    if too_long {
+        return Ok(Some(ScriptLine::TooLong));
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    Ok(Some(match String::from_utf8(line) {
+        Ok(text) => ScriptLine::Text(text),
+        Err(_) => ScriptLine::NotUtf8,
+    }))
+}
+
 /// Runs lines read from `input` as a script. Every line runs, as in bash; the exit code is 1 if
 /// any command failed (so that a failure in the middle of a script is not lost), or the code given
-/// to `exit`. Ended background jobs are reported after each line; at the end the script waits
-/// for the rest. A failed background job counts as a failed command.
-pub async fn run_script(session: &mut Session, input: impl BufRead + Send + 'static) -> i32 {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<String>>(16);
+/// to `exit`. A line that is not UTF-8, or longer than [`MAX_LINE_BYTES`], fails as a failing
+/// command does: reported with its number (`mavfs: line 3: ...`), and the script goes on. Ended
+/// background jobs are reported after each line; at the end the script waits for the rest. A
+/// failed background job counts as a failed command.
+pub async fn run_script(session: &mut Session, mut input: impl BufRead + Send + 'static) -> i32 {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<ScriptLine>>(16);
     // Stdin is read on a thread of its own so that a slow producer never blocks the runtime.
     std::thread::spawn(move || {
-        for line in input.lines() {
-            if tx.blocking_send(line).is_err() {
+        loop {
+            let line = match read_script_line(&mut input) {
+                Ok(Some(line)) => Ok(line),
+                Ok(None) => break,
+                Err(e) => Err(e),
+            };
+            let failed = line.is_err();
+            if tx.blocking_send(line).is_err() || failed {
                 break;
             }
         }
     });
     let mut failed = false;
+    let mut number = 0u64;
     while let Some(line) = rx.recv().await {
+        number += 1;
         let line = match line {
-            Ok(l) => l,
+            Ok(ScriptLine::Text(l)) => l,
+            Ok(ScriptLine::NotUtf8) => {
+                eprintln!("mavfs: line {number}: not valid UTF-8; skipped");
+                failed = true;
+                continue;
+            }
+            Ok(ScriptLine::TooLong) => {
+                eprintln!("mavfs: line {number}: {}; skipped", too_long());
+                failed = true;
+                continue;
+            }
             Err(e) => {
                 eprintln!("mavfs: reading the script: {e}");
                 return 1;

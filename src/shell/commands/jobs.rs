@@ -241,6 +241,7 @@ pub async fn throttle(session: &mut Session, args: &[String]) -> Result<Status, 
                         quote::diagnostic(n)
                     ))
                 })?;
+            let jobs = super::transfer::capped_jobs(session, "throttle", jobs);
             engine
                 .set_jobs(job_id(spec)?, jobs)
                 .await

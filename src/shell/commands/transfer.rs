@@ -54,6 +54,40 @@ fn bwlimit(args: &[String]) -> Result<(Vec<String>, JobOptions), CmdError> {
     Ok((rest, options))
 }
 
+/// Open files one file of a transfer may hold at once: its source, its staged destination, and
+/// a directory handle on each side.
+const FDS_PER_FILE: u64 = 4;
+
+/// Open files kept for everything else: stdio, the runtime, store connections, root handles.
+const FDS_RESERVED: u64 = 64;
+
+/// The most files a transfer may move at once under the open-file limit (`ulimit -n`), with
+/// that limit, when it is below `jobs`; `None` when `jobs` fits (or there is no limit).
+pub fn open_file_cap(jobs: usize) -> Option<(usize, u64)> {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current?;
+    let cap = usize::try_from((limit.saturating_sub(FDS_RESERVED) / FDS_PER_FILE).max(1))
+        .unwrap_or(usize::MAX);
+    (cap < jobs).then_some((cap, limit))
+}
+
+/// `jobs`, capped by this process's open-file limit when the engine runs here (a daemon's jobs
+/// run under the daemon's limit), saying so on stderr: files that could not be opened would
+/// fail the job with `Too many open files` instead.
+pub fn capped_jobs(session: &Session, name: &str, jobs: usize) -> usize {
+    if session.engine().attached().is_some() {
+        return jobs;
+    }
+    match open_file_cap(jobs) {
+        Some((cap, limit)) => {
+            eprintln!(
+                "mavfs: {name}: -j {jobs} capped to {cap}: the open-file limit (ulimit -n) is {limit}"
+            );
+            cap
+        }
+        None => jobs,
+    }
+}
+
 /// Parses the arguments of transfer command `name`. `-j N` sets how many files move at once,
 /// `--bwlimit RATE` the job's own limit; `--json` is taken out (a background job prints nothing
 /// anyway: `mavfs events --json` shows its events).
@@ -85,6 +119,7 @@ pub fn request(
                 ))
             })?,
     };
+    let jobs = capped_jobs(session, name, jobs);
     opts.need(2)?;
     let (sources, dest) = opts.operands.split_at(opts.operands.len() - 1);
     if matches!(kind, TransferKind::Push | TransferKind::Pull) && sources.len() != 1 {
