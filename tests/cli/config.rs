@@ -306,3 +306,82 @@ fn two_processes_share_one_redis() {
         "a.txt\nb.txt\nfrom b\n"
     );
 }
+
+#[test]
+fn a_readable_config_holding_a_redis_password_is_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let m = Mavfs::new();
+    let file = m.path().join("mavfs.toml");
+    // An unreachable port: the warning comes at load, before any connection.
+    fs::write(
+        &file,
+        "[[mount]]\npath = \"/m\"\nbackend = \"memory\"\n\n\
+         [[mount]]\npath = \"/r\"\nbackend = \"redis\"\nurl = \"redis://:hunter2@127.0.0.1:1/0\"\n",
+    )
+    .unwrap();
+    for (mode, who) in [(0o644, "every user"), (0o640, "its group")] {
+        fs::set_permissions(&file, fs::Permissions::from_mode(mode)).unwrap();
+        let out = m.exec(&["pwd"]);
+        assert_eq!(out.ok(), "/m\n");
+        let warning = out
+            .stderr
+            .lines()
+            .find(|l| l.contains("warning: ./mavfs.toml is readable by"))
+            .unwrap_or_else(|| panic!("no warning at mode {mode:o}:\n{}", out.stderr));
+        assert!(
+            warning.contains(who) && warning.contains("password_env"),
+            "{warning}"
+        );
+        assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+    }
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+    let out = m.exec(&["pwd"]);
+    assert!(!out.stderr.contains("readable by"), "{}", out.stderr);
+}
+
+#[test]
+fn a_redis_url_flag_that_is_not_redis_is_refused() {
+    let m = Mavfs::new();
+    let out = m.run(&["--redis-url", "http://u:hunter2@127.0.0.1:1", "exec", "pwd"]);
+    out.fails(2, "--redis-url: the scheme must be redis:// or rediss://");
+    assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+    assert_eq!(out.stdout, "");
+}
+
+#[test]
+fn system_directories_are_refused_as_disk_roots() {
+    let cases = [
+        ("/", "/ is the host's whole file system"),
+        ("/etc", "/etc is a system directory"),
+        ("/usr", "/usr is a system directory"),
+        (
+            "/proc",
+            "/proc is on the kernel's proc file system, which cannot hold files",
+        ),
+        ("/sys/kernel", "/sys/kernel is on the kernel's sysfs file system"),
+    ];
+    for (root, message) in cases {
+        let m = Mavfs::new();
+        fs::write(
+            m.path().join("mavfs.toml"),
+            format!("[[mount]]\npath = \"/d\"\nbackend = \"disk\"\nroot = \"{root}\"\n"),
+        )
+        .unwrap();
+        let out = m.exec(&["ls /d"]);
+        out.fails(2, message);
+        assert!(
+            out.stderr.contains("mavfs.toml:4: key mount[1].root"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(out.stdout, "", "nothing of {root} is listed");
+        let out = Mavfs::new().run(&["--disk-dir", root, "exec", "ls /vdisk"]);
+        out.fails(2, &format!("--disk-dir: {message}"));
+        assert_eq!(out.stdout, "");
+    }
+    // A symlink to / is no way around it.
+    let m = Mavfs::new();
+    std::os::unix::fs::symlink("/", m.path().join("host")).unwrap();
+    m.run(&["--disk-dir", "host", "exec", "ls /vdisk"])
+        .fails(2, "host (resolved to /) is the host's whole file system");
+}

@@ -466,3 +466,90 @@ fn dashboard_needs_the_interactive_shell() {
     run.fails(1, "mavfs: dashboard: needs a terminal");
     assert_eq!(run.stdout, "after\n");
 }
+
+#[test]
+fn a_script_line_that_is_not_utf8_is_reported_by_number_and_skipped() {
+    let m = Mavfs::new();
+    let mut child = m
+        .command()
+        .arg("shell")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let script: &[u8] = b"echo one\necho \xff\xfe bad\necho three\n";
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(script).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "one\nthree\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("mavfs: line 2: not valid UTF-8; skipped"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_shell_line_over_one_mib_is_refused_naming_the_limit() {
+    let m = Mavfs::new();
+    let huge = format!("echo {}", "x".repeat(2 << 20));
+    let out = m.script(&format!("echo one\n{huge}\necho three\n"));
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stdout, "one\nthree\n");
+    assert!(
+        out.stderr.contains(
+            "mavfs: line 2: the line is longer than 1.00 MiB (the limit of a shell line); skipped"
+        ),
+        "{}",
+        &out.stderr[..out.stderr.len().min(500)]
+    );
+    assert!(out.stderr.len() < 1024, "the line is not echoed back");
+    // At the limit, a line runs. (`exec` cannot reach it: the kernel caps one argument at
+    // 128 KiB.)
+    let fits = format!("echo {}\n", "y".repeat((1 << 20) - 5));
+    assert_eq!(m.script(&fits).ok().len(), (1 << 20) - 5 + 1);
+}
+
+#[test]
+fn j_is_capped_by_the_open_file_limit() {
+    let m = Mavfs::new();
+    let src = m.block_dir().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for i in 0..200 {
+        std::fs::write(src.join(format!("f{i}")), vec![b'x'; 64 << 10]).unwrap();
+    }
+    let bin = env!("CARGO_BIN_EXE_mavfs");
+    // The limit is set by the shell around mavfs, as a user's `ulimit -n` would be.
+    let run = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(
+            "ulimit -n 90 && exec \"$MAVFS_BIN\" exec 'cp -r -j 64 /vdisk/src /vdisk/dst' \
+             'pull -j 64 /vdisk/src /vram/src' 'du -s /vram/src'",
+        )
+        .current_dir(m.path())
+        .env("MAVFS_BIN", bin)
+        .env("HOME", m.path())
+        .env("XDG_CONFIG_HOME", m.path().join("xdg"))
+        .env("XDG_RUNTIME_DIR", m.path().join("run"))
+        .env_remove("MAVFS_SOCKET")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("mavfs: cp: -j 64 capped to 6: the open-file limit (ulimit -n) is 90"),
+        "{stderr}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        format!("{}\t/vram/src\n", 200 * (64 << 10))
+    );
+    assert_eq!(
+        std::fs::read_dir(m.block_dir().join("dst"))
+            .unwrap()
+            .count(),
+        200
+    );
+}
