@@ -20,7 +20,7 @@ use std::io::BufRead;
 
 use mavfs_actors::WriteMode;
 use mavfs_actors::quote;
-use mavfs_actors::{Error, VPath};
+use mavfs_actors::{Error, ErrorKind, VPath};
 
 use crate::engine::Engine;
 
@@ -162,11 +162,61 @@ impl Session {
         self.options.interactive = interactive;
     }
 
-    /// Resolves a path argument against the current directory.
-    pub fn resolve(&self, input: &str) -> Result<VPath, CmdError> {
+    /// Resolves a path argument against the current directory, lexically (`..` stops at a
+    /// mount root), then checks what the kernel's walk of the path would, as coreutils users
+    /// expect: the entry before each `..` must be an existing directory (`missing/../f` is `No
+    /// such file or directory`, `file/../f` is `Not a directory`), and a path written with a
+    /// trailing `/` that names an existing non-directory is `Not a directory`. These errors name
+    /// the path as typed, on every store alike. A missing path with a trailing `/` is left to
+    /// the command.
+    pub async fn resolve(&self, input: &str) -> Result<VPath, CmdError> {
+        let path = self.lexical(input)?;
+        let bad = |e: Error| CmdError::BadPath(input.to_string(), e);
+        // Each `..` after a component inside a mount: that component must be a directory.
+        let mut start = 0;
+        for component in input.split('/') {
+            let end = start + component.len();
+            if component == ".." {
+                let before = match start {
+                    0 => self.cwd.clone(),
+                    _ => self.lexical(&input[..start])?,
+                };
+                if before.components().count() >= 2 {
+                    self.must_be_dir(&before).await.map_err(bad)?;
+                }
+            }
+            start = end + 1;
+        }
+        let trailing = input.ends_with('/') || input.ends_with("/.");
+        if trailing && path.components().count() >= 2 {
+            match self.must_be_dir(&path).await {
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                other => other.map_err(bad)?,
+            }
+        }
+        Ok(path)
+    }
+
+    /// `input` resolved against the current directory, lexically.
+    fn lexical(&self, input: &str) -> Result<VPath, CmdError> {
         self.engine
             .resolve(&self.cwd, input)
             .map_err(|e| CmdError::BadPath(input.to_string(), e))
+    }
+
+    /// Errors: `NotFound` if nothing is at `path`, `NotADirectory` if a file is, and the
+    /// store's own errors.
+    async fn must_be_dir(&self, path: &VPath) -> Result<(), Error> {
+        let meta = self
+            .engine
+            .stat(path)
+            .await
+            .map_err(|e| Error::new(e.kind(), "resolve").with_path(path))?;
+        if meta.is_dir() {
+            Ok(())
+        } else {
+            Err(Error::new(ErrorKind::NotADirectory, "resolve").with_path(path))
+        }
     }
 
     /// Runs every command of `line`; the status is that of the last command, or the first `exit`.
@@ -241,7 +291,7 @@ impl Session {
     }
 
     async fn open_redirect(&self, target: &str, append: bool) -> Result<Output, CmdError> {
-        let path = self.resolve(target)?;
+        let path = self.resolve(target).await?;
         let mode = if append {
             WriteMode::Append
         } else {

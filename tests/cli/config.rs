@@ -358,7 +358,10 @@ fn system_directories_are_refused_as_disk_roots() {
             "/proc",
             "/proc is on the kernel's proc file system, which cannot hold files",
         ),
-        ("/sys/kernel", "/sys/kernel is on the kernel's sysfs file system"),
+        (
+            "/sys/kernel",
+            "/sys/kernel is on the kernel's sysfs file system",
+        ),
     ];
     for (root, message) in cases {
         let m = Mavfs::new();

@@ -553,3 +553,82 @@ fn j_is_capped_by_the_open_file_limit() {
         200
     );
 }
+
+/// Each fault, and the error it must give with the mount written `M`: the same on every store.
+const FAULTS: &[(&str, &str)] = &[
+    ("cat M/f/", "mavfs: cat: M/f/: Not a directory"),
+    ("ls M/f/", "mavfs: ls: M/f/: Not a directory"),
+    ("cat M/f/.", "mavfs: cat: M/f/.: Not a directory"),
+    (
+        "cat M/missing/../f",
+        "mavfs: cat: M/missing/../f: No such file or directory",
+    ),
+    ("cat M/f/../f", "mavfs: cat: M/f/../f: Not a directory"),
+    ("cat M/f/x", "mavfs: cat: M/f/x: Not a directory"),
+    ("mkdir M/f/x", "mavfs: mkdir: M/f/x: Not a directory"),
+    ("touch M/f/x", "mavfs: touch: M/f/x: Not a directory"),
+    ("echo y > M/f/x", "mavfs: echo: M/f/x: Not a directory"),
+    ("rm M/f/x", "mavfs: rm: M/f/x: Not a directory"),
+    ("stat M/f/x", "mavfs: stat: M/f/x: Not a directory"),
+    ("mv M/d/z M/f/x", "mavfs: mv: M/f/x: Not a directory"),
+    ("cp M/d/z M/f/x", "mavfs: cp: M/f/x: Not a directory"),
+    (
+        "ls M/missing/x",
+        "mavfs: ls: M/missing/x: No such file or directory",
+    ),
+    (
+        "mkdir M/missing/x",
+        "mavfs: mkdir: M/missing/x: No such file or directory",
+    ),
+    ("rm M/d", "mavfs: rm: M/d: Is a directory"),
+    ("cat M/d", "mavfs: cat: M/d: Is a directory"),
+    ("mkdir M/d", "mavfs: mkdir: M/d: File exists"),
+];
+
+/// The same fault gives the same error, naming the same path, on memory, disk and Redis; a
+/// trailing `/` and `..` are walked as the kernel walks them, not only lexically.
+#[test]
+fn the_same_fault_names_the_same_path_on_every_store() {
+    let server = mavfs_test_support::redis::RedisServer::start("the same fault on every store");
+    let url = server.as_ref().map(|s| s.url());
+    let mut stores: Vec<(&str, Vec<&str>)> = vec![("/vram", vec![]), ("/vdisk", vec![])];
+    if let Some(url) = &url {
+        stores.push(("/vram", vec!["--ram", "redis", "--redis-url", url.as_str()]));
+    }
+    for (mount, flags) in stores {
+        let m = Mavfs::new();
+        for (fault, expected) in FAULTS {
+            let setup = [
+                format!("rm -rf {mount}/f {mount}/d"),
+                format!("echo hi > {mount}/f"),
+                format!("mkdir {mount}/d"),
+                format!("echo z > {mount}/d/z"),
+                fault.replace('M', mount),
+            ];
+            let mut args = flags.clone();
+            args.push("exec");
+            args.extend(setup.iter().map(String::as_str));
+            let out = m.run(&args);
+            assert_eq!(out.code, 1, "{fault} on {mount} {flags:?}: {}", out.stderr);
+            assert_eq!(
+                out.stderr.trim_end(),
+                expected.replace('M', mount),
+                "{fault} on {mount} {flags:?}"
+            );
+        }
+        // Where the walk is fine, `..` and a trailing `/` work as before.
+        let mut args = flags.clone();
+        args.push("exec");
+        let lines = [
+            format!("rm -rf {mount}/f {mount}/d"),
+            format!("echo hi > {mount}/f"),
+            format!("mkdir {mount}/d"),
+            format!("cat {mount}/d/../f"),
+            format!("cd {mount}/d/"),
+            "cat ../f".to_string(),
+            format!("ls {mount}/d/"),
+        ];
+        args.extend(lines.iter().map(String::as_str));
+        assert_eq!(m.run(&args).ok(), "hi\nhi\n", "{mount} {flags:?}");
+    }
+}

@@ -141,7 +141,7 @@ async fn ls_one(
     first: &mut bool,
     out: &mut Output,
 ) -> Result<(), CmdError> {
-    let path = session.resolve(arg)?;
+    let path = session.resolve(arg).await?;
     let meta = session.engine().stat(&path).await?;
     if !meta.is_dir() {
         let name = how.shown.name(arg);
@@ -208,7 +208,7 @@ pub async fn stat(
         let mut found = Vec::with_capacity(opts.operands.len());
         for arg in &opts.operands {
             let one = async {
-                let path = session.resolve(arg)?;
+                let path = session.resolve(arg).await?;
                 let meta = session.engine().stat(&path).await?;
                 Ok::<_, CmdError>(StatJson { path, meta })
             };
@@ -224,7 +224,7 @@ pub async fn stat(
 }
 
 async fn stat_one(session: &Session, arg: &str, out: &mut Output) -> Result<(), CmdError> {
-    let path = session.resolve(arg)?;
+    let path = session.resolve(arg).await?;
     let meta = session.engine().stat(&path).await?;
     let kind = match meta.kind {
         EntryKind::Dir => "directory",
@@ -319,7 +319,7 @@ async fn du_one(
     human: bool,
     out: &mut Output,
 ) -> Result<(), CmdError> {
-    let path = session.resolve(arg)?;
+    let path = session.resolve(arg).await?;
     let meta = session.engine().stat(&path).await?;
     if !meta.is_dir() {
         let name = out.shown().name(path.as_str()).into_owned();
@@ -383,7 +383,7 @@ pub async fn tree(
     let opts = Opts::parse(args, "", "")?;
     let path = match opts.operands.as_slice() {
         [] => session.cwd().clone(),
-        [p] => session.resolve(p)?,
+        [p] => session.resolve(p).await?,
         _ => return Err(CmdError::Usage("too many arguments".into())),
     };
     let meta = session.engine().stat(&path).await?;

@@ -15,7 +15,7 @@ pub async fn cd(session: &mut Session, args: &[String]) -> Result<Status, CmdErr
     let opts = Opts::parse(args, "", "")?;
     let target = match opts.operands.as_slice() {
         [] => session.engine().home().clone(),
-        [path] => session.resolve(path)?,
+        [path] => session.resolve(path).await?,
         _ => return Err(CmdError::Usage("too many arguments".into())),
     };
     let meta = session.engine().stat(&target).await?;

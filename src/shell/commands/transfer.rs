@@ -91,7 +91,7 @@ pub fn capped_jobs(session: &Session, name: &str, jobs: usize) -> usize {
 /// Parses the arguments of transfer command `name`. `-j N` sets how many files move at once,
 /// `--bwlimit RATE` the job's own limit; `--json` is taken out (a background job prints nothing
 /// anyway: `mavfs events --json` shows its events).
-pub fn request(
+pub async fn request(
     session: &Session,
     name: &str,
     args: &[String],
@@ -127,13 +127,14 @@ pub fn request(
             "usage: {name} [-j N] [--bwlimit RATE] src dst"
         )));
     }
+    let mut resolved = Vec::with_capacity(sources.len());
+    for source in sources {
+        resolved.push(session.resolve(source).await?);
+    }
     let request = TransferRequest {
         kind,
-        sources: sources
-            .iter()
-            .map(|s| session.resolve(s))
-            .collect::<Result<_, _>>()?,
-        dest: session.resolve(&dest[0])?,
+        sources: resolved,
+        dest: session.resolve(&dest[0]).await?,
         recursive: kind != TransferKind::Copy || opts.has('r') || opts.has('R'),
         jobs,
     };
@@ -170,7 +171,7 @@ pub async fn run(
     args: &[String],
     out: &mut Output,
 ) -> Result<Status, CmdError> {
-    let (request, options) = request(session, name, args)?;
+    let (request, options) = request(session, name, args).await?;
     let engine = session.engine().clone();
     let label = label(name, args);
     if json_flag(session, args).1 {
