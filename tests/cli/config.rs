@@ -244,6 +244,68 @@ fn an_evicting_redis_is_a_warning_at_start() {
         "{}",
         out.stderr
     );
+    assert_eq!(
+        out.stderr.matches("allkeys-lru").count(),
+        1,
+        "printed once:\n{}",
+        out.stderr
+    );
+}
+
+/// A Redis ACL user without the rights MAVFS needs: what it may not do is `Permission denied`,
+/// at start (keys outside its patterns) and on a write (commands it may not run, refused inside
+/// a script), never an I/O error.
+#[test]
+fn a_redis_acl_refusal_is_permission_denied() {
+    let Some(server) = RedisServer::start("redis ACL refusal") else {
+        return;
+    };
+    let m = Mavfs::new();
+    let url = server.url();
+    // The namespace made by the default user first.
+    m.run(&["--redis-url", &url, "exec", "echo x > /vram/f"])
+        .ok();
+    server.cli(&[
+        "ACL",
+        "SETUSER",
+        "elsewhere",
+        "on",
+        ">pw",
+        "~other:*",
+        "+@all",
+    ]);
+    server.cli(&[
+        "ACL",
+        "SETUSER",
+        "reader",
+        "on",
+        ">pw",
+        "~*",
+        "+@read",
+        "+@connection",
+        "+@scripting",
+        "+info",
+    ]);
+    let with = |user: &str| url.replacen("redis://", &format!("redis://{user}:pw@"), 1);
+    let out = m.run(&["--redis-url", &with("elsewhere"), "exec", "ls /vram"]);
+    out.fails(
+        1,
+        "mavfs: mount /vram: Permission denied (Redis at redis://elsewhere:***@",
+    );
+    assert!(out.stderr.contains("NOPERM"), "{}", out.stderr);
+    let out = m.run(&[
+        "--redis-url",
+        &with("reader"),
+        "exec",
+        "cat /vram/f",
+        "echo y > /vram/g",
+    ]);
+    assert_eq!(out.stdout, "x\n");
+    out.fails(
+        1,
+        "mavfs: echo: /vram/g: Permission denied (Redis at redis://reader:***@",
+    );
+    assert!(!out.stderr.contains("Input/output error"), "{}", out.stderr);
 }
 
 /// Two `mavfs` processes on one Redis, both alive at once: what one writes, the other lists and
