@@ -272,6 +272,8 @@ pub fn unsuitable_disk_root(root: &Path) -> Option<String> {
         ));
     }
     // The file system first: for `/proc` it says what would really fail.
+    // `f_type`'s integer type differs between architectures; i64 holds every magic number.
+    #[allow(clippy::unnecessary_cast)]
     let kind = rustix::fs::statfs(&real).ok().map(|s| s.f_type as i64);
     if let Some((_, name)) = KERNEL_FILE_SYSTEMS.iter().find(|(m, _)| Some(*m) == kind) {
         return Some(format!(
