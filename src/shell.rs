@@ -20,7 +20,7 @@ use std::io::BufRead;
 
 use mavfs_actors::WriteMode;
 use mavfs_actors::quote;
-use mavfs_actors::{Error, ErrorKind, VPath};
+use mavfs_actors::{EntryKind, Error, ErrorKind, VPath};
 
 use crate::engine::Engine;
 
@@ -204,18 +204,20 @@ impl Session {
             .map_err(|e| CmdError::BadPath(input.to_string(), e))
     }
 
-    /// Errors: `NotFound` if nothing is at `path`, `NotADirectory` if a file is, and the
-    /// store's own errors.
+    /// Errors: `NotFound` if nothing is at `path`, `NotADirectory` if a file or special file
+    /// is, and the store's own errors. A symlink passes: MAVFS never follows one, and what a
+    /// command does with it (`rm -r link/` removes the link) is the command's rule.
     async fn must_be_dir(&self, path: &VPath) -> Result<(), Error> {
         let meta = self
             .engine
             .stat(path)
             .await
             .map_err(|e| Error::new(e.kind(), "resolve").with_path(path))?;
-        if meta.is_dir() {
-            Ok(())
-        } else {
-            Err(Error::new(ErrorKind::NotADirectory, "resolve").with_path(path))
+        match meta.kind {
+            EntryKind::Dir | EntryKind::Symlink => Ok(()),
+            EntryKind::File | EntryKind::Special => {
+                Err(Error::new(ErrorKind::NotADirectory, "resolve").with_path(path))
+            }
         }
     }
 

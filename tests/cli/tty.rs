@@ -1,6 +1,7 @@
 //! The real binary in a real terminal: a tmux pane (a pty) per test, driven with `send-keys` and
 //! read with `capture-pane`. It covers what needs a terminal: the ratatui dashboard (`mavfs
-//! dashboard` and the shell's `dashboard`) and Ctrl-Z on a foreground transfer.
+//! dashboard` and the shell's `dashboard`) and Ctrl-Z on a foreground transfer. [`Tmux`] also
+//! serves `names`, which checks how names are quoted on a terminal.
 //!
 //! Each test runs its own tmux server (`-L` with a name of its own) in the scratch directory of
 //! its [`Mavfs`], with the same environment as [`Mavfs::command`], and kills it when done, also
