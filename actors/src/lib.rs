@@ -24,7 +24,8 @@
 //!
 //! Module dependencies point one way, with no cycles: `router` -> `job` -> `transfer` ->
 //! `mounts` -> `backend` -> `store` -> `error` -> `path` -> `error_kind` (each may also use
-//! those further along); `events`, `limits`, `redis_url` and `quote` depend on nothing (`quote` on `path`'s limits only).
+//! those further along); `error_kind` uses `quote`; `events`, `limits`, `redis_url` and `quote`
+//! depend on nothing.
 //!
 //! # The front-end seam
 //!

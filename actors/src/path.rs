@@ -320,6 +320,11 @@ mod tests {
     }
 
     #[test]
+    fn every_valid_path_shows_whole_in_diagnostics() {
+        assert_eq!(crate::quote::DIAGNOSTIC_MAX_BYTES, MAX_PATH_BYTES);
+    }
+
+    #[test]
     fn normalises_slashes_dots_and_trailing() {
         assert_eq!(p("/a//b/").as_str(), "/a/b");
         assert_eq!(p("/./a/./b/.").as_str(), "/a/b");

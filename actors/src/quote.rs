@@ -14,6 +14,8 @@
 //! On top of a style, [`hide_control`] is `ls -q` (and `ls -N` on a terminal): every control
 //! character left becomes `?`.
 //!
+//! This module depends on nothing else of the engine: [`crate::error_kind`] uses it.
+//!
 //! Error messages use [`diagnostic`] (shell-escape, and very long names cut), whatever stderr
 //! is, as coreutils does; free text in them (an error's detail) goes through [`prose`].
 
@@ -81,8 +83,10 @@ impl Shown {
     }
 }
 
-/// Names in diagnostics longer than this many bytes (every valid path is shorter) are cut.
-pub const DIAGNOSTIC_MAX_BYTES: usize = crate::path::MAX_PATH_BYTES;
+/// Names in diagnostics longer than this many bytes are cut: `path::MAX_PATH_BYTES`, so that
+/// every valid path shows whole. (A literal, not the constant: `path` builds on this module's
+/// users, and the module graph stays one-way; a test of `path` holds them equal.)
+pub const DIAGNOSTIC_MAX_BYTES: usize = 4096;
 
 /// How many bytes of a cut name a diagnostic keeps, before its `...`.
 const DIAGNOSTIC_KEEP_BYTES: usize = 256;
