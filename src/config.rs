@@ -236,6 +236,93 @@ impl Config {
     }
 }
 
+/// Host directories a disk root may not be: the whole host, and the directories of the system
+/// itself (`/etc`, `/usr`, ...). A root there would expose, and let `rm -r` remove, the host's own
+/// files.
+const SYSTEM_DIRS: &[&str] = &[
+    "/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run",
+    "/sbin", "/sys", "/usr", "/var",
+];
+
+/// File systems of the kernel's (`statfs` magic numbers): they show the kernel's state as files,
+/// and cannot hold a store's files (creating one fails with a misleading `No such file`).
+const KERNEL_FILE_SYSTEMS: &[(i64, &str)] = &[
+    (0x9fa0, "proc"),
+    (0x6265_6572, "sysfs"),
+    (0x1cd1, "devpts"),
+    (0x0027_e0eb, "cgroup"),
+    (0x6367_7270, "cgroup2"),
+    (0x6462_6720, "debugfs"),
+    (0x7472_6163, "tracefs"),
+    (0x7363_6673, "securityfs"),
+    (0xcafe_4a11, "bpf"),
+];
+
+/// Why `root`, an existing directory, cannot be a disk root, or `None` if it can: it is `/` or a
+/// system directory ([`SYSTEM_DIRS`], after resolving symlinks), or it is on one of the kernel's
+/// file systems (`/proc`, `/sys`, anywhere they are mounted).
+pub fn unsuitable_disk_root(root: &Path) -> Option<String> {
+    let real = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let shown = if real == root {
+        root.display().to_string()
+    } else {
+        format!("{} (resolved to {})", root.display(), real.display())
+    };
+    if real == Path::new("/") {
+        return Some(format!(
+            "{shown} is the host's whole file system; a disk root must be a directory of its own"
+        ));
+    }
+    // The file system first: for `/proc` it says what would really fail.
+    // `f_type`'s integer type differs between architectures; i64 holds every magic number.
+    #[allow(clippy::unnecessary_cast)]
+    let kind = rustix::fs::statfs(&real).ok().map(|s| s.f_type as i64);
+    if let Some((_, name)) = KERNEL_FILE_SYSTEMS.iter().find(|(m, _)| Some(*m) == kind) {
+        return Some(format!(
+            "{shown} is on the kernel's {name} file system, which cannot hold files; a disk root \
+             must be a directory of its own"
+        ));
+    }
+    if SYSTEM_DIRS.iter().any(|d| real == Path::new(d)) {
+        return Some(format!(
+            "{shown} is a system directory; a disk root must be a directory of its own"
+        ));
+    }
+    None
+}
+
+/// The warning for a config file that others can read and that holds a Redis password in a URL,
+/// or `None`: it names the file, its mode and the remedy (`password_env`, or `chmod 600`).
+/// `mode` is the file's permission bits; only the group and other read bits count, since the
+/// owner is the one who wrote the password there.
+pub fn exposed_password_warning(file: &Path, mode: u32, config: &Config) -> Option<String> {
+    if mode & 0o044 == 0 {
+        return None;
+    }
+    let holds_password = config.mounts.iter().any(|m| match &m.backend {
+        BackendConfig::Redis(r) => r
+            .url
+            .iter()
+            .chain(&r.cluster)
+            .any(|u| redis_url::has_password(u)),
+        _ => false,
+    });
+    holds_password.then(|| {
+        let who = if mode & 0o004 != 0 {
+            "every user"
+        } else {
+            "its group"
+        };
+        format!(
+            "warning: {} is readable by {who} (mode {:03o}) and holds a Redis password in a URL; \
+             give the password in an environment variable named by password_env, or chmod 600 the \
+             file",
+            file.display(),
+            mode & 0o777
+        )
+    })
+}
+
 /// Which config file applies: `explicit` (`-c FILE`) if given, whether or not it exists (loading
 /// then reports it); else `cwd/mavfs.toml` if it exists; else `mavfs/config.toml` under the XDG
 /// config directory if it exists; else `None`, meaning the built-in defaults.

@@ -7,12 +7,14 @@
 //! engine's channel drops the oldest events and a line says how many ([`Lagged`]).
 //!
 //! The readable lines are `[N] <type> <command line>` followed by what the event carries:
-//! `[3] progress push /vram/a /vdisk/a 12/40 files 1.20 GiB/3.90 GiB`. With `--json` each line
+//! `[3] progress push /vram/a /vdisk/a 12/40 files 1.20 GiB/3.90 GiB`; names with control
+//! characters are quoted as in error messages (`mavfs_actors::quote`). With `--json` each line
 //! is the engine's `JobEvent` as serde writes it, whose field names README documents as stable.
 
 use std::io::Write;
 use std::time::Duration;
 
+use mavfs_actors::quote;
 use mavfs_actors::{EventKind, JobEvent};
 use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
@@ -109,6 +111,8 @@ pub fn readable(event: &JobEvent) -> String {
         EventKind::Started => ("started", counts()),
         EventKind::Progress => ("progress", counts()),
         EventKind::FileDone { path, bytes } => {
+            // Quoted as names in messages are, on a terminal or not: this is a log.
+            let path = quote::shell_escape(path.as_str());
             ("file_done", format!("{path} {}", format::size(*bytes)))
         }
         EventKind::Stopped => ("stopped", counts()),
@@ -125,7 +129,12 @@ pub fn readable(event: &JobEvent) -> String {
         EventKind::Failed(error) => ("failed", error.to_string()),
         EventKind::Cancelled => ("cancelled", counts()),
     };
-    format!("[{}] {kind} {} {detail}", event.job, event.route.label)
+    // A label is quoted by the shell that made it; `prose` is the net for any other client.
+    format!(
+        "[{}] {kind} {} {detail}",
+        event.job,
+        quote::prose(&event.route.label)
+    )
 }
 
 /// Whether stdout is a pipe or socket whose reader has gone (poll reports an error or hang-up

@@ -48,14 +48,32 @@ pub fn load_config(cli: &Cli) -> Result<Config, StartError> {
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
     let file = config::locate(cli.config.as_deref(), cwd, xdg.as_deref(), home.as_deref());
     let mut config = match file {
-        Some(file) => Config::load(&file).map_err(|e| StartError(e.to_string()))?,
+        Some(file) => {
+            let config = Config::load(&file).map_err(|e| StartError(e.to_string()))?;
+            warn_exposed_password(&file, &config);
+            config
+        }
         None => Config::defaults(Path::new(DEFAULT_DISK_DIR)),
     };
     apply_flags(&mut config, cli)?;
     Ok(config)
 }
 
-/// Applies `--ram`, `--redis-*` and `--disk-dir` to the `/vram` and `/vdisk` mounts.
+/// Warns on stderr, at every start, when `file` can be read by others and holds a password.
+fn warn_exposed_password(file: &Path, config: &Config) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::metadata(file) else {
+        return;
+    };
+    if let Some(warning) = config::exposed_password_warning(file, meta.permissions().mode(), config)
+    {
+        eprintln!("mavfs: {warning}");
+    }
+}
+
+/// Applies `--ram`, `--redis-*` and `--disk-dir` to the `/vram` and `/vdisk` mounts. Errors: a
+/// Redis URL (given, or made of `--redis-host`, `--redis-port` and `--redis-db`) that is not a
+/// `redis://` or `rediss://` URL.
 fn apply_flags(config: &mut Config, cli: &Cli) -> Result<(), StartError> {
     let redis_flags = cli.redis_url.is_some()
         || cli.redis_host.is_some()
@@ -70,14 +88,7 @@ fn apply_flags(config: &mut Config, cli: &Cli) -> Result<(), StartError> {
         let backend = match ram {
             RamBackend::Memory | RamBackend::Dict => BackendConfig::Memory { capacity: None },
             RamBackend::Redis => BackendConfig::Redis(RedisConfig {
-                url: Some(cli.redis_url.clone().unwrap_or_else(|| {
-                    format!(
-                        "redis://{}:{}/{}",
-                        cli.redis_host.as_deref().unwrap_or("127.0.0.1"),
-                        cli.redis_port.unwrap_or(6379),
-                        cli.redis_db.unwrap_or(0)
-                    )
-                })),
+                url: Some(checked_redis_url(cli)?),
                 cluster: Vec::new(),
                 namespace: config::DEFAULT_NAMESPACE.to_string(),
                 password_env: None,
@@ -86,6 +97,12 @@ fn apply_flags(config: &mut Config, cli: &Cli) -> Result<(), StartError> {
         set_mount(config, RAM_MOUNT, Tier::Hot, backend);
     }
     if let Some(dir) = &cli.disk_dir {
+        // A missing directory is created at open; an existing one must be fit to be a root.
+        if dir.is_dir()
+            && let Some(problem) = config::unsuitable_disk_root(dir)
+        {
+            return Err(StartError(format!("--disk-dir: {problem}")));
+        }
         let backend = BackendConfig::Disk {
             root: dir.clone(),
             fsync: false,
@@ -94,6 +111,25 @@ fn apply_flags(config: &mut Config, cli: &Cli) -> Result<(), StartError> {
         set_mount(config, DISK_MOUNT, Tier::Cold, backend);
     }
     Ok(())
+}
+
+/// The Redis URL of `--ram redis`: `--redis-url`, or one made of `--redis-host`, `--redis-port`
+/// and `--redis-db`. Errors: a URL `redis_url::check` refuses (`http://...`), naming the flag.
+fn checked_redis_url(cli: &Cli) -> Result<String, StartError> {
+    let (url, flag) = match &cli.redis_url {
+        Some(url) => (url.clone(), "--redis-url"),
+        None => (
+            format!(
+                "redis://{}:{}/{}",
+                cli.redis_host.as_deref().unwrap_or("127.0.0.1"),
+                cli.redis_port.unwrap_or(6379),
+                cli.redis_db.unwrap_or(0)
+            ),
+            "--redis-host",
+        ),
+    };
+    mavfs_actors::redis_url::check(&url, false).map_err(|m| StartError(format!("{flag}: {m}")))?;
+    Ok(url)
 }
 
 /// Replaces the backend of the mount at `path`, or adds that mount.

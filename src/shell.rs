@@ -21,7 +21,8 @@ use std::fmt;
 use std::io::BufRead;
 
 use mavfs_actors::WriteMode;
-use mavfs_actors::{Error, VPath};
+use mavfs_actors::quote;
+use mavfs_actors::{EntryKind, Error, ErrorKind, VPath};
 
 use crate::engine::Engine;
 
@@ -78,8 +79,11 @@ impl fmt::Display for CmdError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CmdError::Engine(e) => write!(f, "{e}"),
-            CmdError::BadPath(input, e) => write!(f, "{input}: {}", e.reason()),
-            CmdError::Usage(msg) => f.write_str(msg),
+            CmdError::BadPath(input, e) => {
+                write!(f, "{}: {}", quote::diagnostic(input), e.reason())
+            }
+            // Usage messages quote what was typed with `quote::diagnostic`; this is the net.
+            CmdError::Usage(msg) => f.write_str(&quote::prose(msg)),
             CmdError::Output(OutputError::Stdout(e)) => write!(f, "write error: {e}"),
             CmdError::Output(OutputError::Store(e)) => write!(f, "{e}"),
             CmdError::Output(OutputError::Closed) | CmdError::Reported => Ok(()),
@@ -87,11 +91,12 @@ impl fmt::Display for CmdError {
     }
 }
 
-/// Prints `mavfs: <command>: <error>` to stderr.
+/// Prints `mavfs: <command>: <error>` to stderr, the command's name quoted as names are in
+/// diagnostics ([`quote::diagnostic`]).
 pub fn report(command: &str, err: &CmdError) {
     match err {
         CmdError::Reported | CmdError::Output(OutputError::Closed) => {}
-        _ => eprintln!("mavfs: {command}: {err}"),
+        _ => eprintln!("mavfs: {}: {err}", quote::diagnostic(command)),
     }
 }
 
@@ -159,15 +164,72 @@ impl Session {
         self.options.interactive = interactive;
     }
 
-    /// Resolves a path argument against the current directory.
-    pub fn resolve(&self, input: &str) -> Result<VPath, CmdError> {
+    /// Resolves a path argument against the current directory, lexically (`..` stops at a
+    /// mount root), then checks what the kernel's walk of the path would, as coreutils users
+    /// expect: the entry before each `..` must be an existing directory (`missing/../f` is `No
+    /// such file or directory`, `file/../f` is `Not a directory`), and a path written with a
+    /// trailing `/` that names an existing non-directory is `Not a directory`. These errors name
+    /// the path as typed, on every store alike. A missing path with a trailing `/` is left to
+    /// the command.
+    pub async fn resolve(&self, input: &str) -> Result<VPath, CmdError> {
+        let path = self.lexical(input)?;
+        let bad = |e: Error| CmdError::BadPath(input.to_string(), e);
+        // Each `..` after a component inside a mount: that component must be a directory.
+        let mut start = 0;
+        for component in input.split('/') {
+            let end = start + component.len();
+            if component == ".." {
+                let before = match start {
+                    0 => self.cwd.clone(),
+                    _ => self.lexical(&input[..start])?,
+                };
+                if before.components().count() >= 2 {
+                    self.must_be_dir(&before).await.map_err(bad)?;
+                }
+            }
+            start = end + 1;
+        }
+        let trailing = input.ends_with('/') || input.ends_with("/.");
+        if trailing && path.components().count() >= 2 {
+            match self.must_be_dir(&path).await {
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                other => other.map_err(bad)?,
+            }
+        }
+        Ok(path)
+    }
+
+    /// `input` resolved against the current directory, lexically.
+    fn lexical(&self, input: &str) -> Result<VPath, CmdError> {
         self.engine
             .resolve(&self.cwd, input)
             .map_err(|e| CmdError::BadPath(input.to_string(), e))
     }
 
+    /// Errors: `NotFound` if nothing is at `path`, `NotADirectory` if a file or special file
+    /// is, and the store's own errors. A symlink passes: MAVFS never follows one, and what a
+    /// command does with it (`rm -r link/` removes the link) is the command's rule.
+    async fn must_be_dir(&self, path: &VPath) -> Result<(), Error> {
+        let meta = self
+            .engine
+            .stat(path)
+            .await
+            .map_err(|e| Error::new(e.kind(), "resolve").with_path(path))?;
+        match meta.kind {
+            EntryKind::Dir | EntryKind::Symlink => Ok(()),
+            EntryKind::File | EntryKind::Special => {
+                Err(Error::new(ErrorKind::NotADirectory, "resolve").with_path(path))
+            }
+        }
+    }
+
     /// Runs every command of `line`; the status is that of the last command, or the first `exit`.
+    /// A line over [`MAX_LINE_BYTES`] is refused whole.
     pub async fn run_line(&mut self, line: &str) -> Status {
+        if line.len() > MAX_LINE_BYTES {
+            eprintln!("mavfs: {}", too_long());
+            return Status::Failed;
+        }
         let commands = match parse::parse_line(line) {
             Ok(c) => c,
             Err(e) => {
@@ -189,7 +251,10 @@ impl Session {
         let name = command.argv[0].clone();
         if command.background {
             if command.redirect.is_some() {
-                eprintln!("mavfs: {name}: a background job has no output to redirect");
+                eprintln!(
+                    "mavfs: {}: a background job has no output to redirect",
+                    quote::diagnostic(&name)
+                );
                 return Status::Failed;
             }
             return match jobs::start_background(self, &command.argv).await {
@@ -230,7 +295,7 @@ impl Session {
     }
 
     async fn open_redirect(&self, target: &str, append: bool) -> Result<Output, CmdError> {
-        let path = self.resolve(target)?;
+        let path = self.resolve(target).await?;
         let mode = if append {
             WriteMode::Append
         } else {
@@ -240,24 +305,109 @@ impl Session {
     }
 }
 
+/// The longest shell line, in bytes: a longer one is refused with an error naming this limit.
+/// Far above any line a person types or a script needs, and low enough that a runaway input
+/// (a binary piped to `mavfs shell`) cannot make the shell hold it all.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// The error for a line over [`MAX_LINE_BYTES`].
+fn too_long() -> String {
+    format!(
+        "the line is longer than {} (the limit of a shell line)",
+        format::size(MAX_LINE_BYTES as u64)
+    )
+}
+
+/// One line of a script as read.
+enum ScriptLine {
+    Text(String),
+    /// Not UTF-8: reported with its number, and the script goes on.
+    NotUtf8,
+    /// Over [`MAX_LINE_BYTES`]: the rest of it was skipped, not stored.
+    TooLong,
+}
+
+/// Reads one line of at most [`MAX_LINE_BYTES`] bytes (without its newline) from `input`;
+/// `None` at the end. A longer line is read to its end and dropped, never held whole.
+fn read_script_line(input: &mut impl BufRead) -> std::io::Result<Option<ScriptLine>> {
+    let mut line = Vec::new();
+    let mut too_long = false;
+    let mut any = false;
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            break;
+        }
+        any = true;
+        let (chunk, done) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        if !too_long && line.len() + chunk.len() <= MAX_LINE_BYTES {
+            line.extend_from_slice(chunk);
+        } else {
+            too_long = true;
+            line = Vec::new();
+        }
+        let used = done.unwrap_or(chunk.len());
+        input.consume(used);
+        if done.is_some() {
+            break;
+        }
+    }
+    if !any {
+        return Ok(None);
+    }
+    if too_long {
+        return Ok(Some(ScriptLine::TooLong));
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    Ok(Some(match String::from_utf8(line) {
+        Ok(text) => ScriptLine::Text(text),
+        Err(_) => ScriptLine::NotUtf8,
+    }))
+}
+
 /// Runs lines read from `input` as a script. Every line runs, as in bash; the exit code is 1 if
 /// any command failed (so that a failure in the middle of a script is not lost), or the code given
-/// to `exit`. Ended background jobs are reported after each line; at the end the script waits
-/// for the rest. A failed background job counts as a failed command.
-pub async fn run_script(session: &mut Session, input: impl BufRead + Send + 'static) -> i32 {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<String>>(16);
+/// to `exit`. A line that is not UTF-8, or longer than [`MAX_LINE_BYTES`], fails as a failing
+/// command does: reported with its number (`mavfs: line 3: ...`), and the script goes on. Ended
+/// background jobs are reported after each line; at the end the script waits for the rest. A
+/// failed background job counts as a failed command.
+pub async fn run_script(session: &mut Session, mut input: impl BufRead + Send + 'static) -> i32 {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<ScriptLine>>(16);
     // Stdin is read on a thread of its own so that a slow producer never blocks the runtime.
     std::thread::spawn(move || {
-        for line in input.lines() {
-            if tx.blocking_send(line).is_err() {
+        loop {
+            let line = match read_script_line(&mut input) {
+                Ok(Some(line)) => Ok(line),
+                Ok(None) => break,
+                Err(e) => Err(e),
+            };
+            let failed = line.is_err();
+            if tx.blocking_send(line).is_err() || failed {
                 break;
             }
         }
     });
     let mut failed = false;
+    let mut number = 0u64;
     while let Some(line) = rx.recv().await {
+        number += 1;
         let line = match line {
-            Ok(l) => l,
+            Ok(ScriptLine::Text(l)) => l,
+            Ok(ScriptLine::NotUtf8) => {
+                eprintln!("mavfs: line {number}: not valid UTF-8; skipped");
+                failed = true;
+                continue;
+            }
+            Ok(ScriptLine::TooLong) => {
+                eprintln!("mavfs: line {number}: {}; skipped", too_long());
+                failed = true;
+                continue;
+            }
             Err(e) => {
                 eprintln!("mavfs: reading the script: {e}");
                 return 1;

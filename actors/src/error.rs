@@ -124,7 +124,7 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = self.path.as_ref().map(|p| p as &dyn fmt::Display);
+        let path = self.path.as_ref().map(VPath::as_str);
         self.kind.write_error(f, path, self.detail.as_deref())
     }
 }

@@ -1,6 +1,6 @@
 //! [`ErrorKind`]: what went wrong, in errno's vocabulary, with the reason users read.
 //!
-//! A module of its own, depending on nothing, so that both [`crate::path`] (whose checks fail
+//! A module of its own, depending on nothing but [`crate::quote`], so that both [`crate::path`] (whose checks fail
 //! with a kind) and [`crate::error`] (whose errors name a path) can use it without depending on
 //! each other.
 
@@ -71,24 +71,27 @@ impl ErrorKind {
 
 impl ErrorKind {
     /// The reason with an optional detail, as every engine error prints it after its path:
-    /// `No such file or directory (detail)`.
+    /// `No such file or directory (detail)`. Control characters in the detail are shown as C
+    /// escapes ([`crate::quote::prose`]): it may quote a name or a host's message.
     pub fn describe(self, detail: Option<&str>) -> String {
         match detail {
-            Some(d) => format!("{} ({d})", self.reason()),
+            Some(d) => format!("{} ({})", self.reason(), crate::quote::prose(d)),
             None => self.reason().to_string(),
         }
     }
 
     /// Writes `path: reason (detail)`, leaving out what is missing: the `Display` of every
-    /// engine error.
+    /// engine error. The path is quoted as coreutils quotes names in its diagnostics
+    /// ([`crate::quote::diagnostic`]), whatever the output: a name with control characters or
+    /// blanks in single quotes (`'/vram/a'$'\n''b'`), any other as is.
     pub fn write_error(
         self,
         f: &mut fmt::Formatter<'_>,
-        path: Option<&dyn fmt::Display>,
+        path: Option<&str>,
         detail: Option<&str>,
     ) -> fmt::Result {
         if let Some(p) = path {
-            write!(f, "{p}: ")?;
+            write!(f, "{}: ", crate::quote::diagnostic(p))?;
         }
         f.write_str(&self.describe(detail))
     }

@@ -6,6 +6,8 @@
 //!   (normalisation, `..` stopping at mount roots, name limits); the one error type, with its
 //!   kind, the operation and the path. `path` and `error` both build on `error_kind`, and only
 //!   `error` names `path`.
+//! - [`quote`]: how names are shown to people (GNU coreutils' quoting), for error messages and
+//!   front ends' listings alike.
 //! - [`limits`], [`redis_url`]: the limits, defaults and naming rules the engine and the config
 //!   share, and the checking and redaction of Redis URLs: one definition each.
 //! - [`store`]: the contract every backend keeps, and its implementations ([`store::memory`],
@@ -22,7 +24,8 @@
 //!
 //! Module dependencies point one way, with no cycles: `router` -> `job` -> `transfer` ->
 //! `mounts` -> `backend` -> `store` -> `error` -> `path` -> `error_kind` (each may also use
-//! those further along); `events`, `limits` and `redis_url` depend on nothing.
+//! those further along); `error_kind` uses `quote`; `events`, `limits`, `redis_url` and `quote`
+//! depend on nothing.
 //!
 //! # The front-end seam
 //!
@@ -46,6 +49,7 @@ pub mod job;
 pub mod limits;
 pub mod mounts;
 pub mod path;
+pub mod quote;
 pub mod redis_url;
 pub mod router;
 pub mod store;

@@ -77,7 +77,7 @@ impl PathError {
 
 impl fmt::Display for PathError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = self.path.as_ref().map(|p| p as &dyn fmt::Display);
+        let path = self.path.as_ref().map(VPath::as_str);
         self.kind.write_error(f, path, self.detail.as_deref())
     }
 }
@@ -317,6 +317,11 @@ mod tests {
 
     fn p(s: &str) -> VPath {
         VPath::parse(s).unwrap()
+    }
+
+    #[test]
+    fn every_valid_path_shows_whole_in_diagnostics() {
+        assert_eq!(crate::quote::DIAGNOSTIC_MAX_BYTES, MAX_PATH_BYTES);
     }
 
     #[test]

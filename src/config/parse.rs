@@ -397,7 +397,7 @@ impl Doc<'_> {
             format!("{written} (resolved to {})", root.display())
         };
         let problem = match std::fs::metadata(&root) {
-            Ok(meta) if meta.is_dir() => None,
+            Ok(meta) if meta.is_dir() => super::unsuitable_disk_root(&root),
             Ok(_) => Some(format!("{shown} is not a directory")),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 // The shell expands ~, TOML does not; say so rather than leave the user puzzled.

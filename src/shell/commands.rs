@@ -67,8 +67,8 @@ pub static COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "ls",
-        usage: "ls [-l] [path...]",
-        summary: "list a directory; -l adds kind, size, time and tier",
+        usage: "ls [-l] [-b|-N] [-q] [path...]",
+        summary: "list a directory; -l adds kind, size, time and tier; -b escapes names",
         background: false,
         run: |s, a, o| Box::pin(info::ls(s, a, o)),
     },

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use mavfs_actors::VPath;
+use mavfs_actors::quote::Shown;
 
 use crate::engine::Engine;
 use rustyline::completion::{Completer, Pair};
@@ -195,10 +196,14 @@ pub async fn run(session: &mut Session) -> i32 {
     let mut code = 0;
     loop {
         session.report_ended_jobs().await;
-        // An attached shell says so: its jobs are the daemon's and outlive it.
+        // An attached shell says so: its jobs are the daemon's and outlive it. The directory is
+        // quoted as `ls` quotes names on a terminal: a name must not drive the terminal.
+        let cwd_shown = Shown::listing(true)
+            .name(session.cwd().as_str())
+            .into_owned();
         let prompt = match session.engine().attached() {
-            Some((pid, _)) => format!("mavfs@serve[{pid}]:{}$ ", session.cwd()),
-            None => format!("mavfs:{}$ ", session.cwd()),
+            Some((pid, _)) => format!("mavfs@serve[{pid}]:{cwd_shown}$ "),
+            None => format!("mavfs:{cwd_shown}$ "),
         };
         let kept = initial.take();
         let joined = tokio::task::spawn_blocking(move || {

@@ -24,7 +24,7 @@ pub async fn start_background(session: &mut Session, argv: &[String]) -> Result<
             transfers.join(", ")
         )));
     }
-    let (request, options) = transfer::request(session, name, args)?;
+    let (request, options) = transfer::request(session, name, args).await?;
     let label = transfer::label(name, args);
     let id = session
         .engine()

@@ -9,6 +9,7 @@ use std::io::Write;
 use crate::engine::FileWrite;
 use bytes::{Bytes, BytesMut};
 use mavfs_actors::Error;
+use mavfs_actors::quote::Shown;
 
 /// Gathered bytes are handed on once this many are waiting.
 const GATHER_BYTES: usize = 64 * 1024;
@@ -46,6 +47,18 @@ impl Output {
     /// Whether this is the process's stdout, not a redirection into a virtual file.
     pub fn is_stdout(&self) -> bool {
         matches!(self.target, Target::Stdout)
+    }
+
+    /// Whether this is the process's stdout and that is a terminal: listings then quote names
+    /// as `ls` does there ([`mavfs_actors::quote::Shown::listing`]).
+    pub fn is_terminal(&self) -> bool {
+        use std::io::IsTerminal;
+        self.is_stdout() && std::io::stdout().is_terminal()
+    }
+
+    /// How listings written here show names by default.
+    pub fn shown(&self) -> Shown {
+        Shown::listing(self.is_terminal())
     }
 
     /// Output into a virtual file being written; visible there only after [`Output::finish`].

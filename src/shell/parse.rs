@@ -4,9 +4,11 @@
 //! everything literally; `"..."` keeps everything but lets `\` escape `"`, `\` and `$`; a `\`
 //! outside quotes escapes the next character; `#` at the start of a word begins a comment.
 //! Unquoted `>` and `>>` redirect the command's output into the word that follows, `&` ends a
-//! command and runs it in the background, `;` ends a command. There is no globbing and no variable
-//! expansion: `*`, `?` and `$` are ordinary characters, so hostile names need no escaping beyond
-//! quoting blanks.
+//! command and runs it in the background, `;` ends a command. `$'...'` is bash's ANSI-C quoting
+//! (`\n`, `\t`, `\a`, `\e`, `\033`, `\xHH`, `\'`, `\\`), so that a name `ls` shows quoted on a
+//! terminal (`'a'$'\n''b'`) can be typed back as shown. There is no globbing and no variable
+//! expansion: `*`, `?` and any other `$` are ordinary characters, so hostile names need no
+//! escaping beyond quoting blanks.
 
 use std::fmt;
 
@@ -96,6 +98,11 @@ fn tokenize(line: &str) -> Result<Vec<Token>, ParseError> {
                     None => return Err(ParseError("a trailing backslash escapes nothing".into())),
                 }
             }
+            '$' if chars.peek() == Some(&'\'') => {
+                chars.next();
+                in_word = true;
+                word.push_str(&ansi_c(&mut chars)?);
+            }
             '>' => {
                 finish(&mut tokens, &mut word, &mut in_word);
                 let append = chars.next_if_eq(&'>').is_some();
@@ -117,6 +124,77 @@ fn tokenize(line: &str) -> Result<Vec<Token>, ParseError> {
     }
     finish(&mut tokens, &mut word, &mut in_word);
     Ok(tokens)
+}
+
+/// The rest of a `$'...'` piece, up to its closing quote, with bash's escapes. Octal and `\x`
+/// escapes give bytes, which together must be UTF-8 (`$'\302\205'` is U+0085). Errors: an
+/// unterminated piece, a NUL, or bytes that are not UTF-8.
+fn ansi_c(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<String, ParseError> {
+    let unterminated = || ParseError("unterminated $' quote".into());
+    let mut bytes = Vec::new();
+    let push = |bytes: &mut Vec<u8>, c: char| {
+        let mut buf = [0u8; 4];
+        bytes.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+    };
+    loop {
+        let c = chars.next().ok_or_else(unterminated)?;
+        if c == '\'' {
+            break;
+        }
+        if c != '\\' {
+            push(&mut bytes, c);
+            continue;
+        }
+        let e = chars.next().ok_or_else(unterminated)?;
+        let named = match e {
+            'a' => Some('\x07'),
+            'b' => Some('\x08'),
+            'e' | 'E' => Some('\x1b'),
+            'f' => Some('\x0c'),
+            'n' => Some('\n'),
+            'r' => Some('\r'),
+            't' => Some('\t'),
+            'v' => Some('\x0b'),
+            '\\' | '\'' | '"' | '?' => Some(e),
+            _ => None,
+        };
+        if let Some(c) = named {
+            push(&mut bytes, c);
+            continue;
+        }
+        let (radix, max, mut value) = match e {
+            '0'..='7' => (8, 2, e.to_digit(8).unwrap_or(0)),
+            'x' => (16, 2, 0),
+            // Not an escape: bash keeps the backslash.
+            other => {
+                push(&mut bytes, '\\');
+                push(&mut bytes, other);
+                continue;
+            }
+        };
+        let mut digits = 0;
+        while digits < max {
+            match chars.peek().and_then(|d| d.to_digit(radix)) {
+                Some(d) => {
+                    value = value * radix + d;
+                    chars.next();
+                    digits += 1;
+                }
+                None => break,
+            }
+        }
+        if e == 'x' && digits == 0 {
+            push(&mut bytes, '\\');
+            push(&mut bytes, 'x');
+            continue;
+        }
+        // `\400` and above wrap, as in bash.
+        bytes.push((value & 0xff) as u8);
+    }
+    if bytes.contains(&0) {
+        return Err(ParseError("$' quote: a name cannot hold a NUL byte".into()));
+    }
+    String::from_utf8(bytes).map_err(|_| ParseError("$' quote: the bytes are not UTF-8".into()))
 }
 
 /// Parses a line into its commands; an empty or comment-only line gives none.
@@ -186,6 +264,32 @@ mod tests {
         assert_eq!(words("echo a'b'\"c\""), ["echo", "abc"]);
         assert_eq!(words("echo '>' '&' ';' '#'"), ["echo", ">", "&", ";", "#"]);
         assert_eq!(words("touch *?"), ["touch", "*?"]);
+    }
+
+    #[test]
+    fn ansi_c_quoting_reads_back_what_ls_shows() {
+        assert_eq!(words(r"touch 'a'$'\n''b'"), ["touch", "a\nb"]);
+        assert_eq!(words(r"touch ''$'\033''[31mred'"), ["touch", "\x1b[31mred"]);
+        assert_eq!(
+            words(r"touch 'bell'$'\a' $'\e\x41\'\\'"),
+            ["touch", "bell\x07", "\x1bA'\\"]
+        );
+        assert_eq!(words(r"touch ''$'\302\205'"), ["touch", "\u{85}"]);
+        assert_eq!(words(r"echo $HOME a$b '$'"), ["echo", "$HOME", "a$b", "$"]);
+        assert!(parse_line(r"touch $'\0'").is_err());
+        assert!(parse_line(r"touch $'\377'").is_err());
+        assert!(parse_line(r"touch $'abc").is_err());
+        for name in [
+            "a\nb",
+            "\x1b[31mred",
+            "it's\x07",
+            "t\tab\u{9b}",
+            "plain",
+            "a b",
+        ] {
+            let shown = mavfs_actors::quote::shell_escape(name);
+            assert_eq!(words(&format!("touch {shown}")), ["touch", name], "{shown}");
+        }
     }
 
     #[test]

@@ -244,6 +244,68 @@ fn an_evicting_redis_is_a_warning_at_start() {
         "{}",
         out.stderr
     );
+    assert_eq!(
+        out.stderr.matches("allkeys-lru").count(),
+        1,
+        "printed once:\n{}",
+        out.stderr
+    );
+}
+
+/// A Redis ACL user without the rights MAVFS needs: what it may not do is `Permission denied`,
+/// at start (keys outside its patterns) and on a write (commands it may not run, refused inside
+/// a script), never an I/O error.
+#[test]
+fn a_redis_acl_refusal_is_permission_denied() {
+    let Some(server) = RedisServer::start("redis ACL refusal") else {
+        return;
+    };
+    let m = Mavfs::new();
+    let url = server.url();
+    // The namespace made by the default user first.
+    m.run(&["--redis-url", &url, "exec", "echo x > /vram/f"])
+        .ok();
+    server.cli(&[
+        "ACL",
+        "SETUSER",
+        "elsewhere",
+        "on",
+        ">pw",
+        "~other:*",
+        "+@all",
+    ]);
+    server.cli(&[
+        "ACL",
+        "SETUSER",
+        "reader",
+        "on",
+        ">pw",
+        "~*",
+        "+@read",
+        "+@connection",
+        "+@scripting",
+        "+info",
+    ]);
+    let with = |user: &str| url.replacen("redis://", &format!("redis://{user}:pw@"), 1);
+    let out = m.run(&["--redis-url", &with("elsewhere"), "exec", "ls /vram"]);
+    out.fails(
+        1,
+        "mavfs: mount /vram: Permission denied (Redis at redis://elsewhere:***@",
+    );
+    assert!(out.stderr.contains("NOPERM"), "{}", out.stderr);
+    let out = m.run(&[
+        "--redis-url",
+        &with("reader"),
+        "exec",
+        "cat /vram/f",
+        "echo y > /vram/g",
+    ]);
+    assert_eq!(out.stdout, "x\n");
+    out.fails(
+        1,
+        "mavfs: echo: /vram/g: Permission denied (Redis at redis://reader:***@",
+    );
+    assert!(!out.stderr.contains("Input/output error"), "{}", out.stderr);
 }
 
 /// Two `mavfs` processes on one Redis, both alive at once: what one writes, the other lists and
@@ -305,4 +367,86 @@ fn two_processes_share_one_redis() {
         String::from_utf8_lossy(&out.stdout),
         "a.txt\nb.txt\nfrom b\n"
     );
+}
+
+#[test]
+fn a_readable_config_holding_a_redis_password_is_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let m = Mavfs::new();
+    let file = m.path().join("mavfs.toml");
+    // An unreachable port: the warning comes at load, before any connection.
+    fs::write(
+        &file,
+        "[[mount]]\npath = \"/m\"\nbackend = \"memory\"\n\n\
+         [[mount]]\npath = \"/r\"\nbackend = \"redis\"\nurl = \"redis://:hunter2@127.0.0.1:1/0\"\n",
+    )
+    .unwrap();
+    for (mode, who) in [(0o644, "every user"), (0o640, "its group")] {
+        fs::set_permissions(&file, fs::Permissions::from_mode(mode)).unwrap();
+        let out = m.exec(&["pwd"]);
+        assert_eq!(out.ok(), "/m\n");
+        let warning = out
+            .stderr
+            .lines()
+            .find(|l| l.contains("warning: ./mavfs.toml is readable by"))
+            .unwrap_or_else(|| panic!("no warning at mode {mode:o}:\n{}", out.stderr));
+        assert!(
+            warning.contains(who) && warning.contains("password_env"),
+            "{warning}"
+        );
+        assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+    }
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+    let out = m.exec(&["pwd"]);
+    assert!(!out.stderr.contains("readable by"), "{}", out.stderr);
+}
+
+#[test]
+fn a_redis_url_flag_that_is_not_redis_is_refused() {
+    let m = Mavfs::new();
+    let out = m.run(&["--redis-url", "http://u:hunter2@127.0.0.1:1", "exec", "pwd"]);
+    out.fails(2, "--redis-url: the scheme must be redis:// or rediss://");
+    assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+    assert_eq!(out.stdout, "");
+}
+
+#[test]
+fn system_directories_are_refused_as_disk_roots() {
+    let cases = [
+        ("/", "/ is the host's whole file system"),
+        ("/etc", "/etc is a system directory"),
+        ("/usr", "/usr is a system directory"),
+        (
+            "/proc",
+            "/proc is on the kernel's proc file system, which cannot hold files",
+        ),
+        (
+            "/sys/kernel",
+            "/sys/kernel is on the kernel's sysfs file system",
+        ),
+    ];
+    for (root, message) in cases {
+        let m = Mavfs::new();
+        fs::write(
+            m.path().join("mavfs.toml"),
+            format!("[[mount]]\npath = \"/d\"\nbackend = \"disk\"\nroot = \"{root}\"\n"),
+        )
+        .unwrap();
+        let out = m.exec(&["ls /d"]);
+        out.fails(2, message);
+        assert!(
+            out.stderr.contains("mavfs.toml:4: key mount[1].root"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(out.stdout, "", "nothing of {root} is listed");
+        let out = Mavfs::new().run(&["--disk-dir", root, "exec", "ls /vdisk"]);
+        out.fails(2, &format!("--disk-dir: {message}"));
+        assert_eq!(out.stdout, "");
+    }
+    // A symlink to / is no way around it.
+    let m = Mavfs::new();
+    std::os::unix::fs::symlink("/", m.path().join("host")).unwrap();
+    m.run(&["--disk-dir", "host", "exec", "ls /vdisk"])
+        .fails(2, "host (resolved to /) is the host's whole file system");
 }

@@ -11,6 +11,8 @@
 //!   freed in the background at exit.
 //! - [`jobs`]: background transfer jobs and their notices.
 //! - [`json`]: `--json` on shell commands and transfers, and `mavfs events`, parsed and pinned.
+//! - [`names`]: hostile names (control characters) in listings and errors, on every store, on
+//!   a terminal (tmux) and off one.
 //! - [`memory_bound`]: a 1 GiB round trip holds one copy in memory (in a process of its own).
 //! - [`sandbox`]: the disk store's sandbox, end to end.
 //! - [`shell`]: every shell command, in `exec` and script mode.
@@ -30,6 +32,7 @@ mod faults;
 mod jobs;
 mod json;
 mod memory_bound;
+mod names;
 mod sandbox;
 mod shell;
 mod tty;

@@ -468,7 +468,8 @@ fn dot_dot_never_climbs_out_of_a_mount() {
         ),
         ("cat /vdisk/../secret", "cat", "/vdisk/secret"),
         ("cat /vdisk/../../../secret", "cat", "/vdisk/secret"),
-        ("cat /vdisk/a/../../secret", "cat", "/vdisk/secret"),
+        // `a` is missing: the walk stops there, as the kernel's would.
+        ("cat /vdisk/a/../../secret", "cat", "/vdisk/a/../../secret"),
         ("ls /vdisk/../../etc", "ls", "/vdisk/etc"),
         ("cp /vdisk/../secret /vram/s", "cp", "/vdisk/secret"),
         ("cat ../../etc/passwd", "cat", "/vram/etc/passwd"),

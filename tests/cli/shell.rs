@@ -466,3 +466,169 @@ fn dashboard_needs_the_interactive_shell() {
     run.fails(1, "mavfs: dashboard: needs a terminal");
     assert_eq!(run.stdout, "after\n");
 }
+
+#[test]
+fn a_script_line_that_is_not_utf8_is_reported_by_number_and_skipped() {
+    let m = Mavfs::new();
+    let mut child = m
+        .command()
+        .arg("shell")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let script: &[u8] = b"echo one\necho \xff\xfe bad\necho three\n";
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(script).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "one\nthree\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("mavfs: line 2: not valid UTF-8; skipped"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_shell_line_over_one_mib_is_refused_naming_the_limit() {
+    let m = Mavfs::new();
+    let huge = format!("echo {}", "x".repeat(2 << 20));
+    let out = m.script(&format!("echo one\n{huge}\necho three\n"));
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stdout, "one\nthree\n");
+    assert!(
+        out.stderr.contains(
+            "mavfs: line 2: the line is longer than 1.00 MiB (the limit of a shell line); skipped"
+        ),
+        "{}",
+        &out.stderr[..out.stderr.len().min(500)]
+    );
+    assert!(out.stderr.len() < 1024, "the line is not echoed back");
+    // At the limit, a line runs. (`exec` cannot reach it: the kernel caps one argument at
+    // 128 KiB.)
+    let fits = format!("echo {}\n", "y".repeat((1 << 20) - 5));
+    assert_eq!(m.script(&fits).ok().len(), (1 << 20) - 5 + 1);
+}
+
+#[test]
+fn j_is_capped_by_the_open_file_limit() {
+    let m = Mavfs::new();
+    let src = m.block_dir().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for i in 0..200 {
+        std::fs::write(src.join(format!("f{i}")), vec![b'x'; 64 << 10]).unwrap();
+    }
+    let bin = env!("CARGO_BIN_EXE_mavfs");
+    // The limit is set by the shell around mavfs, as a user's `ulimit -n` would be.
+    let run = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(
+            "ulimit -n 90 && exec \"$MAVFS_BIN\" exec 'cp -r -j 64 /vdisk/src /vdisk/dst' \
+             'pull -j 64 /vdisk/src /vram/src' 'du -s /vram/src'",
+        )
+        .current_dir(m.path())
+        .env("MAVFS_BIN", bin)
+        .env("HOME", m.path())
+        .env("XDG_CONFIG_HOME", m.path().join("xdg"))
+        .env("XDG_RUNTIME_DIR", m.path().join("run"))
+        .env_remove("MAVFS_SOCKET")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("mavfs: cp: -j 64 capped to 6: the open-file limit (ulimit -n) is 90"),
+        "{stderr}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        format!("{}\t/vram/src\n", 200 * (64 << 10))
+    );
+    assert_eq!(
+        std::fs::read_dir(m.block_dir().join("dst"))
+            .unwrap()
+            .count(),
+        200
+    );
+}
+
+/// Each fault, and the error it must give with the mount written `M`: the same on every store.
+const FAULTS: &[(&str, &str)] = &[
+    ("cat M/f/", "mavfs: cat: M/f/: Not a directory"),
+    ("ls M/f/", "mavfs: ls: M/f/: Not a directory"),
+    ("cat M/f/.", "mavfs: cat: M/f/.: Not a directory"),
+    (
+        "cat M/missing/../f",
+        "mavfs: cat: M/missing/../f: No such file or directory",
+    ),
+    ("cat M/f/../f", "mavfs: cat: M/f/../f: Not a directory"),
+    ("cat M/f/x", "mavfs: cat: M/f/x: Not a directory"),
+    ("mkdir M/f/x", "mavfs: mkdir: M/f/x: Not a directory"),
+    ("touch M/f/x", "mavfs: touch: M/f/x: Not a directory"),
+    ("echo y > M/f/x", "mavfs: echo: M/f/x: Not a directory"),
+    ("rm M/f/x", "mavfs: rm: M/f/x: Not a directory"),
+    ("stat M/f/x", "mavfs: stat: M/f/x: Not a directory"),
+    ("mv M/d/z M/f/x", "mavfs: mv: M/f/x: Not a directory"),
+    ("cp M/d/z M/f/x", "mavfs: cp: M/f/x: Not a directory"),
+    (
+        "ls M/missing/x",
+        "mavfs: ls: M/missing/x: No such file or directory",
+    ),
+    (
+        "mkdir M/missing/x",
+        "mavfs: mkdir: M/missing/x: No such file or directory",
+    ),
+    ("rm M/d", "mavfs: rm: M/d: Is a directory"),
+    ("cat M/d", "mavfs: cat: M/d: Is a directory"),
+    ("mkdir M/d", "mavfs: mkdir: M/d: File exists"),
+];
+
+/// The same fault gives the same error, naming the same path, on memory, disk and Redis; a
+/// trailing `/` and `..` are walked as the kernel walks them, not only lexically.
+#[test]
+fn the_same_fault_names_the_same_path_on_every_store() {
+    let server = mavfs_test_support::redis::RedisServer::start("the same fault on every store");
+    let url = server.as_ref().map(|s| s.url());
+    let mut stores: Vec<(&str, Vec<&str>)> = vec![("/vram", vec![]), ("/vdisk", vec![])];
+    if let Some(url) = &url {
+        stores.push(("/vram", vec!["--ram", "redis", "--redis-url", url.as_str()]));
+    }
+    for (mount, flags) in stores {
+        let m = Mavfs::new();
+        for (fault, expected) in FAULTS {
+            let setup = [
+                format!("rm -rf {mount}/f {mount}/d"),
+                format!("echo hi > {mount}/f"),
+                format!("mkdir {mount}/d"),
+                format!("echo z > {mount}/d/z"),
+                fault.replace('M', mount),
+            ];
+            let mut args = flags.clone();
+            args.push("exec");
+            args.extend(setup.iter().map(String::as_str));
+            let out = m.run(&args);
+            assert_eq!(out.code, 1, "{fault} on {mount} {flags:?}: {}", out.stderr);
+            assert_eq!(
+                out.stderr.trim_end(),
+                expected.replace('M', mount),
+                "{fault} on {mount} {flags:?}"
+            );
+        }
+        // Where the walk is fine, `..` and a trailing `/` work as before.
+        let mut args = flags.clone();
+        args.push("exec");
+        let lines = [
+            format!("rm -rf {mount}/f {mount}/d"),
+            format!("echo hi > {mount}/f"),
+            format!("mkdir {mount}/d"),
+            format!("cat {mount}/d/../f"),
+            format!("cd {mount}/d/"),
+            "cat ../f".to_string(),
+            format!("ls {mount}/d/"),
+        ];
+        args.extend(lines.iter().map(String::as_str));
+        assert_eq!(m.run(&args).ok(), "hi\nhi\n", "{mount} {flags:?}");
+    }
+}

@@ -1,6 +1,7 @@
 //! The real binary in a real terminal: a tmux pane (a pty) per test, driven with `send-keys` and
 //! read with `capture-pane`. It covers what needs a terminal: the ratatui dashboard (`mavfs
-//! dashboard` and the shell's `dashboard`) and Ctrl-Z on a foreground transfer.
+//! dashboard` and the shell's `dashboard`) and Ctrl-Z on a foreground transfer. [`Tmux`] also
+//! serves `names`, which checks how names are quoted on a terminal.
 //!
 //! Each test runs its own tmux server (`-L` with a name of its own) in the scratch directory of
 //! its [`Mavfs`], with the same environment as [`Mavfs::command`], and kills it when done, also
@@ -18,7 +19,7 @@ use crate::harness::Mavfs;
 const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A tmux server with one 120x40 window running one command.
-struct Tmux {
+pub(crate) struct Tmux {
     socket: String,
 }
 
@@ -36,7 +37,7 @@ impl Tmux {
 
     /// `mavfs <args>` with the environment of `Mavfs::command`, so that no user config, history
     /// or daemon leaks in (`env`, because a tmux server starts panes from its own environment).
-    fn mavfs(m: &Mavfs, args: &str) -> String {
+    pub(crate) fn mavfs(m: &Mavfs, args: &str) -> String {
         format!(
             "env -u MAVFS_SOCKET -u RUST_LOG HOME={home} XDG_CONFIG_HOME={home}/xdg \
              XDG_STATE_HOME={home}/state XDG_RUNTIME_DIR={home}/run {bin} {args}",
@@ -47,7 +48,7 @@ impl Tmux {
 
     /// Starts the shell command `command` in a pane in `m`'s scratch directory, or `None` when
     /// tmux is missing.
-    fn start_in(m: &Mavfs, command: &str) -> Option<Tmux> {
+    pub(crate) fn start_in(m: &Mavfs, command: &str) -> Option<Tmux> {
         if Command::new("tmux").arg("-V").output().is_err() {
             eprintln!("tmux is not installed: skipping the terminal test");
             return None;
@@ -106,10 +107,16 @@ impl Tmux {
         String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "0"]).stdout).into_owned()
     }
 
+    /// The screen with the lines scrolled off it (up to 1000).
+    pub(crate) fn history(&self) -> String {
+        let out = self.run(&["capture-pane", "-p", "-t", "0", "-S", "-1000"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Waits until the screen satisfies `done`; returns it. Panics with the screen at the
     /// deadline.
     #[track_caller]
-    fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + DEADLINE;
         loop {
             let screen = self.screen();
@@ -126,7 +133,7 @@ impl Tmux {
 
     /// Waits until the screen holds `needle`.
     #[track_caller]
-    fn wait_text(&self, needle: &str) -> String {
+    pub(crate) fn wait_text(&self, needle: &str) -> String {
         self.wait_for(needle, |s| s.contains(needle))
     }
 }
@@ -138,7 +145,7 @@ impl Drop for Tmux {
 }
 
 /// `path` quoted for the pane's `sh -c`.
-fn quote(path: &Path) -> String {
+pub(crate) fn quote(path: &Path) -> String {
     format!("'{}'", path.to_str().unwrap().replace('\'', r"'\''"))
 }
 

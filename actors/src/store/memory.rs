@@ -111,6 +111,16 @@ impl Node {
     }
 }
 
+/// An error met on the way to `path` (a parent missing, or a file where a directory should be)
+/// as reported for `path` itself: the full path, as the disk and Redis stores name it and as
+/// coreutils does (`cat: f/x: Not a directory`).
+fn on_the_way(e: Error, op: &'static str, path: &VPath) -> Error {
+    match e.kind() {
+        ErrorKind::NotADirectory => e.with_path(path),
+        _ => not_found(op, path),
+    }
+}
+
 fn not_found(op: &'static str, path: &VPath) -> Error {
     Error::new(ErrorKind::NotFound, op).with_path(path)
 }
@@ -175,10 +185,9 @@ impl MemoryStore {
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
             return Err(Error::new(ErrorKind::Busy, op).with_path(path));
         };
-        let dir = self.dir_mut(op, &parent).map_err(|e| match e.kind() {
-            ErrorKind::NotADirectory => e,
-            _ => not_found(op, path),
-        })?;
+        let dir = self
+            .dir_mut(op, &parent)
+            .map_err(|e| on_the_way(e, op, path))?;
         Ok((dir, name))
     }
 
@@ -188,10 +197,7 @@ impl MemoryStore {
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
             return Err(Error::new(ErrorKind::Busy, op).with_path(path));
         };
-        let dir = self.dir(op, &parent).map_err(|e| match e.kind() {
-            ErrorKind::NotADirectory => e.or_path(path),
-            _ => not_found(op, path),
-        })?;
+        let dir = self.dir(op, &parent).map_err(|e| on_the_way(e, op, path))?;
         dir.entries.get(name).ok_or_else(|| not_found(op, path))
     }
 
@@ -200,10 +206,7 @@ impl MemoryStore {
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
             return Err(Error::new(ErrorKind::IsADirectory, op).with_path(path));
         };
-        let dir = self.dir(op, &parent).map_err(|e| match e.kind() {
-            ErrorKind::NotADirectory => e.or_path(path),
-            _ => not_found(op, path),
-        })?;
+        let dir = self.dir(op, &parent).map_err(|e| on_the_way(e, op, path))?;
         match dir.entries.get(name) {
             Some(Node::Dir(_)) => Err(Error::new(ErrorKind::IsADirectory, op).with_path(path)),
             Some(Node::File(f)) => Ok(Some(f)),
@@ -450,10 +453,9 @@ impl Store for MemoryStore {
         let to_parent = to.parent().unwrap_or_else(VPath::root);
         let to_name = to.file_name().unwrap_or_default().to_string();
         let replaced_bytes = {
-            let dir = self.dir(OP, &to_parent).map_err(|e| match e.kind() {
-                ErrorKind::NotADirectory => e.or_path(to),
-                _ => not_found(OP, to),
-            })?;
+            let dir = self
+                .dir(OP, &to_parent)
+                .map_err(|e| on_the_way(e, OP, to))?;
             match (dir.entries.get(&to_name), from_is_dir) {
                 (None, _) => 0,
                 (Some(Node::File(f)), false) => f.size,

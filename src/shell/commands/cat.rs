@@ -18,7 +18,7 @@ pub async fn cat(session: &Session, args: &[String], out: &mut Output) -> Result
 }
 
 async fn cat_one(session: &Session, arg: &str, out: &mut Output) -> Result<(), CmdError> {
-    let path = session.resolve(arg)?;
+    let path = session.resolve(arg).await?;
     let mut reader = session.engine().read(&path).await?;
     while let Some(chunk) = reader.chunks.next().await {
         out.bytes(chunk?).await?;

@@ -11,7 +11,7 @@ pub async fn mkdir(session: &Session, args: &[String]) -> Result<Status, CmdErro
     let mut run = OperandRun::new("mkdir");
     for arg in &opts.operands {
         let made = async {
-            let path = session.resolve(arg)?;
+            let path = session.resolve(arg).await?;
             Ok(session.engine().mkdir(&path, parents).await?)
         };
         run.record(made.await)?;
@@ -26,7 +26,7 @@ pub async fn touch(session: &Session, args: &[String]) -> Result<Status, CmdErro
     let mut run = OperandRun::new("touch");
     for arg in &opts.operands {
         let touched = async {
-            let path = session.resolve(arg)?;
+            let path = session.resolve(arg).await?;
             Ok(session.engine().touch(&path).await?)
         };
         run.record(touched.await)?;
@@ -44,7 +44,7 @@ pub async fn rm(session: &Session, args: &[String]) -> Result<Status, CmdError> 
     let mut run = OperandRun::new("rm");
     for arg in &opts.operands {
         let removed = async {
-            let path = session.resolve(arg)?;
+            let path = session.resolve(arg).await?;
             Ok(session.engine().remove(&path, recursive, force).await?)
         };
         run.record(removed.await)?;

@@ -7,9 +7,12 @@ use crate::shell::{CmdError, Status};
 pub async fn help(args: &[String], out: &mut Output) -> Result<Status, CmdError> {
     let text = match args {
         [] => listing(),
-        [name] => find(name)
-            .map(usage)
-            .ok_or_else(|| CmdError::Usage(format!("{name}: no such command")))?,
+        [name] => find(name).map(usage).ok_or_else(|| {
+            CmdError::Usage(format!(
+                "{}: no such command",
+                mavfs_actors::quote::diagnostic(name)
+            ))
+        })?,
         _ => return Err(CmdError::Usage("too many arguments".into())),
     };
     out.text(&text).await?;

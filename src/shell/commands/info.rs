@@ -3,6 +3,7 @@
 
 use mavfs_actors::Tier;
 use mavfs_actors::VPath;
+use mavfs_actors::quote::{self, Shown, Style};
 use mavfs_actors::{DirEntry, EntryKind, Meta};
 use serde::Serialize;
 
@@ -30,14 +31,17 @@ fn kind_char(kind: EntryKind) -> char {
     }
 }
 
-fn display_name(name: &str, meta: &Meta) -> String {
+/// A name as a listing shows it: quoted as `shown` says, directories with a `/` suffix.
+fn display_name(shown: &Shown, name: &str, meta: &Meta) -> String {
+    let name = shown.name(name);
     if meta.is_dir() {
         format!("{name}/")
     } else {
-        name.to_string()
+        name.into_owned()
     }
 }
 
+/// One line of `ls -l`; `name` is already shown (quoted, `/` added).
 fn long_line(name: &str, meta: &Meta, tier: Option<Tier>) -> String {
     format!(
         "{} {:>12} {} {:<4} {}",
@@ -45,14 +49,63 @@ fn long_line(name: &str, meta: &Meta, tier: Option<Tier>) -> String {
         meta.size,
         format::timestamp(meta.modified),
         tier.map_or_else(|| "-".to_string(), |t| t.to_string()),
-        display_name(name, meta)
+        name
     )
 }
 
-/// `ls [-l] [path...]`: sorted names, one a line, directories with a `/` suffix.
+/// `ls`'s long options, as the short ones they stand for: `--escape` is `-b`, `--literal` `-N`,
+/// `--hide-control-chars` `-q`; `--show-control-chars` has no short form and is taken out.
+fn ls_long_options(args: &[String]) -> (Vec<String>, bool) {
+    let mut show_control = false;
+    let mut rest = Vec::with_capacity(args.len());
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let short = match arg.as_str() {
+            "--" => {
+                rest.push(arg.clone());
+                rest.extend(iter.cloned());
+                break;
+            }
+            "--escape" => "-b",
+            "--literal" => "-N",
+            "--hide-control-chars" => "-q",
+            "--show-control-chars" => {
+                show_control = true;
+                continue;
+            }
+            _ => {
+                rest.push(arg.clone());
+                continue;
+            }
+        };
+        rest.push(short.to_string());
+    }
+    (rest, show_control)
+}
+
+/// `ls [-l] [-b|-N] [-q] [path...]`: sorted names, one a line, directories with a `/` suffix.
+/// Names are shown as GNU `ls` shows them ([`Shown::listing`]): on a terminal quoted for the
+/// shell (`'a'$'\n''b'`), elsewhere as they are; `-b` (`--escape`) uses C escapes, `-N`
+/// (`--literal`) no quoting (control characters still `?` on a terminal, unless
+/// `--show-control-chars`), `-q` (`--hide-control-chars`) shows control characters as `?`.
 pub async fn ls(session: &Session, args: &[String], out: &mut Output) -> Result<Status, CmdError> {
-    let opts = Opts::parse(args, "la", "")?;
+    let (args, show_control) = ls_long_options(args);
+    let opts = Opts::parse(&args, "labNq", "")?;
     let long = opts.has('l');
+    let mut shown = out.shown();
+    // The last of -b and -N wins, as in coreutils; the parser keeps no order, so -N over -b.
+    if opts.has('b') {
+        shown.style = Style::Escape;
+    }
+    if opts.has('N') {
+        shown.style = Style::Literal;
+    }
+    if opts.has('q') {
+        shown.hide_control = true;
+    }
+    if show_control {
+        shown.hide_control = false;
+    }
     let operands = if opts.operands.is_empty() {
         vec![session.cwd().as_str().to_string()]
     } else {
@@ -63,44 +116,69 @@ pub async fn ls(session: &Session, args: &[String], out: &mut Output) -> Result<
     // blank line.
     let mut first = true;
     let mut run = OperandRun::new("ls");
+    let how = Listing {
+        long,
+        headers,
+        shown,
+    };
     for arg in &operands {
-        run.record(ls_one(session, arg, long, headers, &mut first, out).await)?;
+        run.record(ls_one(session, arg, &how, &mut first, out).await)?;
     }
     run.finish()
+}
+
+/// How `ls` lists: long or short, with headers, names shown how.
+struct Listing {
+    long: bool,
+    headers: bool,
+    shown: Shown,
 }
 
 async fn ls_one(
     session: &Session,
     arg: &str,
-    long: bool,
-    headers: bool,
+    how: &Listing,
     first: &mut bool,
     out: &mut Output,
 ) -> Result<(), CmdError> {
-    let path = session.resolve(arg)?;
+    let path = session.resolve(arg).await?;
     let meta = session.engine().stat(&path).await?;
     if !meta.is_dir() {
-        let line = if long {
-            long_line(arg, &meta, tier_of(session, &path))
+        let name = how.shown.name(arg);
+        let line = if how.long {
+            long_line(&name, &meta, tier_of(session, &path))
         } else {
-            arg.to_string()
+            name.into_owned()
         };
         return Ok(out.line(&line).await?);
     }
     let entries = session.engine().list(&path).await?;
-    if headers {
+    if how.headers {
         if !*first {
             out.line("").await?;
         }
-        out.line(&format!("{arg}:")).await?;
+        out.line(&format!("{}:", how.shown.name(arg))).await?;
     }
     *first = false;
-    for DirEntry { name, meta } in &entries {
-        let line = if long {
+    let names: Vec<String> = entries
+        .iter()
+        .map(|e| display_name(&how.shown, &e.name, &e.meta))
+        .collect();
+    // As GNU `ls -l`: when some names are quoted, the others get a blank so that names align.
+    let align = how.long
+        && how.shown.style == Style::ShellEscape
+        && names.iter().any(|n| n.starts_with(['\'', '"']));
+    for (DirEntry { name, meta }, shown) in entries.iter().zip(&names) {
+        let line = if how.long {
             let tier = tier_of(session, &path.join(name)?);
-            long_line(name, meta, tier)
+            let pad = if align && !shown.starts_with(['\'', '"']) {
+                " "
+            } else {
+                ""
+            };
+            long_line(&format!("{pad}{shown}"), meta, tier)
         } else {
-            display_name(name, meta)
+            shown.clone()
         };
         out.line(&line).await?;
     }
@@ -114,7 +192,8 @@ struct StatJson {
     meta: Meta,
 }
 
-/// `stat [--json] path...`: kind, size, modification time and mount (`--json`: one array of
+/// `stat [--json] path...`: kind, size, modification time and mount, the path quoted for the
+/// shell when it needs it, as coreutils' `stat` does (`--json`: one array of
 /// `{path, meta}`, of the operands that could be read; the others are reported on stderr).
 pub async fn stat(
     session: &Session,
@@ -129,7 +208,7 @@ pub async fn stat(
         let mut found = Vec::with_capacity(opts.operands.len());
         for arg in &opts.operands {
             let one = async {
-                let path = session.resolve(arg)?;
+                let path = session.resolve(arg).await?;
                 let meta = session.engine().stat(&path).await?;
                 Ok::<_, CmdError>(StatJson { path, meta })
             };
@@ -145,7 +224,7 @@ pub async fn stat(
 }
 
 async fn stat_one(session: &Session, arg: &str, out: &mut Output) -> Result<(), CmdError> {
-    let path = session.resolve(arg)?;
+    let path = session.resolve(arg).await?;
     let meta = session.engine().stat(&path).await?;
     let kind = match meta.kind {
         EntryKind::Dir => "directory",
@@ -158,7 +237,10 @@ async fn stat_one(session: &Session, arg: &str, out: &mut Output) -> Result<(), 
         .mounts()
         .into_iter()
         .find(|m| path.starts_with(&m.path));
-    out.line(&format!("  File: {path}")).await?;
+    // As coreutils' `stat` (its `%N`): the name quoted for the shell when it needs it, on a
+    // terminal or not.
+    out.line(&format!("  File: {}", quote::shell_escape(path.as_str())))
+        .await?;
     out.line(&format!("  Type: {kind}")).await?;
     out.line(&format!(
         "  Size: {} ({})",
@@ -198,7 +280,8 @@ async fn du_walk(
         };
     }
     if !summary {
-        out.line(&du_line(total, path.as_str(), human)).await?;
+        out.line(&du_line(total, &out.shown().name(path.as_str()), human))
+            .await?;
     }
     Ok(total)
 }
@@ -212,7 +295,8 @@ fn du_line(bytes: u64, name: &str, human: bool) -> String {
     format!("{size}\t{name}")
 }
 
-/// `du [-s] [-h] [path...]`: apparent sizes in bytes (`-h`: human units), as `du -b` does.
+/// `du [-s] [-h] [path...]`: apparent sizes in bytes (`-h`: human units), as `du -b` does;
+/// paths shown as `ls` shows names ([`Shown::listing`]).
 pub async fn du(session: &Session, args: &[String], out: &mut Output) -> Result<Status, CmdError> {
     let opts = Opts::parse(args, "sh", "")?;
     let (summary, human) = (opts.has('s'), opts.has('h'));
@@ -235,15 +319,17 @@ async fn du_one(
     human: bool,
     out: &mut Output,
 ) -> Result<(), CmdError> {
-    let path = session.resolve(arg)?;
+    let path = session.resolve(arg).await?;
     let meta = session.engine().stat(&path).await?;
     if !meta.is_dir() {
-        out.line(&du_line(meta.size, path.as_str(), human)).await?;
+        let name = out.shown().name(path.as_str()).into_owned();
+        out.line(&du_line(meta.size, &name, human)).await?;
         return Ok(());
     }
     let total = du_walk(session, &path, summary, human, out).await?;
     if summary {
-        out.line(&du_line(total, path.as_str(), human)).await?;
+        let name = out.shown().name(path.as_str()).into_owned();
+        out.line(&du_line(total, &name, human)).await?;
     }
     Ok(())
 }
@@ -272,7 +358,7 @@ async fn tree_walk(
         };
         out.line(&format!(
             "{prefix}{branch}{}",
-            display_name(&entry.name, &entry.meta)
+            display_name(&out.shown(), &entry.name, &entry.meta)
         ))
         .await?;
         if entry.meta.is_dir() {
@@ -287,7 +373,8 @@ async fn tree_walk(
     Ok(())
 }
 
-/// `tree [path]`: the tree below a directory, then the counts.
+/// `tree [path]`: the tree below a directory, then the counts; names shown as `ls` shows them
+/// ([`Shown::listing`]).
 pub async fn tree(
     session: &Session,
     args: &[String],
@@ -296,7 +383,7 @@ pub async fn tree(
     let opts = Opts::parse(args, "", "")?;
     let path = match opts.operands.as_slice() {
         [] => session.cwd().clone(),
-        [p] => session.resolve(p)?,
+        [p] => session.resolve(p).await?,
         _ => return Err(CmdError::Usage("too many arguments".into())),
     };
     let meta = session.engine().stat(&path).await?;
@@ -307,7 +394,8 @@ pub async fn tree(
                 .into(),
         );
     }
-    out.line(path.as_str()).await?;
+    let root = out.shown().name(path.as_str()).into_owned();
+    out.line(&root).await?;
     let mut counts = TreeCounts::default();
     tree_walk(session, &path, "", &mut counts, out).await?;
     let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });

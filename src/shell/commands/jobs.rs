@@ -2,6 +2,7 @@
 //! bash, and what bash cannot do to them (suspend and continue a transfer, limit its rate).
 
 use mavfs_actors::ErrorKind;
+use mavfs_actors::quote;
 use mavfs_actors::{JobId, JobState};
 
 use super::transfer::{finish, parse_rate};
@@ -17,7 +18,7 @@ fn job_id(spec: &str) -> Result<JobId, CmdError> {
         .ok()
         .filter(|n| *n > 0)
         .map(JobId)
-        .ok_or_else(|| CmdError::Usage(format!("{spec}: no such job")))
+        .ok_or_else(|| CmdError::Usage(format!("{}: no such job", quote::diagnostic(spec))))
 }
 
 /// `jobs [--json]`: every job of the engine, running or ended, with its counts (`--json`: the
@@ -140,7 +141,7 @@ pub async fn fg(session: &mut Session, args: &[String]) -> Result<Status, CmdErr
 /// Turns the engine's unknown-job error into bash's wording.
 fn no_such_job(spec: &str, e: mavfs_actors::Error) -> CmdError {
     if e.kind() == ErrorKind::NotFound {
-        CmdError::Usage(format!("{spec}: no such job"))
+        CmdError::Usage(format!("{}: no such job", quote::diagnostic(spec)))
     } else {
         e.into()
     }
@@ -234,7 +235,13 @@ pub async fn throttle(session: &mut Session, args: &[String]) -> Result<Status, 
                 .parse::<usize>()
                 .ok()
                 .filter(|n| (1..=mavfs_actors::MAX_JOBS).contains(n))
-                .ok_or_else(|| CmdError::Usage(format!("-j {n}: not a number of files")))?;
+                .ok_or_else(|| {
+                    CmdError::Usage(format!(
+                        "-j {}: not a number of files",
+                        quote::diagnostic(n)
+                    ))
+                })?;
+            let jobs = super::transfer::capped_jobs(session, "throttle", jobs);
             engine
                 .set_jobs(job_id(spec)?, jobs)
                 .await

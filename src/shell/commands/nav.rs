@@ -15,7 +15,7 @@ pub async fn cd(session: &mut Session, args: &[String]) -> Result<Status, CmdErr
     let opts = Opts::parse(args, "", "")?;
     let target = match opts.operands.as_slice() {
         [] => session.engine().home().clone(),
-        [path] => session.resolve(path)?,
+        [path] => session.resolve(path).await?,
         _ => return Err(CmdError::Usage("too many arguments".into())),
     };
     let meta = session.engine().stat(&target).await?;
@@ -34,10 +34,12 @@ pub async fn cd(session: &mut Session, args: &[String]) -> Result<Status, CmdErr
 pub fn exit(args: &[String]) -> Result<Status, CmdError> {
     match args {
         [] => Ok(Status::Exit(0)),
-        [code] => code
-            .parse::<i32>()
-            .map(Status::Exit)
-            .map_err(|_| CmdError::Usage(format!("{code}: numeric argument required"))),
+        [code] => code.parse::<i32>().map(Status::Exit).map_err(|_| {
+            CmdError::Usage(format!(
+                "{}: numeric argument required",
+                mavfs_actors::quote::diagnostic(code)
+            ))
+        }),
         _ => Err(CmdError::Usage("too many arguments".into())),
     }
 }

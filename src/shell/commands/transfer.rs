@@ -2,6 +2,7 @@
 //! progress bar on a terminal, then one summary line; with `--json`, the job's events as JSON
 //! lines instead) or, followed by `&`, as background jobs.
 
+use mavfs_actors::quote;
 use mavfs_actors::{JobId, JobOptions, TransferKind, TransferRequest, TransferSummary};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -20,7 +21,12 @@ pub fn parse_rate(spec: &str) -> Result<Option<u64>, CmdError> {
     crate::config::parse_size(spec.strip_suffix("/s").unwrap_or(spec))
         .filter(|r| *r > 0)
         .map(Some)
-        .ok_or_else(|| CmdError::Usage(format!("{spec}: not a rate (50MiB/s, or off)")))
+        .ok_or_else(|| {
+            CmdError::Usage(format!(
+                "{}: not a rate (50MiB/s, or off)",
+                quote::diagnostic(spec)
+            ))
+        })
 }
 
 /// Takes `--bwlimit RATE` (or `--bwlimit=RATE`) out of `args`: the job's own limit.
@@ -48,10 +54,44 @@ fn bwlimit(args: &[String]) -> Result<(Vec<String>, JobOptions), CmdError> {
     Ok((rest, options))
 }
 
+/// Open files one file of a transfer may hold at once: its source, its staged destination, and
+/// a directory handle on each side.
+const FDS_PER_FILE: u64 = 4;
+
+/// Open files kept for everything else: stdio, the runtime, store connections, root handles.
+const FDS_RESERVED: u64 = 64;
+
+/// The most files a transfer may move at once under the open-file limit (`ulimit -n`), with
+/// that limit, when it is below `jobs`; `None` when `jobs` fits (or there is no limit).
+pub fn open_file_cap(jobs: usize) -> Option<(usize, u64)> {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current?;
+    let cap = usize::try_from((limit.saturating_sub(FDS_RESERVED) / FDS_PER_FILE).max(1))
+        .unwrap_or(usize::MAX);
+    (cap < jobs).then_some((cap, limit))
+}
+
+/// `jobs`, capped by this process's open-file limit when the engine runs here (a daemon's jobs
+/// run under the daemon's limit), saying so on stderr: files that could not be opened would
+/// fail the job with `Too many open files` instead.
+pub fn capped_jobs(session: &Session, name: &str, jobs: usize) -> usize {
+    if session.engine().attached().is_some() {
+        return jobs;
+    }
+    match open_file_cap(jobs) {
+        Some((cap, limit)) => {
+            eprintln!(
+                "mavfs: {name}: -j {jobs} capped to {cap}: the open-file limit (ulimit -n) is {limit}"
+            );
+            cap
+        }
+        None => jobs,
+    }
+}
+
 /// Parses the arguments of transfer command `name`. `-j N` sets how many files move at once,
 /// `--bwlimit RATE` the job's own limit; `--json` is taken out (a background job prints nothing
 /// anyway: `mavfs events --json` shows its events).
-pub fn request(
+pub async fn request(
     session: &Session,
     name: &str,
     args: &[String],
@@ -72,8 +112,14 @@ pub fn request(
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=64).contains(n))
-            .ok_or_else(|| CmdError::Usage(format!("-j {v}: expected a number from 1 to 64")))?,
+            .ok_or_else(|| {
+                CmdError::Usage(format!(
+                    "-j {}: expected a number from 1 to 64",
+                    quote::diagnostic(v)
+                ))
+            })?,
     };
+    let jobs = capped_jobs(session, name, jobs);
     opts.need(2)?;
     let (sources, dest) = opts.operands.split_at(opts.operands.len() - 1);
     if matches!(kind, TransferKind::Push | TransferKind::Pull) && sources.len() != 1 {
@@ -81,25 +127,32 @@ pub fn request(
             "usage: {name} [-j N] [--bwlimit RATE] src dst"
         )));
     }
+    let mut resolved = Vec::with_capacity(sources.len());
+    for source in sources {
+        resolved.push(session.resolve(source).await?);
+    }
     let request = TransferRequest {
         kind,
-        sources: sources
-            .iter()
-            .map(|s| session.resolve(s))
-            .collect::<Result<_, _>>()?,
-        dest: session.resolve(&dest[0])?,
+        sources: resolved,
+        dest: session.resolve(&dest[0]).await?,
         recursive: kind != TransferKind::Copy || opts.has('r') || opts.has('R'),
         jobs,
     };
     Ok((request, options))
 }
 
-/// The command as typed, for listings: words joined by blanks, quoted when they hold any.
+/// The command as typed, for listings: words joined by blanks, quoted when they hold any; a
+/// word with control characters is shown as `ls` shows such names on a terminal
+/// (`'a'$'\n''b'`, [`quote::shell_escape`]), since a label reaches terminals and logs alike.
 pub fn label(name: &str, args: &[String]) -> String {
     std::iter::once(name)
         .chain(args.iter().map(String::as_str))
         .map(|w| {
-            if w.is_empty() || w.contains(|c: char| c.is_whitespace() || "'\"\\&;>#".contains(c)) {
+            if w.contains(char::is_control) {
+                quote::shell_escape(w).into_owned()
+            } else if w.is_empty()
+                || w.contains(|c: char| c.is_whitespace() || "'\"\\&;>#".contains(c))
+            {
                 format!("'{}'", w.replace('\'', r"'\''"))
             } else {
                 w.to_string()
@@ -118,7 +171,7 @@ pub async fn run(
     args: &[String],
     out: &mut Output,
 ) -> Result<Status, CmdError> {
-    let (request, options) = request(session, name, args)?;
+    let (request, options) = request(session, name, args).await?;
     let engine = session.engine().clone();
     let label = label(name, args);
     if json_flag(session, args).1 {

@@ -117,8 +117,10 @@ impl RedisStore {
             ),
             Err(e) => warnings.push(format!("could not sweep abandoned data: {}", e.reason())),
         }
+        // Debug only: whoever opens the store shows `RedisStore::warnings` to its user, once
+        // (`mavfs: mount /vram: warning: ...`); a `warn!` here printed each one twice.
         for warning in &warnings {
-            tracing::warn!(namespace = options.namespace, "{warning}");
+            tracing::debug!(namespace = options.namespace, "{warning}");
         }
         let stop = CancellationToken::new();
         tokio::spawn(gc::maintain(shared.clone(), stop.clone()));

@@ -31,15 +31,15 @@ impl Origin {
         let shown = &self.shown;
         let first = details.split_whitespace().next().unwrap_or("");
         let (kind, detail) = match (err.kind(), first) {
+            _ if acl_refusal(details) => (
+                ErrorKind::PermissionDenied,
+                format!("Redis at {shown} refused the command: {details}"),
+            ),
             (_, "OOM") => (
                 ErrorKind::NoSpace,
                 format!("Redis at {shown} reached its maxmemory limit"),
             ),
             (_, "WRONGTYPE") => (ErrorKind::Io, wrong_type(key)),
-            (_, "NOPERM") => (
-                ErrorKind::PermissionDenied,
-                format!("Redis at {shown} refused the command: {details}"),
-            ),
             (_, "READONLY") => (
                 ErrorKind::Unavailable,
                 format!("Redis at {shown} is a read-only replica"),
@@ -128,6 +128,16 @@ pub(crate) fn plain_details(err: &FredError) -> String {
         return rest[..end].to_string();
     }
     details.to_string()
+}
+
+/// Whether a reply is an ACL refusal: `NOPERM` from a command, or, from inside a script, the
+/// `ERR` Redis 6 and 7 give instead (`The user executing the script can't run this command`):
+/// either way the user lacks a permission, which is `Permission denied`, not an I/O error.
+fn acl_refusal(details: &str) -> bool {
+    details.split_whitespace().next() == Some("NOPERM")
+        || details.contains("NOPERM")
+        || details.contains("The user executing the script can't")
+        || details.contains("has no permissions to")
 }
 
 /// Whether the outcome of a command that failed this way is unknown: it may have run.
