@@ -8,6 +8,7 @@
 //! - [`io_counters`]: the per-mount read and write byte counters move by exactly the bytes moved.
 //! - [`redis_faults`]: the Redis store under faults and sharing, on private `redis-server`s.
 //! - [`responsiveness`]: backends answer while a large transfer runs through them.
+//! - [`throttle`]: every pair of stores obeys a limit, small files included, on a real clock.
 //! - [`transfers`]: transfers and jobs through the router, over every pair of stores.
 //!
 //! What the modules share with the root crate's tests (private Redis servers, staging leftovers)
@@ -20,4 +21,5 @@ mod disk_usage;
 mod io_counters;
 mod redis_faults;
 mod responsiveness;
+mod throttle;
 mod transfers;
