@@ -164,6 +164,7 @@ def bytes_done():
     job = max(json.loads(out), key=lambda j: j["id"])
     return job["id"], job["progress"]["bytes_done"]
 job, _ = bytes_done()
+issued = time.monotonic()
 subprocess.run([bin, "exec", f"stop %{job}"], capture_output=True, check=True)
 stopped = time.monotonic()
 # The first poll after the stop is the reference: the counter must not move after it. Its time
@@ -179,6 +180,7 @@ while time.monotonic() < stopped + 1.0:
 subprocess.run([bin, "exec", f"kill %{job}"], capture_output=True)
 if moved_after is None:
     print(f"run {run}: stopped within {1000 * first_at:.1f} ms of stop returning"
+          f" ({1000 * (stopped - issued):.1f} ms after it was issued)"
           f" (bytes_done unchanged over {polls} polls in the next second)")
 else:
     print(f"run {run}: bytes_done still moved {1000 * moved_after:.1f} ms after stop returned")
