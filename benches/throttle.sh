@@ -26,6 +26,8 @@ cd "$(dirname "$0")/.."
 WHAT=${1:-all}
 N=${2:-3}
 ROOT=$PWD
+# HOME moves to the scratch directory below; cargo must still find its toolchain.
+export RUSTUP_HOME=${RUSTUP_HOME:-$HOME/.rustup} CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}
 cargo build --release -q
 BIN=$ROOT/target/release/mavfs
 
