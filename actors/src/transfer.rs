@@ -59,7 +59,7 @@ use crate::store::{Version, WriteMode, source_changed};
 use self::batch::{Unit, transfer_batch};
 pub use self::claims::{Claim, Destinations};
 pub use self::meter::{Meter, Progress};
-pub use self::pace::{BURST, Bucket, Pace, RECHECK};
+pub use self::pace::{BURST, Bucket, CATCH_UP, Pace, RECHECK};
 pub use self::plan::plan;
 pub use crate::limits::DEFAULT_JOBS;
 

@@ -12,6 +12,7 @@
 //! - [`path_props`]: properties of the path parser over arbitrary text.
 //! - [`redis_faults`]: the Redis store under faults and sharing, on private `redis-server`s.
 //! - [`responsiveness`]: backends answer while a large transfer runs through them.
+//! - [`throttle`]: every pair of stores obeys a limit, small files included, on a real clock.
 //! - [`transfers`]: transfers and jobs through the router, over every pair of stores.
 //!
 //! What the modules share with the root crate's tests (private Redis servers, staging leftovers)
@@ -27,4 +28,5 @@ mod model;
 mod path_props;
 mod redis_faults;
 mod responsiveness;
+mod throttle;
 mod transfers;
