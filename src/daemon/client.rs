@@ -1,8 +1,9 @@
 //! [`Remote`]: a client of `mavfs serve`, the engine a front end holds when attached.
 //!
-//! One connection carries every request of a front end at once: each gets an id, and a reader
-//! task routes what the daemon sends back (replies, stream data, credit) to the request that
-//! waits for it, and job events to every local subscriber. Requests that stream or wait
+//! One connection carries every request of a front end at once: each gets an id and is written
+//! to the socket by the task that makes it (through an [`Outbox`]), and a reader task routes what
+//! the daemon sends back (replies, stream data, credit) to the request that waits for it, and job
+//! events to every local subscriber. Requests that stream or wait
 //! (reads, writes, foreground jobs) are handles that cancel their request when dropped, so a
 //! Ctrl-C in an attached shell cancels a foreground job exactly as it does embedded.
 //!
@@ -24,9 +25,11 @@ use mavfs_actors::{
 };
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
 
+use super::outbox::Outbox;
 use super::protocol::{
-    self, ClientMsg, Frame, MAX_DATA, Outgoing, Reply, Request, ServerMsg, VERSION, WINDOW,
+    self, ClientMsg, Frame, MAX_DATA, Reply, Request, ServerMsg, VERSION, WINDOW,
 };
 use super::socket;
 
@@ -60,7 +63,7 @@ pub struct Remote {
 }
 
 struct Inner {
-    out: mpsc::UnboundedSender<Outgoing>,
+    out: Outbox,
     pending: Mutex<HashMap<u64, mpsc::UnboundedSender<Incoming>>>,
     next_id: AtomicU64,
     events: broadcast::Sender<Pushed>,
@@ -119,7 +122,9 @@ impl Remote {
             Ok(_) => return Err(AttachError(format!("{shown}: unexpected answer to Hello"))),
             Err(e) => return Err(AttachError(format!("{shown}: {e}"))),
         };
-        let (out, mut outgoing) = mpsc::unbounded_channel::<Outgoing>();
+        // Requests take no places in the queue: what a client has in flight is bounded by the
+        // protocol (a reply awaited per request, a window of credit per write).
+        let (out, flusher) = Outbox::new(write, 0, HANDSHAKE_TIMEOUT, CancellationToken::new());
         let inner = Arc::new(Inner {
             out,
             pending: Mutex::new(HashMap::new()),
@@ -131,15 +136,9 @@ impl Remote {
             pid,
             socket: path.to_path_buf(),
         });
-        tokio::spawn(async move {
-            while let Some(frame) = outgoing.recv().await {
-                if protocol::write(&mut write, &frame).await.is_err() {
-                    break;
-                }
-            }
-        });
+        tokio::spawn(flusher);
         // The reader holds the state weakly, so that dropping the last `Remote` closes the
-        // connection (the writer ends with the sender, the daemon sees the hang-up).
+        // connection (the outbox finishes with it, the daemon sees the hang-up).
         let weak = Arc::downgrade(&inner);
         tokio::spawn(async move {
             while let Some(Ok(frame)) = frames.next().await {
@@ -454,10 +453,17 @@ impl Remote {
     }
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // What is queued still goes out (a last `Cancel`), then the socket closes.
+        self.out.finish();
+    }
+}
+
 impl Inner {
     fn send(&self, msg: &ClientMsg) {
-        // A closed writer means a lost connection, which the waiting request will see.
-        let _ = self.out.send(protocol::message(msg));
+        // A closed outbox means a lost connection, which the waiting request will see.
+        let _ = self.out.push(protocol::message(msg));
     }
 
     fn forget(&self, id: u64) {
@@ -573,7 +579,7 @@ impl RemoteWrite {
                 .guard
                 .inner
                 .out
-                .send(protocol::data(self.guard.id, piece));
+                .push(protocol::data(self.guard.id, piece));
             self.credit -= 1;
         }
         Ok(())

@@ -1,5 +1,5 @@
 //! One handler per [`Request`] variant: what the daemon does for each, over its in-process
-//! engine. A handler sends its replies through the connection's [`Outbound`] and reads what the
+//! engine. A handler sends its replies through the connection's [`Outbox`] and reads what the
 //! client sends for its request (stream data, credit, the end of a write) from its inbox.
 //!
 //! A handler is dropped when its request is cancelled or its connection ends: whatever it holds
@@ -11,8 +11,8 @@ use mavfs_actors::{Error, ErrorKind, JobEvent, VPath, WriteMode};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
-use super::connection::{Closed, Outbound};
 use super::metrics::events_dropped;
+use super::outbox::{Closed, Outbox};
 use super::protocol::{self, MAX_DATA, Reply, Request, ServerMsg, WINDOW};
 use crate::engine::{Engine, Foreground};
 
@@ -37,7 +37,7 @@ pub struct Ctx {
     /// The daemon's engine.
     pub engine: Engine,
     /// The connection's sending side.
-    pub out: Outbound,
+    pub out: Outbox,
     /// What the client sends for this request.
     pub inbound: mpsc::Receiver<Inbound>,
 }

@@ -356,15 +356,21 @@ pub async fn write<W: tokio::io::AsyncWrite + Unpin>(
     match frame {
         Outgoing::Message(bytes) => w.write_all(bytes).await,
         Outgoing::Data { id, data } => {
-            let mut header = [0u8; 13];
-            let len = u32::try_from(9 + data.len()).unwrap_or(u32::MAX);
-            header[..4].copy_from_slice(&len.to_be_bytes());
-            header[4] = TAG_DATA;
-            header[5..].copy_from_slice(&id.to_be_bytes());
-            w.write_all(&header).await?;
+            w.write_all(&data_header(*id, data.len())).await?;
             w.write_all(data).await
         }
     }
+}
+
+/// The 13 bytes that go before `len` bytes of stream `id`'s data on the wire: the frame's
+/// length prefix, the tag and the id.
+pub fn data_header(id: u64, len: usize) -> [u8; 13] {
+    let mut header = [0u8; 13];
+    let frame_len = u32::try_from(9 + len).unwrap_or(u32::MAX);
+    header[..4].copy_from_slice(&frame_len.to_be_bytes());
+    header[4] = TAG_DATA;
+    header[5..].copy_from_slice(&id.to_be_bytes());
+    header
 }
 
 /// Decodes a frame. Errors: what is wrong with it, for a [`ServerMsg::Refused`].
