@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::outbox::Outbox;
 use super::protocol::{
-    self, ClientMsg, Frame, MAX_DATA, Reply, Request, ServerMsg, VERSION, WINDOW,
+    self, CREDIT_BATCH, ClientMsg, Frame, MAX_DATA, Reply, Request, ServerMsg, VERSION, WINDOW,
 };
 use super::socket;
 
@@ -300,16 +300,25 @@ impl Remote {
             Reply::Reading(size) => size,
             other => return Err(unexpected("read", &other)),
         };
-        let state = ReadState { rx, guard };
+        let state = ReadState {
+            rx,
+            guard,
+            consumed: 0,
+        };
         let chunks: BoxStream<'static, Result<Bytes>> =
             futures::stream::unfold(Some(state), |state| async move {
                 let mut state = state?;
                 match state.rx.recv().await {
                     Some(Incoming::Data(data)) => {
-                        state.guard.inner.send(&ClientMsg::Credit {
-                            id: state.guard.id,
-                            chunks: 1,
-                        });
+                        // Credit half a window at a time: a small file needs none.
+                        state.consumed += 1;
+                        if state.consumed == CREDIT_BATCH {
+                            state.consumed = 0;
+                            state.guard.inner.send(&ClientMsg::Credit {
+                                id: state.guard.id,
+                                chunks: CREDIT_BATCH,
+                            });
+                        }
                         Some((Ok(data), Some(state)))
                     }
                     Some(Incoming::ReadEnd(None)) => {
@@ -549,6 +558,8 @@ impl Drop for RequestGuard {
 struct ReadState {
     rx: mpsc::UnboundedReceiver<Incoming>,
     guard: RequestGuard,
+    /// Data frames taken since the last credit granted.
+    consumed: u32,
 }
 
 /// A write into the daemon. Dropped without [`RemoteWrite::commit`], it is discarded there.

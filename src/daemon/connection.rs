@@ -1,8 +1,14 @@
 //! One client connection of the daemon: the handshake, then one task that reads the client's
-//! frames and runs its requests, each as a future of that task rather than a task of its own, so
-//! that a request and its reply cost no hop between tasks. Replies go out through the
-//! connection's [`Outbox`], written at once by the request that produces them when the socket
-//! takes them.
+//! frames and runs its requests as futures of that task rather than tasks of their own, so that a
+//! `stat`, an `ls` or a small `cat` and its reply cost no hop between tasks. Replies go out
+//! through the connection's [`Outbox`], written at once by the request that produces them when
+//! the socket takes them.
+//!
+//! The one exception is a write (`Request::Write`), which takes the client's data frames: it
+//! runs as a task of its own, so that handing it a frame wakes that task. (A task woken while it
+//! runs, as the connection's would be by its own hand-off, is rescheduled as if it had yielded,
+//! which on a multi-threaded runtime wakes another worker: a system call per frame for nothing.)
+//! A read's credit is not handed over by waking it either, but counted ([`Credit`]).
 //!
 //! Rules that keep the daemon's memory bounded whatever a client does:
 //! - the handshake must arrive within [`Limits::handshake`], or the connection is dropped;
@@ -15,8 +21,9 @@
 //! - any malformed, unknown or oversized frame is answered with [`ServerMsg::Refused`] and the
 //!   connection is closed; other connections never notice.
 //!
-//! Requests on one connection run concurrently (a slow `wait` never holds up a `stat`), but on
-//! one task: one connection uses one core at a time, and many connections use them all.
+//! Requests on one connection run concurrently (a slow `wait` never holds up a `stat`), but
+//! (writes aside) on one task: one connection uses one core at a time, many connections use them
+//! all.
 //!
 //! When the connection ends, for whatever reason, its request handlers are dropped: a foreground
 //! job is cancelled (a hang-up is Ctrl-C), a write in progress is discarded, a read stops.
@@ -24,6 +31,7 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::{AbortHandle, Abortable, BoxFuture};
@@ -33,8 +41,9 @@ use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
-use super::handlers::{self, Inbound};
+use super::handlers::{self, Credit, Inbound};
 use super::outbox::Outbox;
 use super::protocol::{self, ClientMsg, Frame, ServerMsg, VERSION, WINDOW};
 use crate::engine::Engine;
@@ -63,6 +72,7 @@ impl Default for Limits {
 /// A request in progress: where its inbound frames go, and how to stop it.
 struct Slot {
     inbox: mpsc::Sender<Inbound>,
+    credit: Arc<Credit>,
     abort: AbortHandle,
     /// Tells this request from an earlier one that had the same id.
     generation: u64,
@@ -166,28 +176,48 @@ async fn run(frames: &mut Frames, engine: &Engine, out: &Outbox, closed: &Cancel
                 ClientMsg::Request { id, request } => match slots.entry(id) {
                     Entry::Occupied(_) => Err(format!("request id {id} is already in use")),
                     Entry::Vacant(slot) => {
-                        // A window of data, and the credits and end that come with it.
-                        let (inbox, inbound) = mpsc::channel(WINDOW as usize + 4);
+                        // A window of data and the end of a write.
+                        let (inbox, inbound) = mpsc::channel(WINDOW as usize + 1);
+                        let credit = Arc::new(Credit::default());
+                        let spawn = handlers::takes_data(&request);
                         let ctx = handlers::Ctx {
                             id,
                             engine: engine.clone(),
                             out: out.clone(),
                             inbound,
+                            credit: credit.clone(),
+                        };
+                        let handler = handlers::handle(request, ctx);
+                        let handler = if spawn {
+                            // Aborted when dropped, with the request or the connection.
+                            let task = AbortOnDropHandle::new(tokio::spawn(handler));
+                            async move {
+                                let _ = task.await;
+                            }
+                            .boxed()
+                        } else {
+                            handler.boxed()
                         };
                         generation += 1;
                         let this = generation;
                         let (abort, registration) = AbortHandle::new_pair();
-                        let handler = Abortable::new(handlers::handle(request, ctx), registration);
+                        let handler = Abortable::new(handler, registration);
                         running.push(handler.map(move |_| (id, this)).boxed());
                         slot.insert(Slot {
                             inbox,
+                            credit,
                             abort,
                             generation: this,
                         });
                         Ok(())
                     }
                 },
-                ClientMsg::Credit { id, chunks } => deliver(&slots, id, Inbound::Credit(chunks)),
+                ClientMsg::Credit { id, chunks } => {
+                    if let Some(slot) = slots.get(&id) {
+                        slot.credit.grant(chunks);
+                    }
+                    Ok(())
+                }
                 ClientMsg::EndWrite { id, commit } => deliver(&slots, id, Inbound::End { commit }),
                 ClientMsg::Cancel { id } => {
                     if let Some(slot) = slots.remove(&id) {

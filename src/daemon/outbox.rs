@@ -136,12 +136,20 @@ impl Outbox {
     /// Sends `frame`, waiting at most the send limit for a place in the queue. Errors: `Closed`
     /// when the outbox is closed, or when the peer stopped reading (which closes it).
     pub async fn send(&self, frame: Outgoing) -> Result<(), Closed> {
+        self.send_all(vec![frame]).await
+    }
+
+    /// Sends `frames` in order, in one system call when the socket takes them: a reply and the
+    /// data that follows it, say. Each takes a place, as in [`Outbox::send`]; at most as many as
+    /// the queue has places.
+    pub async fn send_all(&self, frames: Vec<Outgoing>) -> Result<(), Closed> {
         let shared = &self.shared;
-        let permit = match shared.places.try_acquire() {
+        let n = u32::try_from(frames.len()).unwrap_or(u32::MAX);
+        let permit = match shared.places.try_acquire_many(n) {
             Ok(permit) => permit,
             Err(_) => {
                 let waited = tokio::select! {
-                    waited = tokio::time::timeout(shared.send_timeout, shared.places.acquire()) => waited,
+                    waited = tokio::time::timeout(shared.send_timeout, shared.places.acquire_many(n)) => waited,
                     () = shared.closed.cancelled() => return Err(Closed),
                 };
                 match waited {
@@ -155,9 +163,9 @@ impl Outbox {
                 }
             }
         };
-        // The place is given back when the frame leaves the queue (at once if written at once).
+        // Each place is given back when its frame leaves the queue (at once if written at once).
         permit.forget();
-        self.enqueue(frame, true)
+        self.enqueue(frames, true)
     }
 
     /// Sends `msg` as [`Outbox::send`] does.
@@ -170,7 +178,7 @@ impl Outbox {
         match self.shared.places.try_acquire() {
             Ok(permit) => {
                 permit.forget();
-                self.enqueue(frame, true).is_ok()
+                self.enqueue(vec![frame], true).is_ok()
             }
             Err(_) => false,
         }
@@ -179,7 +187,7 @@ impl Outbox {
     /// Sends `frame` without taking a place: for senders whose protocol bounds what they have in
     /// flight. Errors: `Closed`.
     pub fn push(&self, frame: Outgoing) -> Result<(), Closed> {
-        self.enqueue(frame, false)
+        self.enqueue(vec![frame], false)
     }
 
     /// Lets the flusher write out what is queued and then stop; the flusher's future ends then
@@ -189,19 +197,21 @@ impl Outbox {
         self.shared.work.notify_one();
     }
 
-    fn enqueue(&self, frame: Outgoing, placed: bool) -> Result<(), Closed> {
+    fn enqueue(&self, frames: Vec<Outgoing>, placed: bool) -> Result<(), Closed> {
         let shared = &self.shared;
         if shared.closed.is_cancelled() {
             if placed {
-                shared.places.add_permits(1);
+                shared.places.add_permits(frames.len());
             }
             return Err(Closed);
         }
         let mut queue = shared.lock();
         let was_empty = queue.frames.is_empty();
-        queue.frames.push_back(Queued::new(frame, placed));
+        queue
+            .frames
+            .extend(frames.into_iter().map(|frame| Queued::new(frame, placed)));
         if !was_empty {
-            // The flusher is already at work on the frames before this one.
+            // The flusher is already at work on the frames before these.
             return Ok(());
         }
         match shared.write_queued(&mut queue) {
