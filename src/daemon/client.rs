@@ -92,7 +92,10 @@ impl Remote {
             .await
             .map_err(|e| AttachError(e.to_string()))?;
         let (read, write) = stream.into_split();
-        let mut frames = FramedRead::new(read, protocol::codec());
+        // Room for a couple of whole data frames, so that a chunk and the frames around it
+        // arrive in one read, into memory already in use rather than a fresh allocation each.
+        let mut frames =
+            FramedRead::with_capacity(read, protocol::codec(), 2 * protocol::MAX_FRAME);
         let mut write = write;
         let shown = path.display();
         let hello = protocol::message(&ClientMsg::Hello { version: VERSION });
