@@ -12,8 +12,8 @@
 #      with the default mounts and with /vram on a private redis-server (if installed)
 #   4. a 1 GiB push /vram -> /vdisk in the daemon with 10 subscribed clients (`mavfs events
 #      --json`) against none
-#   5. the daemon's memory: RSS with 200 idle connections, and its peak with 20 clients
-#      streaming `cat` of the 1 GiB file at once
+#   5. the daemon's memory: RSS with 200 idle connections (before any file is stored), and its
+#      peak with 20 clients streaming `cat` of the 1 GiB file at once
 #
 # Usage: benches/daemon.sh [ROUNDS] [RUNS]      (defaults: 5 rounds, 30 runs of `exec`)
 #        MAVFS=path/to/mavfs benches/daemon.sh  (that binary; otherwise a release build)
@@ -84,15 +84,33 @@ for line in open("latency.txt"):
     p50, p99 = float(f[7]) * us[f[8]], float(f[9]) * us[f[10]]
     b = best.setdefault((op, mode), [p50, p99])
     b[0], b[1] = min(b[0], p50), min(b[1], p99)
-print(f"{\"op\":<6} {\"embedded p50\":>13} {\"p99\":>9} {\"attached p50\":>13} {\"p99\":>9}   (us; best p50 and best p99 of the rounds)")
+print("%-6s %13s %9s %13s %9s   (us; best p50 and best p99 of the rounds)" % ("op", "embedded p50", "p99", "attached p50", "p99"))
 for op in ("write", "read", "stat"):
     e, a = best[(op, "embedded")], best[(op, "attached")]
     print(f"{op:<6} {e[0]:>13.1f} {e[1]:>9.1f} {a[0]:>13.1f} {a[1]:>9.1f}")
 '
 
+echo "== 5a. the daemon's memory (before any file is stored)"
+echo "idle, no clients:               $(rss)"
+python3 - "$SOCK" <<'PY' &
+import socket, struct, sys, time
+hello = b'J{"type":"hello","version":1}'
+conns = []
+for _ in range(200):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    s.sendall(struct.pack(">I", len(hello)) + hello)
+    conns.append(s)
+time.sleep(3)
+PY
+IDLE=$!
+sleep 2
+echo "200 idle connections:           $(rss)"
+wait "$IDLE"
+
 echo "== 2. cat of a $SIZE_MIB MiB /vram file into a pipe, first byte to end, best of $ROUNDS rounds"
 head -c $((SIZE_MIB << 20)) /dev/urandom >block_dir/big
-"$BIN" exec 'pull /vdisk/big /vram/big'
+"$BIN" exec 'pull /vdisk/big /vram/big' 2>/dev/null
 # Reads stdin to its end in 1 MiB reads; prints seconds from the first byte to the end.
 cat >drain.py <<'PY'
 import os, sys, time
@@ -106,7 +124,7 @@ while n:
 print(f"{time.perf_counter() - start:.6f} {total}")
 PY
 for _ in $(seq "$ROUNDS"); do
-  "$BIN" --embedded exec 'pull /vdisk/big /vram/big' 'cat /vram/big' | python3 drain.py | sed 's/^/embedded /' >>cat.txt
+  "$BIN" --embedded exec 'pull /vdisk/big /vram/big' 'cat /vram/big' 2>/dev/null | python3 drain.py | sed 's/^/embedded /' >>cat.txt
   "$BIN" exec 'cat /vram/big' | python3 drain.py | sed 's/^/attached /' >>cat.txt
 done
 py '
@@ -192,8 +210,14 @@ none=() ten=()
 for _ in $(seq "$ROUNDS"); do
   none+=("$(push_ms)")
   SUBS=()
+  connected=$(grep -c "client connected" serve.log || true)
   for _ in $(seq 10); do "$BIN" events --json >/dev/null 2>&1 & SUBS+=($!); done
   PIDS=("${SUBS[@]}")
+  # Until all ten are attached (each connects once), so that their start-up is not timed.
+  for _ in $(seq 400); do
+    [ "$(grep -c "client connected" serve.log || true)" -ge $((connected + 10)) ] && break
+    sleep 0.05
+  done
   sleep 0.5
   ten+=("$(push_ms)")
   kill "${SUBS[@]}" 2>/dev/null || true
@@ -202,23 +226,7 @@ for _ in $(seq "$ROUNDS"); do
 done
 py 'import sys; n, t = map(lambda s: min(map(float, s.split())), sys.argv[1:3]); print(f"no subscribers {n:.0f} ms, 10 subscribers {t:.0f} ms: throughput with them {n / t:.3f}x")' "${none[*]}" "${ten[*]}"
 
-echo "== 5. the daemon's memory"
-echo "now:                            $(rss)"
-python3 - "$SOCK" <<'PY' &
-import socket, struct, sys, time
-hello = b'J{"type":"hello","version":1}'
-conns = []
-for _ in range(200):
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(sys.argv[1])
-    s.sendall(struct.pack(">I", len(hello)) + hello)
-    conns.append(s)
-time.sleep(3)
-PY
-IDLE=$!
-sleep 2
-echo "200 idle connections:           $(rss)"
-wait "$IDLE"
+echo "== 5b. the daemon's memory with the $SIZE_MIB MiB file stored"
 # Reset the peak to now (Linux: clear_refs 5), so it is this step's.
 echo 5 >"/proc/$SERVE/clear_refs" 2>/dev/null || echo "(cannot reset the peak; it includes the steps above)"
 echo "before the cats:                $(rss)"
