@@ -1,8 +1,9 @@
 //! [`Remote`]: a client of `mavfs serve`, the engine a front end holds when attached.
 //!
-//! One connection carries every request of a front end at once: each gets an id, and a reader
-//! task routes what the daemon sends back (replies, stream data, credit) to the request that
-//! waits for it, and job events to every local subscriber. Requests that stream or wait
+//! One connection carries every request of a front end at once: each gets an id and is written
+//! to the socket by the task that makes it (through an [`Outbox`]), and a reader task routes what
+//! the daemon sends back (replies, stream data, credit) to the request that waits for it, and job
+//! events to every local subscriber. Requests that stream or wait
 //! (reads, writes, foreground jobs) are handles that cancel their request when dropped, so a
 //! Ctrl-C in an attached shell cancels a foreground job exactly as it does embedded.
 //!
@@ -24,9 +25,11 @@ use mavfs_actors::{
 };
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
 
+use super::outbox::Outbox;
 use super::protocol::{
-    self, ClientMsg, Frame, MAX_DATA, Outgoing, Reply, Request, ServerMsg, VERSION, WINDOW,
+    self, CREDIT_BATCH, ClientMsg, Frame, MAX_DATA, Reply, Request, ServerMsg, VERSION, WINDOW,
 };
 use super::socket;
 
@@ -60,7 +63,7 @@ pub struct Remote {
 }
 
 struct Inner {
-    out: mpsc::UnboundedSender<Outgoing>,
+    out: Outbox,
     pending: Mutex<HashMap<u64, mpsc::UnboundedSender<Incoming>>>,
     next_id: AtomicU64,
     events: broadcast::Sender<Pushed>,
@@ -89,7 +92,10 @@ impl Remote {
             .await
             .map_err(|e| AttachError(e.to_string()))?;
         let (read, write) = stream.into_split();
-        let mut frames = FramedRead::new(read, protocol::codec());
+        // Room for a couple of whole data frames, so that a chunk and the frames around it
+        // arrive in one read, into memory already in use rather than a fresh allocation each.
+        let mut frames =
+            FramedRead::with_capacity(read, protocol::codec(), 2 * protocol::MAX_FRAME);
         let mut write = write;
         let shown = path.display();
         let hello = protocol::message(&ClientMsg::Hello { version: VERSION });
@@ -119,7 +125,9 @@ impl Remote {
             Ok(_) => return Err(AttachError(format!("{shown}: unexpected answer to Hello"))),
             Err(e) => return Err(AttachError(format!("{shown}: {e}"))),
         };
-        let (out, mut outgoing) = mpsc::unbounded_channel::<Outgoing>();
+        // Requests take no places in the queue: what a client has in flight is bounded by the
+        // protocol (a reply awaited per request, a window of credit per write).
+        let (out, flusher) = Outbox::new(write, 0, HANDSHAKE_TIMEOUT, CancellationToken::new());
         let inner = Arc::new(Inner {
             out,
             pending: Mutex::new(HashMap::new()),
@@ -131,15 +139,9 @@ impl Remote {
             pid,
             socket: path.to_path_buf(),
         });
-        tokio::spawn(async move {
-            while let Some(frame) = outgoing.recv().await {
-                if protocol::write(&mut write, &frame).await.is_err() {
-                    break;
-                }
-            }
-        });
+        tokio::spawn(flusher);
         // The reader holds the state weakly, so that dropping the last `Remote` closes the
-        // connection (the writer ends with the sender, the daemon sees the hang-up).
+        // connection (the outbox finishes with it, the daemon sees the hang-up).
         let weak = Arc::downgrade(&inner);
         tokio::spawn(async move {
             while let Some(Ok(frame)) = frames.next().await {
@@ -301,16 +303,25 @@ impl Remote {
             Reply::Reading(size) => size,
             other => return Err(unexpected("read", &other)),
         };
-        let state = ReadState { rx, guard };
+        let state = ReadState {
+            rx,
+            guard,
+            consumed: 0,
+        };
         let chunks: BoxStream<'static, Result<Bytes>> =
             futures::stream::unfold(Some(state), |state| async move {
                 let mut state = state?;
                 match state.rx.recv().await {
                     Some(Incoming::Data(data)) => {
-                        state.guard.inner.send(&ClientMsg::Credit {
-                            id: state.guard.id,
-                            chunks: 1,
-                        });
+                        // Credit half a window at a time: a small file needs none.
+                        state.consumed += 1;
+                        if state.consumed == CREDIT_BATCH {
+                            state.consumed = 0;
+                            state.guard.inner.send(&ClientMsg::Credit {
+                                id: state.guard.id,
+                                chunks: CREDIT_BATCH,
+                            });
+                        }
                         Some((Ok(data), Some(state)))
                     }
                     Some(Incoming::ReadEnd(None)) => {
@@ -459,10 +470,17 @@ impl Remote {
     }
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // What is queued still goes out (a last `Cancel`), then the socket closes.
+        self.out.finish();
+    }
+}
+
 impl Inner {
     fn send(&self, msg: &ClientMsg) {
-        // A closed writer means a lost connection, which the waiting request will see.
-        let _ = self.out.send(protocol::message(msg));
+        // A closed outbox means a lost connection, which the waiting request will see.
+        let _ = self.out.push(protocol::message(msg));
     }
 
     fn forget(&self, id: u64) {
@@ -548,6 +566,8 @@ impl Drop for RequestGuard {
 struct ReadState {
     rx: mpsc::UnboundedReceiver<Incoming>,
     guard: RequestGuard,
+    /// Data frames taken since the last credit granted.
+    consumed: u32,
 }
 
 /// A write into the daemon. Dropped without [`RemoteWrite::commit`], it is discarded there.
@@ -578,7 +598,7 @@ impl RemoteWrite {
                 .guard
                 .inner
                 .out
-                .send(protocol::data(self.guard.id, piece));
+                .push(protocol::data(self.guard.id, piece));
             self.credit -= 1;
         }
         Ok(())

@@ -1,16 +1,29 @@
-//! One client connection of the daemon: the handshake, the reader that routes each frame to its
-//! request, and the writer that sends what the request handlers produce.
+//! One client connection of the daemon: the handshake, then one task that reads the client's
+//! frames and runs its requests as futures of that task rather than tasks of their own, so that a
+//! `stat`, an `ls` or a small `cat` and its reply cost no hop between tasks. Replies go out
+//! through the connection's [`Outbox`], written at once by the request that produces them when
+//! the socket takes them.
+//!
+//! The one exception is a write (`Request::Write`), which takes the client's data frames: it
+//! runs as a task of its own, so that handing it a frame wakes that task. (A task woken while it
+//! runs, as the connection's would be by its own hand-off, is rescheduled as if it had yielded,
+//! which on a multi-threaded runtime wakes another worker: a system call per frame for nothing.)
+//! A read's credit is not handed over by waking it either, but counted ([`Credit`]).
 //!
 //! Rules that keep the daemon's memory bounded whatever a client does:
 //! - the handshake must arrive within [`Limits::handshake`], or the connection is dropped;
-//! - everything sent to a client goes through one queue of [`Limits::outbound`] frames; a handler
-//!   that cannot queue within [`Limits::send`] (the client stopped reading) closes the connection
-//!   rather than buffering, and events that do not fit are dropped and counted, and the client is
-//!   told ([`ServerMsg::Lagged`]);
+//! - everything sent to a client goes through its outbox, whose queue holds at most
+//!   [`Limits::outbound`] frames; a handler that cannot queue within [`Limits::send`] (the client
+//!   stopped reading) closes the connection rather than buffering, and events that do not fit
+//!   are dropped and counted, and the client is told ([`ServerMsg::Lagged`]);
 //! - a stream's inbox holds at most a window of data: a client that sends more than it was
 //!   granted breaks the protocol;
 //! - any malformed, unknown or oversized frame is answered with [`ServerMsg::Refused`] and the
 //!   connection is closed; other connections never notice.
+//!
+//! Requests on one connection run concurrently (a slow `wait` never holds up a `stat`), but
+//! (writes aside) on one task: one connection uses one core at a time, many connections use them
+//! all.
 //!
 //! When the connection ends, for whatever reason, its request handlers are dropped: a foreground
 //! job is cancelled (a hang-up is Ctrl-C), a write in progress is discarded, a read stops.
@@ -18,17 +31,21 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::future::{AbortHandle, Abortable, BoxFuture};
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use tokio::net::UnixStream;
 use tokio::sync::mpsc;
-use tokio::task::{AbortHandle, JoinSet};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
-use super::handlers::{self, Inbound};
-use super::protocol::{self, ClientMsg, Frame, Outgoing, ServerMsg, VERSION, WINDOW};
+use super::handlers::{self, Credit, Inbound};
+use super::outbox::Outbox;
+use super::protocol::{self, ClientMsg, Frame, ServerMsg, VERSION, WINDOW};
 use crate::engine::Engine;
 
 /// How long a client may take and how much may wait for it.
@@ -52,49 +69,13 @@ impl Default for Limits {
     }
 }
 
-/// The sending side of a connection, shared by its handlers. Cheap to clone.
-#[derive(Clone)]
-pub struct Outbound {
-    queue: mpsc::Sender<Outgoing>,
-    send_timeout: Duration,
-    /// Cancelled to close the connection.
-    closed: CancellationToken,
-}
-
-/// The connection is closing; the handler should stop.
-#[derive(Debug)]
-pub struct Closed;
-
-impl Outbound {
-    /// Queues `frame`, waiting at most the send limit. Errors: `Closed` when the connection is
-    /// closing, or when the client stopped reading (which closes it).
-    pub async fn send(&self, frame: Outgoing) -> Result<(), Closed> {
-        match self.queue.send_timeout(frame, self.send_timeout).await {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
-                tracing::info!("client stopped reading; closing its connection");
-                self.closed.cancel();
-                Err(Closed)
-            }
-            Err(mpsc::error::SendTimeoutError::Closed(_)) => Err(Closed),
-        }
-    }
-
-    /// Queues `msg` as [`Outbound::send`] does.
-    pub async fn message(&self, msg: &ServerMsg) -> Result<(), Closed> {
-        self.send(protocol::message(msg)).await
-    }
-
-    /// Queues `frame` only if there is room now; for events, which may be dropped.
-    pub fn try_send(&self, frame: Outgoing) -> bool {
-        self.queue.try_send(frame).is_ok()
-    }
-}
-
 /// A request in progress: where its inbound frames go, and how to stop it.
 struct Slot {
     inbox: mpsc::Sender<Inbound>,
+    credit: Arc<Credit>,
     abort: AbortHandle,
+    /// Tells this request from an earlier one that had the same id.
+    generation: u64,
 }
 
 /// Serves one client until it hangs up, breaks the protocol, or `shutdown` is cancelled.
@@ -106,53 +87,23 @@ pub async fn serve(
 ) {
     let (read, write) = stream.into_split();
     let mut frames = FramedRead::new(read, protocol::codec());
-    let (queue, mut queued) = mpsc::channel::<Outgoing>(limits.outbound);
     let closed = shutdown.child_token();
-    let out = Outbound {
-        queue,
-        send_timeout: limits.send,
-        closed: closed.clone(),
-    };
-    let writer_closed = closed.clone();
-    let writer = tokio::spawn(async move {
-        let mut write = write;
-        loop {
-            let frame = tokio::select! {
-                frame = queued.recv() => frame,
-                () = writer_closed.cancelled() => None,
-            };
-            let Some(frame) = frame else { break };
-            // A frame cut off by closing is of no use to anyone.
-            let sent = tokio::select! {
-                sent = protocol::write(&mut write, &frame) => sent,
-                () = writer_closed.cancelled() => break,
-            };
-            if sent.is_err() {
-                writer_closed.cancel();
-                break;
-            }
-        }
-        // Whatever is queued when the reader refused (the `Refused` frame) still goes out.
-        while let Ok(frame) = queued.try_recv() {
-            if protocol::write(&mut write, &frame).await.is_err() {
-                break;
-            }
-        }
-        let _ = tokio::io::AsyncWriteExt::shutdown(&mut write).await;
-    });
+    let (out, flusher) = Outbox::new(write, limits.outbound, limits.send, closed.clone());
+    let flusher = tokio::spawn(flusher);
 
     match handshake(&mut frames, &engine, &out, limits).await {
         Ok(()) => run(&mut frames, &engine, &out, &closed).await,
         Err(reason) => refuse(&out, reason),
     }
-    // Stop the writer once what is queued is out (a `Refused` frame included), bounded.
+    // What is queued (a `Refused` frame included) still goes out, within the send limit.
+    out.finish();
     drop(out);
-    let _ = tokio::time::timeout(limits.send, writer).await;
+    let _ = tokio::time::timeout(limits.send, flusher).await;
     closed.cancel();
 }
 
 /// Queues a `Refused` frame; the connection closes right after.
-fn refuse(out: &Outbound, reason: String) {
+fn refuse(out: &Outbox, reason: String) {
     tracing::info!(%reason, "refusing a client");
     out.try_send(protocol::message(&ServerMsg::Refused { reason }));
 }
@@ -162,7 +113,7 @@ type Frames = FramedRead<tokio::net::unix::OwnedReadHalf, tokio_util::codec::Len
 async fn handshake(
     frames: &mut Frames,
     engine: &Engine,
-    out: &Outbound,
+    out: &Outbox,
     limits: Limits,
 ) -> Result<(), String> {
     let first = tokio::time::timeout(limits.handshake, frames.next())
@@ -195,15 +146,17 @@ async fn handshake(
         .map_err(|_| "closed during the handshake".to_string())
 }
 
-/// Routes frames to requests until the client hangs up or breaks the protocol.
-async fn run(frames: &mut Frames, engine: &Engine, out: &Outbound, closed: &CancellationToken) {
+/// Routes frames to requests, and runs the requests, until the client hangs up or breaks the
+/// protocol.
+async fn run(frames: &mut Frames, engine: &Engine, out: &Outbox, closed: &CancellationToken) {
     let mut slots: HashMap<u64, Slot> = HashMap::new();
-    let mut handlers: JoinSet<u64> = JoinSet::new();
+    let mut running: FuturesUnordered<BoxFuture<'static, (u64, u64)>> = FuturesUnordered::new();
+    let mut generation = 0u64;
     let outcome: Result<(), String> = loop {
         let frame = tokio::select! {
             frame = frames.next() => frame,
-            Some(done) = handlers.join_next() => {
-                if let Ok(id) = done {
+            Some((id, ended)) = running.next() => {
+                if slots.get(&id).is_some_and(|slot| slot.generation == ended) {
                     slots.remove(&id);
                 }
                 continue;
@@ -223,23 +176,48 @@ async fn run(frames: &mut Frames, engine: &Engine, out: &Outbound, closed: &Canc
                 ClientMsg::Request { id, request } => match slots.entry(id) {
                     Entry::Occupied(_) => Err(format!("request id {id} is already in use")),
                     Entry::Vacant(slot) => {
-                        // A window of data, and the credits and end that come with it.
-                        let (inbox, inbound) = mpsc::channel(WINDOW as usize + 4);
+                        // A window of data and the end of a write.
+                        let (inbox, inbound) = mpsc::channel(WINDOW as usize + 1);
+                        let credit = Arc::new(Credit::default());
+                        let spawn = handlers::takes_data(&request);
                         let ctx = handlers::Ctx {
                             id,
                             engine: engine.clone(),
                             out: out.clone(),
                             inbound,
+                            credit: credit.clone(),
                         };
-                        let abort = handlers.spawn(async move {
-                            handlers::handle(request, ctx).await;
-                            id
+                        let handler = handlers::handle(request, ctx);
+                        let handler = if spawn {
+                            // Aborted when dropped, with the request or the connection.
+                            let task = AbortOnDropHandle::new(tokio::spawn(handler));
+                            async move {
+                                let _ = task.await;
+                            }
+                            .boxed()
+                        } else {
+                            handler.boxed()
+                        };
+                        generation += 1;
+                        let this = generation;
+                        let (abort, registration) = AbortHandle::new_pair();
+                        let handler = Abortable::new(handler, registration);
+                        running.push(handler.map(move |_| (id, this)).boxed());
+                        slot.insert(Slot {
+                            inbox,
+                            credit,
+                            abort,
+                            generation: this,
                         });
-                        slot.insert(Slot { inbox, abort });
                         Ok(())
                     }
                 },
-                ClientMsg::Credit { id, chunks } => deliver(&slots, id, Inbound::Credit(chunks)),
+                ClientMsg::Credit { id, chunks } => {
+                    if let Some(slot) = slots.get(&id) {
+                        slot.credit.grant(chunks);
+                    }
+                    Ok(())
+                }
                 ClientMsg::EndWrite { id, commit } => deliver(&slots, id, Inbound::End { commit }),
                 ClientMsg::Cancel { id } => {
                     if let Some(slot) = slots.remove(&id) {
@@ -257,7 +235,7 @@ async fn run(frames: &mut Frames, engine: &Engine, out: &Outbound, closed: &Canc
         refuse(out, reason);
     }
     // Dropping the handlers cancels their foreground jobs and discards their writes.
-    handlers.shutdown().await;
+    drop(running);
 }
 
 /// Hands `inbound` to request `id`'s handler. A frame for a request that has just ended is

@@ -1,33 +1,84 @@
 //! One handler per [`Request`] variant: what the daemon does for each, over its in-process
-//! engine. A handler sends its replies through the connection's [`Outbound`] and reads what the
+//! engine. A handler sends its replies through the connection's [`Outbox`] and reads what the
 //! client sends for its request (stream data, credit, the end of a write) from its inbox.
 //!
 //! A handler is dropped when its request is cancelled or its connection ends: whatever it holds
 //! goes with it (a foreground job is cancelled, a write discarded, a read stopped).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use mavfs_actors::{Error, ErrorKind, JobEvent, VPath, WriteMode};
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
-use super::connection::{Closed, Outbound};
 use super::metrics::events_dropped;
-use super::protocol::{self, MAX_DATA, Reply, Request, ServerMsg, WINDOW};
+use super::outbox::{Closed, Outbox};
+use super::protocol::{self, CREDIT_BATCH, MAX_DATA, Outgoing, Reply, Request, ServerMsg, WINDOW};
 use crate::engine::{Engine, Foreground};
 
-/// What a client sends for a request in progress.
+/// What a client sends for a write in progress.
 #[derive(Debug)]
 pub enum Inbound {
     /// File bytes of a write.
     Data(Bytes),
-    /// The reader takes this many more data frames.
-    Credit(u32),
     /// The end of a write.
     End {
         /// Make it visible, or discard it.
         commit: bool,
     },
+}
+
+/// The data frames a read may still send: [`WINDOW`] to start with, and what the client grants
+/// as it consumes them. Granting wakes the read only when it is waiting for credit, so the
+/// credit a client sends while a read streams costs no wake-up of the connection's task.
+#[derive(Debug)]
+pub struct Credit {
+    frames: AtomicU32,
+    more: Notify,
+}
+
+impl Default for Credit {
+    fn default() -> Self {
+        Credit {
+            frames: AtomicU32::new(WINDOW),
+            more: Notify::new(),
+        }
+    }
+}
+
+impl Credit {
+    /// Grants `n` more frames.
+    pub fn grant(&self, n: u32) {
+        let _ = self
+            .frames
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |f| {
+                Some(f.saturating_add(n))
+            });
+        // Wakes a waiting read; otherwise leaves a permit that its next wait finds at once.
+        self.more.notify_one();
+    }
+
+    /// Takes one frame's credit, waiting for the client to grant it.
+    async fn take(&self) {
+        loop {
+            let took = self
+                .frames
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |f| f.checked_sub(1));
+            if took.is_ok() {
+                return;
+            }
+            self.more.notified().await;
+        }
+    }
+}
+
+/// Whether `request` takes data frames from the client (a write). Such a request runs as a task
+/// of its own, so that handing it a frame wakes that task, not the connection's.
+pub fn takes_data(request: &Request) -> bool {
+    matches!(request, Request::Write { .. })
 }
 
 /// What a handler has to work with.
@@ -37,20 +88,21 @@ pub struct Ctx {
     /// The daemon's engine.
     pub engine: Engine,
     /// The connection's sending side.
-    pub out: Outbound,
-    /// What the client sends for this request.
+    pub out: Outbox,
+    /// What the client sends for a write.
     pub inbound: mpsc::Receiver<Inbound>,
+    /// What the client grants a read.
+    pub credit: Arc<Credit>,
 }
 
 impl Ctx {
     async fn reply(&self, result: Result<Reply, Error>) -> Result<(), Closed> {
-        self.out
-            .message(&ServerMsg::Reply {
-                id: self.id,
-                result,
-            })
-            .await
+        self.out.send(reply_frame(self.id, result)).await
     }
+}
+
+fn reply_frame(id: u64, result: Result<Reply, Error>) -> Outgoing {
+    protocol::message(&ServerMsg::Reply { id, result })
 }
 
 /// Runs `request` to its end.
@@ -144,15 +196,25 @@ async fn dispatch(request: Request, mut ctx: Ctx) -> Result<(), Closed> {
 }
 
 /// Streams a file: `Reading(size)`, data frames within the client's credit, then `ReadEnd`.
+/// Frames that are ready together go out together: a small file's reply, data and end leave in
+/// one system call and reach the client in one wake-up.
 async fn read(ctx: &mut Ctx, path: &VPath) -> Result<(), Closed> {
     let mut reader = match ctx.engine.read(path).await {
         Ok(reader) => reader,
         Err(e) => return ctx.reply(Err(e)).await,
     };
-    ctx.reply(Ok(Reply::Reading(reader.size))).await?;
-    let mut credit = WINDOW;
+    // At most the reply, a window of data and the end: the credit bounds it.
+    let mut batch = Vec::with_capacity(WINDOW as usize + 2);
+    batch.push(reply_frame(ctx.id, Ok(Reply::Reading(reader.size))));
     let error = loop {
-        let chunk = match reader.chunks.next().await {
+        let next = match reader.chunks.next().now_or_never() {
+            Some(next) => next,
+            None => {
+                ctx.out.send_all(std::mem::take(&mut batch)).await?;
+                reader.chunks.next().await
+            }
+        };
+        let chunk = match next {
             None => break None,
             Some(Err(e)) => break Some(e),
             Some(Ok(chunk)) => chunk,
@@ -161,20 +223,16 @@ async fn read(ctx: &mut Ctx, path: &VPath) -> Result<(), Closed> {
         while at < chunk.len() {
             let piece = chunk.slice(at..chunk.len().min(at + MAX_DATA));
             at += piece.len();
-            while credit == 0 {
-                match ctx.inbound.recv().await {
-                    Some(Inbound::Credit(n)) => credit += n,
-                    Some(_) => {}
-                    None => return Err(Closed),
-                }
+            let credit = &ctx.credit;
+            if credit.take().now_or_never().is_none() {
+                ctx.out.send_all(std::mem::take(&mut batch)).await?;
+                credit.take().await;
             }
-            ctx.out.send(protocol::data(ctx.id, piece)).await?;
-            credit -= 1;
+            batch.push(protocol::data(ctx.id, piece));
         }
     };
-    ctx.out
-        .message(&ServerMsg::ReadEnd { id: ctx.id, error })
-        .await
+    batch.push(protocol::message(&ServerMsg::ReadEnd { id: ctx.id, error }));
+    ctx.out.send_all(batch).await
 }
 
 /// Takes a file: `Writing`, then the client's data (a credit back for each chunk stored), then
@@ -186,18 +244,23 @@ async fn write(ctx: &mut Ctx, path: &VPath, mode: WriteMode) -> Result<(), Close
         Err(e) => return ctx.reply(Err(e)).await,
     };
     ctx.reply(Ok(Reply::Writing)).await?;
+    // Credit goes back half a window at a time: a small write needs none, and the client never
+    // waits on a window that is more than half full of stored chunks.
+    let mut stored = 0;
     loop {
         match ctx.inbound.recv().await {
             Some(Inbound::Data(data)) => {
                 if let Err(e) = writer.write(data).await {
                     return ctx.reply(Err(e)).await;
                 }
-                ctx.out
-                    .message(&ServerMsg::Credit {
-                        id: ctx.id,
-                        chunks: 1,
-                    })
-                    .await?;
+                stored += 1;
+                if stored == CREDIT_BATCH {
+                    stored = 0;
+                    let chunks = CREDIT_BATCH;
+                    ctx.out
+                        .message(&ServerMsg::Credit { id: ctx.id, chunks })
+                        .await?;
+                }
             }
             Some(Inbound::End { commit: true }) => {
                 let done = writer.commit().await;
@@ -207,7 +270,6 @@ async fn write(ctx: &mut Ctx, path: &VPath, mode: WriteMode) -> Result<(), Close
                 drop(writer);
                 return ctx.reply(Ok(Reply::Done)).await;
             }
-            Some(Inbound::Credit(_)) => {}
             // The client is gone: dropping the writer discards what it staged.
             None => return Err(Closed),
         }

@@ -19,7 +19,7 @@
 //! Streams are flow-controlled by credit, one credit a data frame, [`WINDOW`] to start with: a
 //! reader grants more with [`ClientMsg::Credit`] as it consumes, the daemon grants a writer more
 //! with [`ServerMsg::Credit`] as it stores, so neither side ever holds more than a window of a
-//! stream in memory, however slow the other is.
+//! stream in memory, however slow the other is. Both grant [`CREDIT_BATCH`] at a time.
 //!
 //! Anything else (bad JSON, an unknown message, a frame over the limit, more data than a stream
 //! was granted) is answered with [`ServerMsg::Refused`] and the connection is closed. Data or
@@ -43,6 +43,10 @@ pub const MAX_DATA: usize = 1 << 20;
 pub const MAX_FRAME: usize = MAX_DATA + 64;
 /// Data frames a stream may have in flight before the receiver grants more.
 pub const WINDOW: u32 = 4;
+/// The receiver of a stream grants credit this many frames at a time, as it consumes them: half
+/// a window, so a small stream needs no credit at all and a large one never waits on a window
+/// that is more than half consumed. (A receiver may grant at any pace; this is ours.)
+pub const CREDIT_BATCH: u32 = WINDOW / 2;
 
 const TAG_JSON: u8 = b'J';
 const TAG_DATA: u8 = b'D';
@@ -356,15 +360,21 @@ pub async fn write<W: tokio::io::AsyncWrite + Unpin>(
     match frame {
         Outgoing::Message(bytes) => w.write_all(bytes).await,
         Outgoing::Data { id, data } => {
-            let mut header = [0u8; 13];
-            let len = u32::try_from(9 + data.len()).unwrap_or(u32::MAX);
-            header[..4].copy_from_slice(&len.to_be_bytes());
-            header[4] = TAG_DATA;
-            header[5..].copy_from_slice(&id.to_be_bytes());
-            w.write_all(&header).await?;
+            w.write_all(&data_header(*id, data.len())).await?;
             w.write_all(data).await
         }
     }
+}
+
+/// The 13 bytes that go before `len` bytes of stream `id`'s data on the wire: the frame's
+/// length prefix, the tag and the id.
+pub fn data_header(id: u64, len: usize) -> [u8; 13] {
+    let mut header = [0u8; 13];
+    let frame_len = u32::try_from(9 + len).unwrap_or(u32::MAX);
+    header[..4].copy_from_slice(&frame_len.to_be_bytes());
+    header[4] = TAG_DATA;
+    header[5..].copy_from_slice(&id.to_be_bytes());
+    header
 }
 
 /// Decodes a frame. Errors: what is wrong with it, for a [`ServerMsg::Refused`].

@@ -298,3 +298,29 @@ async fn one_connection_carries_concurrent_requests() {
     assert_eq!(lens, (0..8).map(|i| 300_000 + i).collect::<Vec<_>>());
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_longer_than_many_windows_flows_both_ways() {
+    let daemon = Daemon::start().await;
+    let client = daemon.client().await;
+    // 13 frames and a bit each way: credit is granted in batches many times over, and the odd
+    // frame at the end leaves a batch unfinished.
+    let data = pattern((13 << 20) + 5);
+    put(&client, "/vram/big", data.clone()).await;
+    assert_eq!(get(&daemon.engine, "/vram/big").await, data);
+    assert_eq!(get(&client, "/vram/big").await, data);
+    // Several at once on one connection, each with its own credit.
+    let reads = (0..3).map(|_| {
+        let client = client.clone();
+        async move { get(&client, "/vram/big").await }
+    });
+    for read in futures::future::join_all(reads).await {
+        assert_eq!(read, data);
+    }
+    // The connection is still good for a one-shot request.
+    assert_eq!(
+        client.stat(&p("/vram/big")).await.unwrap().size,
+        data.len() as u64
+    );
+    daemon.stop().await;
+}

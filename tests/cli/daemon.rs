@@ -360,3 +360,124 @@ fn sigterm_during_a_transfer_leaves_nothing_partial() {
     assert_eq!(staged_files(&m), Vec::<PathBuf>::new());
     assert!(!m.block_dir().join("dst/f0").exists(), "no partial file");
 }
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// `GET /metrics` over plain HTTP/1.0, as a bare scraper would: the status line's code and the
+/// body.
+fn scrape(addr: &str) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let request = format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a whole response");
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, body.to_string())
+}
+
+/// The value of the sample `series` (its name and labels as exposed), if present.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.trim().parse().unwrap())
+}
+
+/// Scrapes until `ready` holds (the exporter refreshes every second) and returns the text.
+fn scrape_until(addr: &str, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let (status, text) = scrape(addr);
+        assert_eq!(status, 200, "{text}");
+        if ready(&text) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the figures never moved:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn metrics_of_the_real_daemon_move_after_an_attached_transfer() {
+    let m = Mavfs::new();
+    let (files, size) = (3, 100_000);
+    seed(&m, files, size);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut daemon = m
+        .command()
+        .args(["serve", "--metrics", &addr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let socket = default_socket(&m);
+    let deadline = Instant::now() + TIMEOUT;
+    while UnixStream::connect(&socket).is_err() {
+        assert!(
+            daemon.try_wait().unwrap().is_none(),
+            "the daemon exited (port {addr} taken?)"
+        );
+        assert!(Instant::now() < deadline, "the daemon did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let total = (files * size) as f64;
+    let mount = |name: &str, mount: &str| format!("mavfs_mount_{name}{{mount=\"{mount}\"}}");
+    // The seeded files are on /vdisk before any job ran.
+    let before = scrape_until(&addr, |t| {
+        sample(t, &mount("files", "/vdisk")) == Some(files as f64)
+    });
+    assert_eq!(sample(&before, &mount("bytes", "/vdisk")), Some(total));
+    assert_eq!(sample(&before, &mount("files", "/vram")), Some(0.0));
+    assert_eq!(
+        sample(&before, &mount("written_bytes_total", "/vram")),
+        Some(0.0)
+    );
+    assert_eq!(sample(&before, "mavfs_transferred_bytes_total"), Some(0.0));
+    assert_eq!(sample(&before, r#"mavfs_jobs{state="done"}"#), Some(0.0));
+
+    // A transfer through an attached `exec`, in the daemon's engine.
+    let pulled = m.exec(&["pull /vdisk/src /vram/src", "mounts"]);
+    assert!(
+        pulled.ok().contains("attached to mavfs serve"),
+        "{}",
+        pulled.stdout
+    );
+
+    let after = scrape_until(&addr, |t| {
+        sample(t, r#"mavfs_jobs{state="done"}"#) == Some(1.0)
+            && sample(t, "mavfs_transferred_bytes_total") == Some(total)
+            && sample(t, &mount("files", "/vram")) == Some(files as f64)
+    });
+    assert_eq!(sample(&after, &mount("bytes", "/vram")), Some(total));
+    assert_eq!(
+        sample(&after, &mount("written_bytes_total", "/vram")),
+        Some(total)
+    );
+    assert_eq!(
+        sample(&after, &mount("read_bytes_total", "/vdisk")),
+        Some(total)
+    );
+    assert_eq!(
+        sample(&after, &mount("written_bytes_total", "/vdisk")),
+        Some(0.0)
+    );
+    // What was on /vdisk is still there: a pull copies.
+    assert_eq!(
+        sample(&after, &mount("files", "/vdisk")),
+        Some(files as f64)
+    );
+
+    signal(daemon.id(), "TERM");
+    let (code, log) = crate::harness::wait_exit(&mut daemon);
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("serving metrics"), "{log}");
+}
