@@ -20,7 +20,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use mavfs_actors::store::{
-    BatchFuture, Capability, Copied, DirEntry, FileReader, FileWriter, Meta, Store, Usage,
+    BatchFuture, Capability, Copied, DirEntry, FileReader, FileWriter, Meta, Store, Usage, Version,
     WholeFile, WholeRead, WriteMode,
 };
 use mavfs_actors::{Error, ErrorKind, Result, VPath};
@@ -149,6 +149,7 @@ impl Chaos {
             });
         FileReader {
             size: reader.size,
+            version: reader.version,
             chunks: pieces.boxed(),
         }
     }
@@ -213,6 +214,11 @@ impl<S: Store> Store for ChaosStore<S> {
     async fn remove_file(&mut self, path: &VPath) -> Result<()> {
         self.chaos.step("rm", path).await?;
         self.inner.remove_file(path).await
+    }
+
+    async fn remove_file_if(&mut self, path: &VPath, version: &Version) -> Result<()> {
+        self.chaos.step("rm", path).await?;
+        self.inner.remove_file_if(path, version).await
     }
 
     async fn remove_dir(&mut self, path: &VPath) -> Result<()> {
