@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod output;
 pub mod parse;
 pub mod progress;
+pub mod terminate;
 
 use std::fmt;
 use std::io::BufRead;

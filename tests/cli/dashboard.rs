@@ -49,7 +49,10 @@ fn without_a_terminal_it_prints_a_line_per_mount_each_interval_until_sigterm() {
          read 0 B/s write 0 B/s"
     );
     // A disk mount's used, capacity and free are its filesystem's, which depend on the host.
-    for (line, rates) in [(&lines[1], "read - write -"), (&lines[3], "read 0 B/s write 0 B/s")] {
+    for (line, rates) in [
+        (&lines[1], "read - write -"),
+        (&lines[3], "read 0 B/s write 0 B/s"),
+    ] {
         let figures = line
             .strip_prefix("mount /vdisk disk cold files 1 dirs 1 bytes 5 B used ")
             .and_then(|rest| rest.strip_suffix(rates))
@@ -58,7 +61,10 @@ fn without_a_terminal_it_prints_a_line_per_mount_each_interval_until_sigterm() {
         // `42.00 GiB capacity 251.97 GiB free 51.00 GiB `: three known sizes, a blank at the end.
         assert_eq!(words.len(), 9, "{line}");
         assert_eq!((words[2], words[5], words[8]), ("capacity", "free", ""));
-        assert!(!words.contains(&"-"), "a disk mount knows its filesystem: {line}");
+        assert!(
+            !words.contains(&"-"),
+            "a disk mount knows its filesystem: {line}"
+        );
     }
     signal(child.id(), "TERM");
     let (code, stderr) = wait_exit(&mut child);
