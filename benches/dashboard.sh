@@ -4,7 +4,7 @@
 #
 #   1. CPU of `mavfs dashboard`, idle, attached to `mavfs serve` and embedded (--embedded)
 #   2. CPU of `mavfs dashboard` attached while the daemon runs 50 jobs
-#      (`pull --bwlimit 2MiB/s ... &`), with the daemon's own CPU without and with it
+#      (`pull --bwlimit 2MiB/s ... &`), and the daemon's own CPU with none, 1, 5 and again none
 #   3. CPU of an embedded shell running 50 such jobs, at the prompt and then in its `dashboard`:
 #      the jobs run in the same process, so the dashboard's cost is the difference
 #   4. a 1 GiB push /vram -> /vdisk in the daemon with 5 dashboards attached against none,
@@ -13,7 +13,8 @@
 # CPU is percent of one core: utime + stime from /proc/PID/stat over WINDOW seconds.
 # The machine is shared: compare figures within one run, not across runs.
 #
-# Needs tmux and python3. Holds up to ~3 GiB in /vram during step 2 and 3 (50 jobs x 60 MiB).
+# Needs tmux and python3. Holds up to ~5 GiB in /vram during steps 2 and 3 (50 jobs x 110 MiB
+# at WINDOW=10).
 # Usage: benches/dashboard.sh [ROUNDS] (default 5); WINDOW=S sets the CPU window (default 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,7 +80,7 @@ start_daemon
 
 # Sparse sources for the 50 jobs: reading them costs no memory; each lasts long enough at
 # 2 MiB/s for the windows below.
-SRC_MIB=$((2 * (2 * WINDOW + 10)))
+SRC_MIB=$((2 * (4 * WINDOW + 15)))
 for i in $(seq "$JOBS"); do truncate -s "${SRC_MIB}M" "block_dir/src$i"; done
 pulls() {
   local line=
@@ -87,6 +88,7 @@ pulls() {
   echo "$line"
 }
 
+echo "(CPU figures resolve $(python3 -c "import sys; print(100 / int(sys.argv[1]) / float(sys.argv[2]))" "$HZ" "$WINDOW")% of one core: one clock tick over the window)"
 echo "== 1. idle dashboard, % of one core over ${WINDOW} s"
 open idle-attached "$BIN" dashboard
 wait_screen idle-attached " tiers "
@@ -100,14 +102,19 @@ close idle-embedded
 echo "== 2. $JOBS jobs (pull --bwlimit 2MiB/s) in the daemon, % of one core over ${WINDOW} s"
 "$BIN" exec "$(pulls)" 2>/dev/null
 sleep 1
-echo "daemon, no dashboard:     $(cpu "$SERVE")"
+echo "daemon, no dashboard:       $(cpu "$SERVE")"
 open busy-attached "$BIN" dashboard
 wait_screen busy-attached "jobs ($JOBS)"
-read -r dash daemon < <(cpu "$(pane_pid busy-attached)" "$SERVE" | tr '\n' ' ')
-echo "dashboard (attached):     $dash"
-echo "daemon, with dashboard:   $daemon"
+read -r dash daemon <<<"$(cpu "$(pane_pid busy-attached)" "$SERVE" | tr '\n' ' ')"
+echo "dashboard (attached):       $dash"
+echo "daemon, with 1 dashboard:   $daemon"
+for d in 2 3 4 5; do open "busy$d" "$BIN" dashboard; done
+for d in 2 3 4 5; do wait_screen "busy$d" "jobs ($JOBS)"; done
+echo "daemon, with 5 dashboards:  $(cpu "$SERVE")"
+for d in 2 3 4 5; do close "busy$d"; done
 close busy-attached
-ids=$("$BIN" jobs --json | python3 -c "import json, sys; print(' '.join(str(j['id']) for j in json.load(sys.stdin) if j['state'] in ('running', 'stopped')))")
+echo "daemon, no dashboard again: $(cpu "$SERVE")"
+ids=$("$BIN" exec 'jobs --json' | python3 -c "import json, sys; print(' '.join(str(j['id']) for j in json.load(sys.stdin) if j['state'] in ('running', 'stopped')))")
 # Cancelled, they leave nothing in /vram.
 for id in $ids; do "$BIN" exec "kill %$id" >/dev/null 2>&1 || true; done
 
@@ -133,13 +140,18 @@ echo "== 4. push 1 GiB /vram -> /vdisk in the daemon, without and with 5 dashboa
 head -c $((1 << 30)) /dev/urandom > block_dir/big
 "$BIN" exec 'pull /vdisk/big /vram/big' 2>/dev/null
 rm block_dir/big
-# The job's own elapsed time, in seconds, from the `finished` event of `--json`.
+# The job's own elapsed time in seconds, from the `finished` event of `--json`, and the CPU
+# seconds the daemon spent meanwhile (steadier than wall time on a loaded machine).
 push_secs() {
-  "$BIN" --json exec 'push /vram/big /vdisk/copy' | tail -1 | python3 -c "
+  local before after secs
+  before=$(ticks "$SERVE")
+  secs=$("$BIN" --json exec 'push /vram/big /vdisk/copy' | tail -1 | python3 -c "
 import json, sys
 e = json.load(sys.stdin)['kind']['elapsed']
-print(e['secs'] + e['nanos'] / 1e9)"
+print(e['secs'] + e['nanos'] / 1e9)")
+  after=$(ticks "$SERVE")
   "$BIN" exec 'rm /vdisk/copy' >/dev/null
+  echo "$secs/$(python3 -c "import sys; print((int(sys.argv[2]) - int(sys.argv[1])) / int(sys.argv[3]))" "$before" "$after" "$HZ")"
 }
 NONE=()
 FIVE=()
@@ -149,14 +161,17 @@ for round in $(seq "$ROUNDS"); do
   for d in 1 2 3 4 5; do wait_screen "dash$d" " tiers "; done
   FIVE+=("$(push_secs)")
   for d in 1 2 3 4 5; do close "dash$d"; done
-  echo "round $round: none ${NONE[-1]} s, five ${FIVE[-1]} s"
+  echo "round $round (elapsed s/daemon CPU s): none ${NONE[-1]}, five ${FIVE[-1]}"
 done
 python3 - "${NONE[*]}" "${FIVE[*]}" <<'PY'
 import sys
-none = [float(x) for x in sys.argv[1].split()]
-five = [float(x) for x in sys.argv[2].split()]
-gib = 1.0
-print(f"best: none {min(none):.3f} s ({gib / min(none):.2f} GiB/s), "
-      f"five dashboards {min(five):.3f} s ({gib / min(five):.2f} GiB/s): "
-      f"throughput ratio {min(none) / min(five):.3f}")
+none = [tuple(map(float, x.split("/"))) for x in sys.argv[1].split()]
+five = [tuple(map(float, x.split("/"))) for x in sys.argv[2].split()]
+n, f = min(t for t, _ in none), min(t for t, _ in five)
+print(f"best elapsed: none {n:.3f} s ({1 / n:.2f} GiB/s), five dashboards {f:.3f} s "
+      f"({1 / f:.2f} GiB/s): throughput ratio {n / f:.3f}")
+spread = max(t for t, _ in none) / n
+print(f"  (noise: the slowest no-dashboard round took {spread:.2f}x the best)")
+cn, cf = min(c for _, c in none), min(c for _, c in five)
+print(f"least daemon CPU per push: none {cn:.2f} s, five dashboards {cf:.2f} s: ratio {cn / cf:.3f}")
 PY
