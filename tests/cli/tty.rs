@@ -259,9 +259,10 @@ fn q_quits_mavfs_dashboard_and_restores_the_terminal() {
     let Some(tmux) = Tmux::start(&m, "dashboard --dashboard-interval 0.2") else {
         return;
     };
-    let screen = tmux.wait_text(" tiers ");
+    // The footer is drawn last: a whole frame is on the screen, not one caught mid-draw.
+    let screen = tmux.wait_text("q quit");
     assert!(
-        screen.contains("/vram") && screen.contains("/vdisk"),
+        screen.contains(" tiers ") && screen.contains("/vram") && screen.contains("/vdisk"),
         "{screen}"
     );
     assert!(screen.contains(" jobs (0) "), "{screen}");
