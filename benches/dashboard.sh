@@ -148,7 +148,7 @@ push_secs() {
   secs=$("$BIN" --json exec 'push /vram/big /vdisk/copy' | tail -1 | python3 -c "
 import json, sys
 e = json.load(sys.stdin)['kind']['elapsed']
-print(e['secs'] + e['nanos'] / 1e9)")
+print(round(e['secs'] + e['nanos'] / 1e9, 4))")
   after=$(ticks "$SERVE")
   "$BIN" exec 'rm /vdisk/copy' >/dev/null
   echo "$secs/$(python3 -c "import sys; print((int(sys.argv[2]) - int(sys.argv[1])) / int(sys.argv[3]))" "$before" "$after" "$HZ")"
