@@ -41,9 +41,10 @@ pub async fn main(engine: &Engine, interval: Duration, json: bool) -> i32 {
 }
 
 /// Runs the ratatui view on this process's terminal until the user quits or `shutdown`
-/// resolves, and restores the terminal on every way out. `mavfs dashboard` and the shell's
-/// `dashboard` command share it. Errors: the terminal could not be set up, drawn or read, in
-/// words fit to follow `dashboard: `.
+/// resolves, and restores the terminal on every way out, dropping the future included (the
+/// shell drops a running command on SIGTERM). `mavfs dashboard` and the shell's `dashboard`
+/// command share it. Errors: the terminal could not be set up, drawn or read, in words fit to
+/// follow `dashboard: `.
 pub async fn on_terminal(
     engine: &Engine,
     interval: Duration,
@@ -52,14 +53,23 @@ pub async fn on_terminal(
     let mut terminal =
         ratatui::try_init().map_err(|e| format!("cannot set up the terminal: {e}"))?;
     // ratatui's panic hook restores the terminal on a panic; this covers every other way out.
-    let result = run::run(
+    let _restore = Restore;
+    run::run(
         &mut terminal,
         engine,
         EventStream::new(),
         interval,
         shutdown,
     )
-    .await;
-    ratatui::restore();
-    result.map_err(|e| e.to_string())
+    .await
+    .map_err(|e| e.to_string())
+}
+
+/// Restores the terminal when dropped: on return, on error and when the future is dropped.
+struct Restore;
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
 }

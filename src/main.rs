@@ -39,6 +39,9 @@ fn main() -> ExitCode {
         }
     };
     let code = runtime.block_on(run(cli));
+    // Everything of ours has ended by now; a line editor still blocked reading the terminal
+    // (left behind by a SIGTERM at the prompt, see shell::terminate) must not keep the process.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 

@@ -16,6 +16,7 @@ pub mod parse;
 #[cfg(test)]
 mod parse_props;
 pub mod progress;
+pub mod terminate;
 
 use std::fmt;
 use std::io::BufRead;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use mavfs_actors::{
-    BackendKind, EventKind, JobEvent, JobId, JobInfo, JobRoute, JobState, MountInfo, MountStats,
-    Progress, Tier, TransferKind, Usage, VPath,
+    BackendKind, EventKind, IoCounters, JobEvent, JobId, JobInfo, JobRoute, JobState, MountInfo,
+    MountStats, Progress, Tier, TransferKind, Usage, VPath,
 };
 
 use super::state::{DashboardState, Snapshot};
@@ -77,23 +77,50 @@ pub fn mounts() -> Vec<MountInfo> {
     ]
 }
 
-/// Usage of both mounts: `/vram` holds `vram_mib`, `/vdisk` 3 MiB.
+const GIB: u64 = 1 << 30;
+
+/// Usage of both mounts: `/vram` holds `vram_mib` of its 64 MiB, has had `vram_mib` MiB written
+/// and half as much read; `/vdisk` holds 3 MiB in a 200 GiB filesystem (150 GiB used, 40 GiB
+/// free to users), still being counted (approximate), and has had `vram_mib / 2` MiB written.
 pub fn stats(vram_mib: u64) -> Vec<MountStats> {
+    let vram = Usage {
+        files: 3,
+        dirs: 1,
+        bytes: vram_mib * MIB,
+        capacity: Some(64 * MIB),
+        used: Some(vram_mib * MIB),
+        available: Some(64 * MIB - vram_mib.min(64) * MIB),
+        approximate: false,
+    };
+    let vdisk = Usage {
+        files: 2,
+        dirs: 1,
+        bytes: 3 * MIB,
+        capacity: Some(200 * GIB),
+        used: Some(150 * GIB),
+        available: Some(40 * GIB),
+        approximate: true,
+    };
+    let io = [
+        IoCounters {
+            bytes_read: vram_mib * MIB / 2,
+            bytes_written: vram_mib * MIB,
+        },
+        IoCounters {
+            bytes_read: 0,
+            bytes_written: vram_mib * MIB / 2,
+        },
+    ];
     mounts()
         .into_iter()
-        .zip([(vram_mib, 3, 1), (3, 2, 1)])
-        .map(|(m, (mib, files, dirs))| MountStats {
+        .zip([vram, vdisk])
+        .zip(io)
+        .map(|((m, usage), io)| MountStats {
             path: m.path,
             backend: m.backend,
             tier: m.tier,
-            usage: Usage {
-                files,
-                dirs,
-                bytes: mib * MIB,
-                capacity: m.capacity,
-                ..Usage::default()
-            },
-            io: Default::default(),
+            usage,
+            io,
         })
         .collect()
 }

@@ -2,19 +2,29 @@
 //! `juicefs stats` prints without a tty; with `--json`, one JSON object a line, built from the
 //! seam's own serde types ([`MountStats`], [`JobInfo`]) with a `type` field beside their fields.
 //!
+//! A mount's plain line carries its usage (`~` before counts still approximate), what holds it
+//! (used, capacity, free) and its read and write rates since the previous report (`-` in the
+//! first). Its JSON line is the seam's [`MountStats`] as is: usage with `used`, `available` and
+//! `approximate`, and the raw byte counters (`io`), from which a reader takes rates itself.
+//!
 //! It stops on SIGINT/SIGTERM, or when stdout closes: a reader that has seen enough
 //! (`mavfs dashboard | head`) is success, not an error.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::{self, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use mavfs_actors::{JobInfo, JobState, MountStats};
+use mavfs_actors::{IoCounters, JobInfo, JobState, MountStats};
 use serde::Serialize;
 use tokio::time::MissedTickBehavior;
 
+use super::state::rates;
 use crate::engine::Engine;
 use crate::shell::format::size;
+
+/// Each mount's byte counters at the previous report, by mount path.
+type Previous = BTreeMap<String, (IoCounters, Instant)>;
 
 /// One JSON line.
 #[derive(Serialize)]
@@ -34,6 +44,7 @@ pub async fn run(
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
+    let mut previous = Previous::new();
     loop {
         tokio::select! {
             () = &mut shutdown => return 0,
@@ -50,11 +61,16 @@ pub async fn run(
             .iter()
             .filter(|j| j.state == JobState::Running)
             .collect();
+        let taken = Instant::now();
         let text = if json {
             json_lines(&stats, &running)
         } else {
-            plain_lines(&stats, &running)
+            plain_lines(&stats, &previous, taken, &running)
         };
+        previous = stats
+            .iter()
+            .map(|m| (m.path.to_string(), (m.io, taken)))
+            .collect();
         // One write per interval, so a reader never sees half a report.
         let mut out = io::stdout().lock();
         match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
@@ -68,22 +84,40 @@ pub async fn run(
     }
 }
 
-/// `mount /vram memory hot files 2 dirs 1 bytes 1.00 MiB capacity -` and
+/// `mount /vdisk disk cold files ~2 dirs ~1 bytes ~3.00 MiB used 150.00 GiB capacity 200.00 GiB
+/// free 40.00 GiB read 0 B/s write 2.00 MiB/s` (rates since `previous`, `-` without it; `-` for
+/// any figure the store does not know) and
 /// `job %3 running push /vram/a /vdisk/a 50% 1.00 MiB/2.00 MiB files 1/2 rate 3.00 MiB/s`.
-fn plain_lines(stats: &[MountStats], jobs: &[&JobInfo]) -> String {
+fn plain_lines(
+    stats: &[MountStats],
+    previous: &Previous,
+    taken: Instant,
+    jobs: &[&JobInfo],
+) -> String {
+    let known = |figure: Option<u64>| figure.map_or_else(|| "-".to_string(), size);
     let mut text = String::new();
     for m in stats {
         let u = &m.usage;
-        let capacity = u.capacity.map_or_else(|| "-".to_string(), size);
+        let about = if u.approximate { "~" } else { "" };
+        let (read, write) = previous
+            .get(m.path.as_str())
+            .and_then(|before| rates(*before, (m.io, taken)))
+            .map_or_else(
+                || ("-".to_string(), "-".to_string()),
+                |(r, w)| (format!("{}/s", size(r)), format!("{}/s", size(w))),
+            );
         text.push_str(&format!(
-            "mount {} {} {} files {} dirs {} bytes {} capacity {}\n",
+            "mount {} {} {} files {about}{} dirs {about}{} bytes {about}{} used {} capacity {} \
+             free {} read {read} write {write}\n",
             m.path,
             m.backend,
             m.tier,
             u.files,
             u.dirs,
             size(u.bytes),
-            capacity
+            known(u.used),
+            known(u.capacity),
+            known(u.available),
         ));
     }
     for j in jobs {
@@ -133,12 +167,34 @@ mod tests {
     #[test]
     fn plain_lines_name_each_mount_and_running_job() {
         let job = info(3, JobState::Running, 6);
-        let text = plain_lines(&stats(16)[..1], &[&job]);
+        let text = plain_lines(&stats(16)[..1], &Previous::new(), Instant::now(), &[&job]);
         assert_eq!(
             text,
-            "mount /vram memory hot files 3 dirs 1 bytes 16.00 MiB capacity 64.00 MiB\n\
+            "mount /vram memory hot files 3 dirs 1 bytes 16.00 MiB used 16.00 MiB \
+             capacity 64.00 MiB free 48.00 MiB read - write -\n\
              job %3 running push /vram/data3 /vdisk/data3 75% 6.00 MiB/8.00 MiB files 3/4 \
              rate 2.00 MiB/s\n"
+        );
+    }
+
+    #[test]
+    fn plain_mount_lines_give_rates_since_the_last_report_and_mark_approximate_counts() {
+        let t0 = Instant::now();
+        let previous: Previous = stats(8)
+            .iter()
+            .map(|m| (m.path.to_string(), (m.io, t0)))
+            .collect();
+        let text = plain_lines(&stats(16), &previous, t0 + Duration::from_secs(2), &[]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].ends_with(" read 2.00 MiB/s write 4.00 MiB/s"),
+            "{}",
+            lines[0]
+        );
+        assert_eq!(
+            lines[1],
+            "mount /vdisk disk cold files ~2 dirs ~1 bytes ~3.00 MiB used 150.00 GiB \
+             capacity 200.00 GiB free 40.00 GiB read 0 B/s write 2.00 MiB/s"
         );
     }
 
@@ -152,6 +208,10 @@ mod tests {
             .collect();
         assert_eq!(lines[0]["type"], "mount");
         assert_eq!(lines[0]["usage"]["bytes"], 16 << 20);
+        assert_eq!(lines[0]["usage"]["used"], 16 << 20);
+        assert_eq!(lines[0]["usage"]["available"], 48 << 20);
+        assert_eq!(lines[0]["usage"]["approximate"], false);
+        assert_eq!(lines[0]["io"]["bytes_written"], 16 << 20);
         assert_eq!(lines[1]["type"], "job");
         assert_eq!(lines[1]["id"], 3);
         assert_eq!(lines[1]["state"], "running");

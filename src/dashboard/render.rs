@@ -6,6 +6,8 @@
 //! drops the detail and the log first, then the tiers, and narrows the job table to its key
 //! columns, rather than squeezing every panel until none reads.
 
+use std::collections::VecDeque;
+
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style, Stylize};
@@ -30,7 +32,7 @@ const SPARKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█
 pub fn render(frame: &mut Frame, state: &DashboardState) {
     let area = frame.area();
     let full = area.width >= MIN_WIDTH && area.height >= MIN_HEIGHT;
-    let tiers_height = state.tiers().len() as u16 + 3;
+    let tiers_height = tiers_height(state);
     // Tiers stay while the jobs panel keeps room for a header and three rows.
     let show_tiers = area.height >= tiers_height + 1 + 6;
     let [tiers, jobs, bottom, footer] = Layout::vertical([
@@ -91,16 +93,21 @@ fn fit(columns: &[Column], inner: u16, flex_min: u16, reserved: u16) -> Vec<bool
     keep
 }
 
-/// Per mount: path, backend, tier, files, directories, bytes, capacity gauge, rate, sparkline.
-/// The mount path and the sparkline share what the other columns leave.
+/// Per mount, on two lines: path, backend, tier, files, directories and bytes (`~` while a
+/// disk store's count is approximate); a capacity gauge of the bytes in use over `of` the
+/// capacity; bytes used over bytes free; bytes read over bytes written per second, beside a
+/// sparkline of each over the last minute. The mount path and the sparkline share what the other
+/// columns leave.
 pub fn render_tiers(frame: &mut Frame, area: Rect, state: &DashboardState) {
     const MOUNT_MIN: u16 = 8;
     const SPARK_MIN: u16 = 8;
+    let inner = area.width.saturating_sub(2);
+    let bar_width: u16 = if inner >= MIN_WIDTH { 10 } else { 6 };
     let columns = [
         Column {
             header: "backend",
             width: 7,
-            drop_rank: 0,
+            drop_rank: 4,
         },
         Column {
             header: "tier",
@@ -119,21 +126,25 @@ pub fn render_tiers(frame: &mut Frame, area: Rect, state: &DashboardState) {
         },
         Column {
             header: "bytes",
-            width: 10,
+            width: 11,
             drop_rank: 0,
         },
         Column {
             header: "capacity",
-            width: 16,
-            drop_rank: 4,
+            width: bar_width + 5,
+            drop_rank: 6,
         },
         Column {
-            header: "Δ/s",
+            header: "used\nfree",
+            width: 10,
+            drop_rank: 5,
+        },
+        Column {
+            header: "read/s\nwrite/s",
             width: 13,
             drop_rank: 0,
         },
     ];
-    let inner = area.width.saturating_sub(2);
     let keep = fit(&columns, inner, MOUNT_MIN + SPARK_MIN + 1, 0);
     let used: u16 = columns
         .iter()
@@ -147,26 +158,46 @@ pub fn render_tiers(frame: &mut Frame, area: Rect, state: &DashboardState) {
     let mount_width = room - spark_width;
     let rows = state.tiers().iter().map(|t| {
         let usage = &t.stats.usage;
+        let about = if usage.approximate { "~" } else { "" };
+        let (gauge, of) = match t.capacity() {
+            // No capacity is known, or the holder reports none (0).
+            Some(capacity) if capacity > 0 => {
+                let of = format!("of {}", size(capacity));
+                // A narrow column keeps the figure and drops the word.
+                let fits = of.chars().count() <= usize::from(bar_width + 5);
+                (
+                    gauge(t.used(), capacity, usize::from(bar_width)),
+                    if fits { of } else { size(capacity) },
+                )
+            }
+            _ => ("-".to_string(), String::new()),
+        };
+        let free = usage.available.map_or_else(|| "-".to_string(), size);
         let cells = [
             Cell::from(t.stats.backend.as_str()),
             Cell::from(t.stats.tier.as_str()),
-            Cell::from(usage.files.to_string()),
-            Cell::from(usage.dirs.to_string()),
-            Cell::from(size(usage.bytes)),
-            Cell::from(gauge(usage.bytes, t.capacity(), 10)),
-            Cell::from(signed_rate(t.rate)),
+            Cell::from(format!("{about}{}", usage.files)),
+            Cell::from(format!("{about}{}", usage.dirs)),
+            Cell::from(format!("{about}{}", size(usage.bytes))),
+            Cell::from(format!("{gauge}\n{of}")),
+            Cell::from(format!(
+                "{}\n{free}",
+                usage.used.map_or_else(|| "-".to_string(), size)
+            )),
+            Cell::from(format!("{}/s\n{}/s", size(t.read.rate), size(t.write.rate))),
         ];
         let kept = cells
             .into_iter()
             .zip(&keep)
             .filter(|(_, k)| **k)
             .map(|(c, _)| c);
-        let spark = Cell::from(sparkline(t, usize::from(spark_width))).cyan();
+        let spark = Cell::from(sparklines(t, usize::from(spark_width))).cyan();
         Row::new(
             std::iter::once(Cell::from(t.stats.path.to_string()))
                 .chain(kept)
                 .chain([spark]),
         )
+        .height(2)
     });
     let kept = || {
         columns
@@ -182,9 +213,14 @@ pub fn render_tiers(frame: &mut Frame, area: Rect, state: &DashboardState) {
         .chain(kept().map(|c| Constraint::Length(c.width)))
         .chain([Constraint::Length(spark_width)]);
     let table = Table::new(rows, widths)
-        .header(Row::new(header).bold())
+        .header(Row::new(header).height(2).bold())
         .block(Block::bordered().title(" tiers "));
     frame.render_widget(table, area);
+}
+
+/// The height of the tiers panel: a border above and below, a two-line header, two lines a mount.
+fn tiers_height(state: &DashboardState) -> u16 {
+    2 + 2 + 2 * state.tiers().len() as u16
 }
 
 /// The job table: running jobs first, then ended ones; the selected row is highlighted. The
@@ -462,50 +498,58 @@ fn bar(p: &Progress, width: usize) -> String {
     )
 }
 
-/// A capacity gauge like the job bar, or `-` where no capacity is known.
-fn gauge(bytes: u64, capacity: Option<u64>, width: usize) -> String {
-    match capacity {
-        Some(cap) if cap > 0 => {
-            let fraction = (bytes as f64 / cap as f64).clamp(0.0, 1.0);
-            let filled = (fraction * width as f64).round() as usize;
-            format!(
-                "{}{} {:>3}%",
-                "█".repeat(filled),
-                "░".repeat(width - filled),
-                (fraction * 100.0).round() as u32
-            )
-        }
-        _ => "-".to_string(),
+/// A capacity gauge like the job bar: `used` of `capacity` (more than 0), the percentage
+/// rounded.
+fn gauge(used: u64, capacity: u64, width: usize) -> String {
+    let fraction = (used as f64 / capacity as f64).clamp(0.0, 1.0);
+    let filled = (fraction * width as f64).round() as usize;
+    format!(
+        "{}{} {:>3}%",
+        "█".repeat(filled),
+        "░".repeat(width - filled),
+        (fraction * 100.0).round() as u32
+    )
+}
+
+/// Two sparklines of at most `width` cells, read above write, over the whole history (a
+/// minute): when it has more samples than cells, each cell shows the busiest of the samples it
+/// stands for, so that a burst is never averaged away. Both lines share one scale, so the
+/// taller line is the busier direction; blank before any sample.
+fn sparklines(tier: &TierRow, width: usize) -> String {
+    let read = squeeze(&tier.read.history, width);
+    let write = squeeze(&tier.write.history, width);
+    let max = read.iter().chain(&write).copied().max().unwrap_or(0);
+    let line = |samples: &[u64]| -> String {
+        samples
+            .iter()
+            .map(|&s| {
+                if max == 0 {
+                    SPARKS[0]
+                } else {
+                    let level = (s as f64 / max as f64) * (SPARKS.len() - 1) as f64;
+                    SPARKS[level.round() as usize]
+                }
+            })
+            .collect()
+    };
+    format!("{}\n{}", line(&read), line(&write))
+}
+
+/// `samples` in at most `width` values, oldest first: the maximum of each run of
+/// `ceil(len / width)` samples, the runs counted from the newest, so that only the oldest run
+/// may be short.
+fn squeeze(samples: &VecDeque<u64>, width: usize) -> Vec<u64> {
+    if width == 0 {
+        return Vec::new();
     }
-}
-
-/// A signed byte rate: `+1.00 MiB/s` when the mount grew, `-512 B/s` when it shrank.
-fn signed_rate(rate: i64) -> String {
-    let sign = if rate < 0 { "-" } else { "+" };
-    format!("{sign}{}/s", size(rate.unsigned_abs()))
-}
-
-/// The last `width` samples, scaled to the largest; blank before any sample.
-fn sparkline(tier: &TierRow, width: usize) -> String {
-    let samples: Vec<u64> = tier
-        .history
-        .iter()
-        .rev()
-        .take(width)
-        .rev()
-        .copied()
+    let per = samples.len().div_ceil(width).max(1);
+    let newest_first: Vec<u64> = samples.iter().rev().copied().collect();
+    let mut cells: Vec<u64> = newest_first
+        .chunks(per)
+        .map(|run| run.iter().copied().max().unwrap_or(0))
         .collect();
-    let max = samples.iter().copied().max().unwrap_or(0);
-    samples
-        .iter()
-        .map(|&s| {
-            if max == 0 {
-                SPARKS[0]
-            } else {
-                SPARKS[((s as f64 / max as f64) * (SPARKS.len() - 1) as f64).round() as usize]
-            }
-        })
-        .collect()
+    cells.reverse();
+    cells
 }
 
 /// Time left at the current rate, for running jobs with a known total.
@@ -554,9 +598,12 @@ mod tests {
         #[rustfmt::skip]
         let expected = Buffer::with_lines([
             "┌ tiers ───────────────────────────────────────────────────────────────────────────────────────────────────────────────┐",
-            "│mount             backend tier files   dirs   bytes      capacity         Δ/s           last min                      │",
-            "│/vram             memory  hot  3       1      16.00 MiB  ███░░░░░░░  25%  +4.00 MiB/s   ██                            │",
-            "│/vdisk            disk    cold 2       1      3.00 MiB   -                +0 B/s        ▁▁                            │",
+            "│mount    backend tier files   dirs   bytes       capacity        used       read/s        last min                    │",
+            "│                                                                 free       write/s                                   │",
+            "│/vram    memory  hot  3       1      16.00 MiB   ███░░░░░░░  25% 16.00 MiB  2.00 MiB/s    ▅▅                          │",
+            "│                                                 of 64.00 MiB    48.00 MiB  4.00 MiB/s    ██                          │",
+            "│/vdisk   disk    cold ~2      ~1     ~3.00 MiB   ████████░░  75% 150.00 GiB 0 B/s         ▁▁                          │",
+            "│                                                 of 200.00 GiB   40.00 GiB  2.00 MiB/s    ██                          │",
             "└──────────────────────────────────────────────────────────────────────────────────────────────────────────────────────┘",
             "┌ jobs (4) ────────────────────────────────────────────────────────────────────────────────────────────────────────────┐",
             "│  job  state     command                  progress         bytes               rate         limit      eta     elapsed│",
@@ -564,9 +611,6 @@ mod tests {
             "│  %3   running   push /vram/data3 /vdisk/ ████████░░  75%  6.00 MiB/8.00 MiB   2.00 MiB/s   4 MiB/s    0:01    0:06   │",
             "│  %4   cancelled push /vram/data4 /vdisk/ █░░░░░░░░░  12%  1.00 MiB/8.00 MiB                                   0:01   │",
             "│  %2   done      push /vram/data2 /vdisk/ ██████████ 100%  8.00 MiB/8.00 MiB                                   0:08   │",
-            "│                                                                                                                      │",
-            "│                                                                                                                      │",
-            "│                                                                                                                      │",
             "│                                                                                                                      │",
             "│                                                                                                                      │",
             "│                                                                                                                      │",
@@ -602,9 +646,12 @@ mod tests {
         #[rustfmt::skip]
         let expected = Buffer::with_lines([
             "┌ tiers ───────────────────────────────────────────────────┐",
-            "│mount    backend bytes      Δ/s           last min        │",
-            "│/vram    memory  16.00 MiB  +4.00 MiB/s   ██              │",
-            "│/vdisk   disk    3.00 MiB   +0 B/s        ▁▁              │",
+            "│mount    bytes       capacity    read/s        last min   │",
+            "│                                 write/s                  │",
+            "│/vram    16.00 MiB   ██░░░░  25% 2.00 MiB/s    ▅▅         │",
+            "│                     64.00 MiB   4.00 MiB/s    ██         │",
+            "│/vdisk   ~3.00 MiB   █████░  75% 0 B/s         ▁▁         │",
+            "│                     200.00 GiB  2.00 MiB/s    ██         │",
             "└──────────────────────────────────────────────────────────┘",
             "┌ jobs (4) ────────────────────────────────────────────────┐",
             "│  job  state     command                      progress    │",
@@ -612,9 +659,6 @@ mod tests {
             "│  %3   running   push /vram/data3 /vdisk/data █████░  75% │",
             "│  %4   cancelled push /vram/data4 /vdisk/data █░░░░░  12% │",
             "│  %2   done      push /vram/data2 /vdisk/data ██████ 100% │",
-            "│                                                          │",
-            "│                                                          │",
-            "│                                                          │",
             "│                                                          │",
             "│                                                          │",
             "│                                                          │",
@@ -641,6 +685,37 @@ mod tests {
         let tiny = draw(&busy_state(), 60, 10);
         let top: String = (0..60).map(|x| tiny[(x, 0)].symbol()).collect();
         assert!(top.starts_with("┌ jobs (4) "), "{top}");
+    }
+
+    #[test]
+    fn a_minute_of_samples_squeezes_into_the_cells_keeping_bursts() {
+        let mut minute: VecDeque<u64> = (0..60).map(|_| 1).collect();
+        minute[7] = 80; // one burst, long ago
+        let cells = squeeze(&minute, 28);
+        // Runs of 3 from the newest: 20 cells, the burst in the run of samples 6..9.
+        assert_eq!(cells.len(), 20);
+        assert_eq!(cells[2], 80);
+        assert_eq!(cells.iter().filter(|&&c| c == 1).count(), 19);
+        let few: VecDeque<u64> = [1, 2, 3].into();
+        assert_eq!(squeeze(&few, 28), [1, 2, 3]);
+        assert_eq!(squeeze(&few, 2), [1, 3]);
+        assert!(squeeze(&few, 0).is_empty());
+    }
+
+    #[test]
+    fn read_and_write_sparklines_share_one_scale() {
+        let mut state = busy_state();
+        let t0 = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        // /vdisk: nothing read; written at 2, 2, 0, 8 and 16 MiB/s.
+        for (secs, mib) in [(0, 16), (1, 32), (2, 64)] {
+            state.load(super::super::state::Snapshot {
+                taken: t0 + std::time::Duration::from_secs(secs),
+                stats: super::super::fixtures::stats(mib),
+                jobs: None,
+            });
+        }
+        let vdisk = &state.tiers()[1];
+        assert_eq!(sparklines(vdisk, 30), "▁▁▁▁▁\n▂▂▁▅█");
     }
 
     #[test]

@@ -6,15 +6,16 @@
 //! with hand-made data. [`DashboardState::handle`] applies a key's [`Action`] and returns what
 //! the loop must do outside the state (cancel a job, quit).
 //!
-//! Throughput per mount is the change of its byte count between two snapshots over the time
-//! between them: the engine keeps no read/write counters per mount yet, so reads, and writes
-//! that replace bytes of the same size, do not show.
+//! Throughput per mount comes from the engine's byte counters of that mount
+//! ([`MountStats::io`]): bytes read and bytes written between two snapshots over the time between
+//! them, each direction on its own. So reads show, and so do writes that replace bytes of the
+//! same size, which a change of the stored byte count would miss.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use mavfs_actors::{
-    EventKind, JobEvent, JobId, JobInfo, JobState, MountInfo, MountStats, Progress,
+    EventKind, IoCounters, JobEvent, JobId, JobInfo, JobState, MountInfo, MountStats, Progress,
 };
 
 use super::input::Action;
@@ -27,7 +28,7 @@ pub const ENDED_CAPACITY: usize = 100;
 /// What the loop read from the engine at one moment.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
-    /// When it was read: throughput is bytes changed over the time between two snapshots.
+    /// When it was read: throughput is bytes moved over the time between two snapshots.
     pub taken: Instant,
     /// Usage of every mount, in mount order.
     pub stats: Vec<MountStats>,
@@ -42,19 +43,69 @@ pub struct TierRow {
     pub stats: MountStats,
     /// The configured capacity, when the usage does not carry one.
     pub configured_capacity: Option<u64>,
-    /// Bytes per second over the last interval: positive when the mount grew.
-    pub rate: i64,
-    /// Absolute byte rates of the last samples, oldest first, for the sparkline.
-    pub history: VecDeque<u64>,
-    /// Bytes and time of the previous snapshot.
-    last: Option<(u64, Instant)>,
+    /// Bytes read from the mount per second, now and over the last minute.
+    pub read: Throughput,
+    /// Bytes written to the mount per second, now and over the last minute.
+    pub write: Throughput,
+    /// The counters and time of the previous snapshot.
+    last: Option<(IoCounters, Instant)>,
 }
 
 impl TierRow {
+    fn new(stats: MountStats, configured_capacity: Option<u64>) -> Self {
+        TierRow {
+            stats,
+            configured_capacity,
+            read: Throughput::default(),
+            write: Throughput::default(),
+            last: None,
+        }
+    }
+
     /// The capacity to draw a gauge against, if any is known.
     pub fn capacity(&self) -> Option<u64> {
         self.stats.usage.capacity.or(self.configured_capacity)
     }
+
+    /// The bytes of [`Self::capacity`] in use: what the holder counts (`used`), else the
+    /// mount's own bytes (a configured capacity that the usage does not report).
+    pub fn used(&self) -> u64 {
+        self.stats.usage.used.unwrap_or(self.stats.usage.bytes)
+    }
+}
+
+/// One direction of a mount's traffic: the rate over the last interval and the last samples.
+#[derive(Debug, Clone, Default)]
+pub struct Throughput {
+    /// Bytes per second over the last interval.
+    pub rate: u64,
+    /// The last rates, oldest first, for the sparkline.
+    pub history: VecDeque<u64>,
+}
+
+impl Throughput {
+    fn push(&mut self, rate: u64, keep: usize) {
+        self.rate = rate;
+        if self.history.len() == keep {
+            self.history.pop_front();
+        }
+        self.history.push_back(rate);
+    }
+}
+
+/// Bytes read and written per second between two readings of a mount's counters, `None` when
+/// no time passed. A counter that went back (a daemon restarted under an attached client) counts
+/// as no traffic rather than as a huge negative rate.
+pub fn rates(before: (IoCounters, Instant), after: (IoCounters, Instant)) -> Option<(u64, u64)> {
+    let secs = after.1.saturating_duration_since(before.1).as_secs_f64();
+    if secs <= 0.0 {
+        return None;
+    }
+    let per_sec = |a: u64, b: u64| (b.saturating_sub(a) as f64 / secs) as u64;
+    Some((
+        per_sec(before.0.bytes_read, after.0.bytes_read),
+        per_sec(before.0.bytes_written, after.0.bytes_written),
+    ))
 }
 
 /// One job row, kept current by events.
@@ -186,18 +237,15 @@ impl DashboardState {
         DashboardState {
             tiers: mounts
                 .iter()
-                .map(|m| TierRow {
-                    stats: MountStats {
+                .map(|m| {
+                    let stats = MountStats {
                         path: m.path.clone(),
                         backend: m.backend,
                         tier: m.tier,
                         usage: Default::default(),
                         io: Default::default(),
-                    },
-                    configured_capacity: m.capacity,
-                    rate: 0,
-                    history: VecDeque::new(),
-                    last: None,
+                    };
+                    TierRow::new(stats, m.capacity)
                 })
                 .collect(),
             jobs: BTreeMap::new(),
@@ -211,36 +259,23 @@ impl DashboardState {
         }
     }
 
-    /// Takes in what the loop read: mount figures (and throughput since the last snapshot) and,
-    /// when present, the whole job table, which replaces the rows events built.
+    /// Takes in what the loop read: mount figures (and read and write throughput since the last
+    /// snapshot) and, when present, the whole job table, which replaces the rows events built.
     pub fn load(&mut self, snapshot: Snapshot) {
         for stats in snapshot.stats {
             let row = match self.tiers.iter_mut().find(|t| t.stats.path == stats.path) {
                 Some(row) => row,
                 None => {
-                    self.tiers.push(TierRow {
-                        stats: stats.clone(),
-                        configured_capacity: None,
-                        rate: 0,
-                        history: VecDeque::new(),
-                        last: None,
-                    });
+                    self.tiers.push(TierRow::new(stats.clone(), None));
                     self.tiers.last_mut().expect("just pushed")
                 }
             };
-            let bytes = stats.usage.bytes;
-            if let Some((prev, at)) = row.last {
-                let secs = snapshot.taken.saturating_duration_since(at).as_secs_f64();
-                if secs > 0.0 {
-                    let delta = bytes as i128 - prev as i128;
-                    row.rate = (delta as f64 / secs) as i64;
-                    if row.history.len() == self.history_len {
-                        row.history.pop_front();
-                    }
-                    row.history.push_back(row.rate.unsigned_abs());
-                }
+            let now = (stats.io, snapshot.taken);
+            if let Some((read, write)) = row.last.and_then(|before| rates(before, now)) {
+                row.read.push(read, self.history_len);
+                row.write.push(write, self.history_len);
             }
-            row.last = Some((bytes, snapshot.taken));
+            row.last = Some(now);
             row.stats = stats;
         }
         if let Some(jobs) = snapshot.jobs {
@@ -816,12 +851,71 @@ mod tests {
     }
 
     #[test]
-    fn throughput_is_the_byte_change_over_time() {
+    fn throughput_is_read_and_written_bytes_over_time_each_way() {
         let s = busy_state();
-        let vram = &s.tiers()[0];
-        assert_eq!(vram.rate, 4 << 20);
-        assert_eq!(vram.history, [4 << 20, 4 << 20]);
-        assert_eq!(s.tiers()[1].rate, 0);
+        let (vram, vdisk) = (&s.tiers()[0], &s.tiers()[1]);
+        assert_eq!((vram.read.rate, vram.write.rate), (2 << 20, 4 << 20));
+        assert_eq!(vram.read.history, [2 << 20, 2 << 20]);
+        assert_eq!(vram.write.history, [4 << 20, 4 << 20]);
+        assert_eq!((vdisk.read.rate, vdisk.write.rate), (0, 2 << 20));
+    }
+
+    #[test]
+    fn traffic_that_keeps_the_byte_count_still_shows() {
+        // Reads, and a file rewritten with as many bytes: the stored bytes do not move.
+        let mut s = empty();
+        let t0 = std::time::Instant::now();
+        for (secs, moved) in [(0, 0), (2, 10 << 20)] {
+            let mut stats = stats(8);
+            stats[1].io = IoCounters {
+                bytes_read: moved,
+                bytes_written: moved / 2,
+            };
+            s.load(Snapshot {
+                taken: t0 + Duration::from_secs(secs),
+                stats,
+                jobs: None,
+            });
+        }
+        let vdisk = &s.tiers()[1];
+        assert_eq!((vdisk.read.rate, vdisk.write.rate), (5 << 20, 5 << 19));
+    }
+
+    #[test]
+    fn counters_that_go_back_count_as_no_traffic() {
+        let t0 = std::time::Instant::now();
+        let counters = |n: u64| IoCounters {
+            bytes_read: n,
+            bytes_written: n,
+        };
+        let later = t0 + Duration::from_secs(1);
+        assert_eq!(
+            rates((counters(100), t0), (counters(5), later)),
+            Some((0, 0))
+        );
+        assert_eq!(rates((counters(0), t0), (counters(9), t0)), None);
+    }
+
+    #[test]
+    fn usage_figures_are_kept_as_the_engine_gave_them() {
+        let s = busy_state();
+        let vdisk = &s.tiers()[1];
+        assert!(vdisk.stats.usage.approximate);
+        assert_eq!(vdisk.capacity(), Some(200 << 30));
+        assert_eq!(vdisk.used(), 150 << 30);
+        assert_eq!(vdisk.stats.usage.available, Some(40 << 30));
+        // A capacity from the config alone: the mount's own bytes fill it.
+        let mut s = empty();
+        let mut stats = stats(16);
+        stats[0].usage.capacity = None;
+        stats[0].usage.used = None;
+        s.load(Snapshot {
+            taken: std::time::Instant::now(),
+            stats,
+            jobs: None,
+        });
+        assert_eq!(s.tiers()[0].capacity(), Some(64 << 20));
+        assert_eq!(s.tiers()[0].used(), 16 << 20);
     }
 
     #[test]
@@ -835,7 +929,8 @@ mod tests {
                 jobs: None,
             });
         }
-        assert_eq!(s.tiers()[0].history.len(), 3);
+        assert_eq!(s.tiers()[0].read.history.len(), 3);
+        assert_eq!(s.tiers()[0].write.history.len(), 3);
         for i in 0..(LOG_CAPACITY as u64 + 10) {
             s.apply(&event(i, EventKind::Started, 0));
         }

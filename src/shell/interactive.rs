@@ -10,6 +10,8 @@
 //! the process group) would do nothing. At the prompt Ctrl-Z is therefore a key bound here: it
 //! ends `readline` with the line kept, the process stops itself with SIGSTOP (the terminal
 //! restored, as the default action leaves it), and on `fg` the prompt comes back with the line.
+//!
+//! SIGTERM ends the shell cleanly, at the prompt or during any command ([`super::terminate`]).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -31,6 +33,7 @@ use rustyline::{
 };
 
 use super::commands::COMMANDS;
+use super::terminate::Terminate;
 use super::{Session, Status};
 
 /// Where the history is kept: `$XDG_STATE_HOME/mavfs/history`, else `~/.local/state/mavfs/history`.
@@ -160,8 +163,11 @@ impl Highlighter for ShellHelper {}
 impl Validator for ShellHelper {}
 impl Helper for ShellHelper {}
 
-/// Runs the interactive shell until `exit` or end of input; returns the exit code.
+/// Runs the interactive shell until `exit`, end of input or SIGTERM; returns the exit code (0
+/// after SIGTERM, an end asked for).
 pub async fn run(session: &mut Session) -> i32 {
+    // First, so that SIGTERM from here on ends the shell rather than kills it.
+    let mut terminate = Terminate::install();
     let config = Config::builder()
         .auto_add_history(true)
         .max_history_size(10_000);
@@ -179,6 +185,12 @@ pub async fn run(session: &mut Session) -> i32 {
         cwd: cwd.clone(),
         runtime: tokio::runtime::Handle::current(),
     }));
+    // rustyline waits on a `select` over the terminal and its signal pipe only while an external
+    // printer exists, so it is kept for the whole loop; without one it blocks in `read`, which a
+    // SIGINT caught on another thread never interrupts, and SIGTERM at the prompt could not end
+    // it (see super::terminate). Where there is none to have (stdout not a terminal), SIGTERM
+    // falls back on restoring the terminal mode itself.
+    let _printer = editor.create_external_printer().ok();
     let suspended: Suspended = Arc::default();
     editor.bind_sequence(
         KeyEvent::ctrl('Z'),
@@ -206,7 +218,7 @@ pub async fn run(session: &mut Session) -> i32 {
             None => format!("mavfs:{cwd_shown}$ "),
         };
         let kept = initial.take();
-        let joined = tokio::task::spawn_blocking(move || {
+        let mut reading = tokio::task::spawn_blocking(move || {
             let line = match &kept {
                 Some((line, pos)) => {
                     let (left, right) = line.split_at(*pos);
@@ -215,13 +227,24 @@ pub async fn run(session: &mut Session) -> i32 {
                 None => editor.readline(&prompt),
             };
             (editor, line)
-        })
-        .await;
+        });
+        let (joined, terminated) = tokio::select! {
+            joined = &mut reading => (joined, false),
+            () = terminate.recv() => match terminate.wake(&mut reading).await {
+                Some(joined) => (joined, true),
+                // The editor is stuck in its thread: no history to save.
+                None => return 0,
+            },
+        };
         let Ok((returned, line)) = joined else {
             eprintln!("mavfs: the line editor stopped unexpectedly");
             return 1;
         };
         editor = returned;
+        if terminated {
+            code = 0;
+            break;
+        }
         match line {
             Ok(line) => {
                 let status = tokio::select! {
@@ -233,6 +256,9 @@ pub async fn run(session: &mut Session) -> i32 {
                         eprintln!();
                         Status::Failed
                     }
+                    // Dropped the same way (the dashboard restores the terminal as it goes),
+                    // and the shell ends.
+                    () = terminate.recv() => Status::Exit(0),
                 };
                 if let Ok(mut c) = cwd.lock() {
                     *c = session.cwd().clone();

@@ -37,17 +37,35 @@ fn without_a_terminal_it_prints_a_line_per_mount_each_interval_until_sigterm() {
     let m = Mavfs::new();
     let (mut child, mut out) = spawn(&m, &[]);
     let lines = read_lines(&mut out, 4);
+    // Rates need a previous report: `-` in the first, measured from the second on.
     assert_eq!(
         lines[0],
-        "mount /vram memory hot files 0 dirs 0 bytes 0 B capacity -"
+        "mount /vram memory hot files 0 dirs 0 bytes 0 B used 0 B capacity - free - \
+         read - write -"
     );
-    // A disk mount's capacity is its filesystem's size, which depends on the host.
-    let vdisk = lines[1]
-        .strip_prefix("mount /vdisk disk cold files 1 dirs 1 bytes 5 B capacity ")
-        .unwrap_or_else(|| panic!("{}", lines[1]));
-    assert_ne!(vdisk, "-", "a disk mount knows its filesystem's size");
-    // The next interval repeats the report.
-    assert_eq!(lines[2..], lines[..2]);
+    assert_eq!(
+        lines[2],
+        "mount /vram memory hot files 0 dirs 0 bytes 0 B used 0 B capacity - free - \
+         read 0 B/s write 0 B/s"
+    );
+    // A disk mount's used, capacity and free are its filesystem's, which depend on the host.
+    for (line, rates) in [
+        (&lines[1], "read - write -"),
+        (&lines[3], "read 0 B/s write 0 B/s"),
+    ] {
+        let figures = line
+            .strip_prefix("mount /vdisk disk cold files 1 dirs 1 bytes 5 B used ")
+            .and_then(|rest| rest.strip_suffix(rates))
+            .unwrap_or_else(|| panic!("{line}"));
+        let words: Vec<&str> = figures.split(' ').collect();
+        // `42.00 GiB capacity 251.97 GiB free 51.00 GiB `: three known sizes, a blank at the end.
+        assert_eq!(words.len(), 9, "{line}");
+        assert_eq!((words[2], words[5], words[8]), ("capacity", "free", ""));
+        assert!(
+            !words.contains(&"-"),
+            "a disk mount knows its filesystem: {line}"
+        );
+    }
     signal(child.id(), "TERM");
     let (code, stderr) = wait_exit(&mut child);
     assert_eq!((code, stderr.as_str()), (0, ""));

@@ -1,7 +1,8 @@
 //! The real binary in a real terminal: a tmux pane (a pty) per test, driven with `send-keys` and
 //! read with `capture-pane`. It covers what needs a terminal: the ratatui dashboard (`mavfs
-//! dashboard` and the shell's `dashboard`) and Ctrl-Z on a foreground transfer. [`Tmux`] also
-//! serves `names`, which checks how names are quoted on a terminal.
+//! dashboard` and the shell's `dashboard`), Ctrl-Z on a foreground transfer, and SIGTERM to the
+//! interactive shell (the terminal restored, the shell ended cleanly). [`Tmux`] also serves
+//! `names`, which checks how names are quoted on a terminal.
 //!
 //! Each test runs its own tmux server (`-L` with a name of its own) in the scratch directory of
 //! its [`Mavfs`], with the same environment as [`Mavfs::command`], and kills it when done, also
@@ -13,10 +14,15 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::harness::Mavfs;
+use crate::harness::{Mavfs, signal};
 
 /// How long any one screen may take to appear: generous, for a loaded machine.
 const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A pane command's tail that prints the terminal's line discipline once mavfs has exited:
+/// `tty: icanon echo` when the terminal was restored, `tty: -icanon -echo` when left raw.
+const TTY_MODE: &str =
+    r#"echo "tty: $(stty -a | tr ' ;' '\n\n' | grep -E '^-?(icanon|echo)$' | tr '\n' ' ')""#;
 
 /// A tmux server with one 120x40 window running one command.
 pub(crate) struct Tmux {
@@ -103,6 +109,18 @@ impl Tmux {
         self.keys(&["Enter"]);
     }
 
+    /// The pid of the process the pane's shell is running (mavfs, started by `env`).
+    fn child_pid(&self) -> u32 {
+        let out = self.run(&["display-message", "-p", "-t", "0", "#{pane_pid}"]);
+        let pane = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let children = std::fs::read_to_string(format!("/proc/{pane}/task/{pane}/children"))
+            .unwrap_or_else(|e| panic!("children of the pane's shell {pane}: {e}"));
+        let child = children.split_whitespace().next();
+        child
+            .and_then(|pid| pid.parse().ok())
+            .unwrap_or_else(|| panic!("the pane's shell {pane} runs no child: {children:?}"))
+    }
+
     fn screen(&self) -> String {
         String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "0"]).stdout).into_owned()
     }
@@ -159,6 +177,52 @@ fn big_file(m: &Mavfs, mib: u64) {
         .unwrap();
 }
 
+/// Starts `mavfs shell` in a pane that prints how mavfs exited and then the terminal's mode,
+/// with `/vram/big` (`mib` MiB) pulled and a `push --bwlimit 4MiB/s` of it to `/vdisk/out`
+/// started in the background as job 2; or `None` without tmux.
+fn shell_pushing_in_the_background(m: &Mavfs, mib: u64) -> Option<Tmux> {
+    big_file(m, mib);
+    let command = format!("{}; {TTY_MODE}", Tmux::mavfs_command(m, "shell"));
+    let tmux = Tmux::start_in(m, &command)?;
+    tmux.wait_text("mavfs:/vram$");
+    tmux.line("pull /vdisk/big /vram/big");
+    tmux.wait_text("pull: 1 file");
+    tmux.line("push --bwlimit 4MiB/s /vram/big /vdisk/out &");
+    tmux.wait_text("[2] push --bwlimit 4MiB/s /vram/big /vdisk/out");
+    Some(tmux)
+}
+
+/// Whether the disk store's staging directory holds a temp file with bytes in it: a transfer to
+/// `/vdisk` is under way.
+fn staging_has_bytes(m: &Mavfs) -> bool {
+    let Ok(sessions) = std::fs::read_dir(m.block_dir().join(".mavfs-staging")) else {
+        return false;
+    };
+    sessions
+        .flatten()
+        .filter_map(|session| std::fs::read_dir(session.path()).ok())
+        .flatten()
+        .flatten()
+        .any(|temp| temp.metadata().is_ok_and(|meta| meta.len() > 0))
+}
+
+/// Asserts that `/vdisk` holds only `big` and an empty staging directory: the cancelled push
+/// left neither `out` nor a temp file.
+#[track_caller]
+fn assert_nothing_partial(m: &Mavfs) {
+    let mut names: Vec<String> = std::fs::read_dir(m.block_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, [".mavfs-staging", "big"]);
+    let staged: Vec<_> = std::fs::read_dir(m.block_dir().join(".mavfs-staging"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(staged.is_empty(), "left in staging: {staged:?}");
+}
+
 /// The screen's line of job `%id` in the dashboard's job table.
 fn job_row(screen: &str, id: u32) -> Option<&str> {
     let tag = format!("%{id} ");
@@ -202,9 +266,10 @@ fn q_quits_mavfs_dashboard_and_restores_the_terminal() {
     let Some(tmux) = Tmux::start(&m, "dashboard --dashboard-interval 0.2") else {
         return;
     };
-    let screen = tmux.wait_text(" tiers ");
+    // The footer is drawn last: a whole frame is on the screen, not one caught mid-draw.
+    let screen = tmux.wait_text("q quit");
     assert!(
-        screen.contains("/vram") && screen.contains("/vdisk"),
+        screen.contains(" tiers ") && screen.contains("/vram") && screen.contains("/vdisk"),
         "{screen}"
     );
     assert!(screen.contains(" jobs (0) "), "{screen}");
@@ -212,6 +277,49 @@ fn q_quits_mavfs_dashboard_and_restores_the_terminal() {
     let screen = tmux.wait_text("exited 0");
     // The alternate screen is gone: only the exit line is left.
     assert!(!screen.contains(" tiers "), "{screen}");
+}
+
+#[test]
+fn sigterm_in_the_shell_dashboard_restores_the_terminal_and_ends_the_shell_cleanly() {
+    let m = Mavfs::new();
+    let Some(tmux) = shell_pushing_in_the_background(&m, 48) else {
+        return;
+    };
+    tmux.line("dashboard");
+    tmux.wait_for("the push moving bytes in the dashboard", |s| {
+        job_row(s, 2).is_some_and(|r| r.contains("running") && !r.contains(" 0 B/"))
+    });
+    signal(tmux.child_pid(), "TERM");
+    let screen = tmux.wait_text("exited 0");
+    assert!(!screen.contains(" tiers "), "the view is gone:\n{screen}");
+    tmux.wait_text("tty: icanon echo");
+    // The embedded engine cancelled the push and cleaned up before the process exited.
+    assert_nothing_partial(&m);
+}
+
+#[test]
+fn sigterm_at_the_prompt_ends_the_shell_cleanly_and_keeps_the_history() {
+    let m = Mavfs::new();
+    let Some(tmux) = shell_pushing_in_the_background(&m, 48) else {
+        return;
+    };
+    // A line half typed: never run.
+    tmux.keys(&["-l", "echo never"]);
+    let deadline = Instant::now() + DEADLINE;
+    while !staging_has_bytes(&m) {
+        assert!(Instant::now() < deadline, "the push never wrote to /vdisk");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal(tmux.child_pid(), "TERM");
+    let screen = tmux.wait_text("exited 0");
+    assert!(!screen.lines().any(|l| l == "never"), "{screen}");
+    tmux.wait_text("tty: icanon echo");
+    assert_nothing_partial(&m);
+    let history = std::fs::read_to_string(m.path().join("state/mavfs/history")).unwrap();
+    assert!(
+        history.contains("push --bwlimit 4MiB/s /vram/big /vdisk/out &"),
+        "{history}"
+    );
 }
 
 #[test]

@@ -8,7 +8,8 @@ use super::Opts;
 use crate::shell::output::Output;
 use crate::shell::{CmdError, Session, Status};
 
-/// `dashboard`: takes over the terminal until `q`, Esc or Ctrl-C. Errors: `needs a terminal` in a
+/// `dashboard`: takes over the terminal until `q`, Esc or Ctrl-C (SIGTERM ends the shell).
+/// Errors: `needs a terminal` in a
 /// script, in `exec`, or with stdin or stdout not a terminal (or redirected).
 pub async fn dashboard(
     session: &mut Session,
@@ -23,9 +24,8 @@ pub async fn dashboard(
     if !session.options().interactive || !on_terminal {
         return Err(CmdError::Usage("needs a terminal".into()));
     }
-    // No SIGTERM handler here, unlike `mavfs dashboard`: tokio never gives a signal back to its
-    // default action, so catching it once would leave the shell deaf to SIGTERM for good. In raw
-    // mode Ctrl-C arrives as a key and quits the view.
+    // SIGTERM is the shell's own (shell::terminate): it drops this command, which restores the
+    // terminal, and ends the shell. In raw mode Ctrl-C arrives as a key and quits the view.
     crate::dashboard::on_terminal(
         session.engine(),
         session.options().dashboard_interval,
