@@ -14,6 +14,7 @@ use ratatui::style::{Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row, Table, TableState, Wrap};
 
+use mavfs_actors::quote::shell_escape;
 use mavfs_actors::{JobState, Progress};
 
 use super::input::KEYS;
@@ -347,7 +348,14 @@ pub fn render_jobs(frame: &mut Frame, area: Rect, state: &DashboardState) {
     frame.render_stateful_widget(table, area, &mut table_state);
 }
 
+/// `paths` quoted as `ls` quotes names on a terminal, so that a hostile name cannot drive it.
+fn quoted_all(paths: &[String]) -> String {
+    let quoted: Vec<_> = paths.iter().map(|p| shell_escape(p)).collect();
+    quoted.join(" ")
+}
+
 /// The selected job: command, sources, destination, file in flight or last committed, error.
+/// Paths are quoted as `ls` quotes them on a terminal.
 pub fn render_detail(frame: &mut Frame, area: Rect, state: &DashboardState) {
     let lines = match state.selected_job() {
         None => vec![Line::from("no job selected")],
@@ -358,15 +366,18 @@ pub fn render_detail(frame: &mut Frame, area: Rect, state: &DashboardState) {
                     Span::styled(j.state.as_str(), state_style(j.state)),
                     Span::from(format!("  {}", j.label)),
                 ]),
-                Line::from(format!("from: {}", j.sources.join(" "))),
-                Line::from(format!("to:   {}", j.dest)),
+                Line::from(format!("from: {}", quoted_all(&j.sources))),
+                Line::from(format!("to:   {}", shell_escape(&j.dest))),
             ];
             if let Some(current) = &j.progress.current
                 && j.state == JobState::Running
             {
-                lines.push(Line::from(format!("file: {current}")));
+                lines.push(Line::from(format!(
+                    "file: {}",
+                    shell_escape(current.as_str())
+                )));
             } else if let Some(done) = &j.last_done {
-                lines.push(Line::from(format!("last: {done}")));
+                lines.push(Line::from(format!("last: {}", shell_escape(done))));
             }
             if let Some(error) = &j.error {
                 lines.push(Line::from(format!("error: {error}")).red());
