@@ -330,7 +330,8 @@ fn ctrl_z_stops_a_foreground_pull_and_bg_continues_it() {
         return;
     };
     tmux.wait_text("mavfs:/vram$");
-    let label = "pull --bwlimit 16MiB/s /vdisk/big /vram/big";
+    let label = "pull --bwlimit 8MiB/s /vdisk/big /vram/big";
+    // Eight seconds at the limit: room for two Ctrl-Z and their screens on a loaded machine.
     tmux.line(label);
     // The bar shows once bytes move: the transfer runs, and with it the catching of Ctrl-Z.
     tmux.wait_for("the progress bar under way", |s| {
