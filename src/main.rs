@@ -108,12 +108,13 @@ async fn run(cli: Cli) -> i32 {
             if std::io::stdin().is_terminal() {
                 shell::interactive::run(&mut session).await
             } else {
-                shell::run_script(&mut session, std::io::BufReader::new(std::io::stdin())).await
+                let stdin = std::io::BufReader::new(std::io::stdin());
+                signals::until_terminated(shell::run_script(&mut session, stdin)).await
             }
         }
         Some(Command::Exec { lines }) => {
             let mut session = Session::new(engine.clone(), options);
-            shell::run_exec(&mut session, lines).await
+            signals::until_terminated(shell::run_exec(&mut session, lines)).await
         }
         Some(Command::Dashboard) => dashboard::main(&engine, dashboard_interval, cli.json).await,
         Some(Command::Events) => events::run(&engine, cli.json).await,

@@ -282,3 +282,39 @@ fn fg_continues_a_stopped_job() {
         out.stderr
     );
 }
+
+#[test]
+fn sigterm_or_sighup_ends_exec_and_scripts_with_nothing_staged() {
+    for (signal, code) in [("TERM", 143), ("HUP", 129)] {
+        let m = Mavfs::new();
+        fs::create_dir_all(m.block_dir()).unwrap();
+        fs::write(m.block_dir().join("big"), vec![7u8; 32 << 20]).unwrap();
+        // A foreground pull, and a background push of what is already in /vram: both cancelled.
+        let mut child = m
+            .command()
+            .args([
+                "exec",
+                "echo x > /vram/small",
+                "push --bwlimit 4MiB/s /vram/small /vdisk/pushed &",
+                "pull --bwlimit 8MiB/s /vdisk/big /vram/big",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        harness::signal(child.id(), signal);
+        let (exit, stderr) = harness::wait_exit(&mut child);
+        assert_eq!(exit, code, "SIG{signal}: {stderr}");
+        assert!(
+            stderr.contains(&format!("SIG{signal}: stopping")),
+            "{stderr}"
+        );
+        let staged = mavfs_test_support::staging::temp_files(&m.block_dir().join(".mavfs-staging"));
+        assert!(
+            staged.is_empty(),
+            "SIG{signal} left staged files {staged:?}"
+        );
+        assert_eq!(fs::read(m.block_dir().join("big")).unwrap().len(), 32 << 20);
+    }
+}
