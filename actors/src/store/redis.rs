@@ -99,6 +99,7 @@
 mod batch;
 mod config;
 mod connect;
+mod epoch;
 mod errors;
 pub mod gc;
 mod keys;

@@ -4,7 +4,8 @@
 //! worth telling but not fatal (an evicting `maxmemory-policy`, a failed sweep) becomes a warning.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use fred::prelude::{Builder, ClientLike, ClusterInterface, Options, ReconnectPolicy};
@@ -12,11 +13,12 @@ use fred::types::InfoKind;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::epoch::is_epoch;
 use super::errors::{self, Origin};
 use super::gc::{self, SweepReport};
 use super::keys::Keys;
 use super::scripts::SCRIPTS;
-use super::shared::{IdGen, Shared, text};
+use super::shared::{Session, Shared, text};
 use super::{LAYOUT, RedisOptions, RedisStore};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -92,15 +94,16 @@ impl RedisStore {
             origin,
             chunk_size: options.chunk_size,
             cluster: options.is_cluster(),
-            ids: IdGen::new(),
+            session: OnceLock::new(),
+            lost: AtomicBool::new(false),
             pins: Mutex::new(HashMap::new()),
             live: Mutex::new(HashSet::new()),
             tasks: TaskTracker::new(),
             runtime: tokio::runtime::Handle::current(),
         });
         let result = Self::prepare(&shared).await;
-        let mut warnings = match result {
-            Ok(warnings) => warnings,
+        let (mut warnings, scan_owed) = match result {
+            Ok(prepared) => prepared,
             Err(e) => {
                 let _ = shared.client.quit().await;
                 let _ = shared.data.quit().await;
@@ -117,6 +120,26 @@ impl RedisStore {
             ),
             Err(e) => warnings.push(format!("could not sweep abandoned data: {}", e.reason())),
         }
+        if scan_owed {
+            // In the background: a server that lost the namespace's metadata may have left
+            // gigabytes of chunks on other masters; the store is usable meanwhile, and closing
+            // waits for it (bounded). If it does not finish, the next start scans again.
+            let owned = shared.clone();
+            shared.spawn(async move {
+                match gc::sweep_epochs(&owned).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        namespace = owned.keys.namespace(),
+                        "deleted {n} chunks left by an earlier epoch of the namespace (its \
+                         metadata was lost)"
+                    ),
+                    Err(e) => tracing::warn!(
+                        namespace = owned.keys.namespace(),
+                        "scanning for chunks of an earlier epoch: {e}"
+                    ),
+                }
+            });
+        }
         for warning in &warnings {
             tracing::warn!(namespace = options.namespace, "{warning}");
         }
@@ -131,8 +154,9 @@ impl RedisStore {
     }
 
     /// Checks every master's version and eviction policy, loads the scripts and initialises or
-    /// checks the namespace. Returns the warnings.
-    async fn prepare(shared: &Shared) -> Result<Vec<String>> {
+    /// checks the namespace, and sets up the session in the namespace's epoch. Returns the
+    /// warnings, and whether a scan for chunks of earlier epochs is owed.
+    async fn prepare(shared: &Shared) -> Result<(Vec<String>, bool)> {
         const OP: &str = "connect";
         let origin = &shared.origin;
         let client = &shared.client;
@@ -195,17 +219,25 @@ impl RedisStore {
                 .await
                 .map_err(|e| origin.error(OP, &e, None))?;
         }
-        let reply = shared
-            .run(OP, &SCRIPTS.init, vec![LAYOUT.to_string()])
-            .await?;
-        if reply.first().and_then(text) == Some("LAYOUT") {
-            let found = reply.get(1).and_then(text).unwrap_or("?");
-            return Err(Error::new(ErrorKind::Io, OP).with_detail(format!(
-                "namespace {} at {} holds key layout {found}; this MAVFS uses layout {LAYOUT}",
-                shared.keys.namespace(),
-                origin.shown
-            )));
+        let epoch = super::epoch::new_epoch();
+        let reply = shared.run_init(OP, vec![LAYOUT.to_string(), epoch]).await?;
+        let field = |i: usize| reply.get(i).and_then(text);
+        match field(0) {
+            Some("layout") => {
+                let found = field(1).unwrap_or("?");
+                return Err(Error::new(ErrorKind::Io, OP).with_detail(format!(
+                    "namespace {} at {} holds key layout {found}; this MAVFS uses layout {LAYOUT}",
+                    shared.keys.namespace(),
+                    origin.shown
+                )));
+            }
+            Some("epoch") if field(1).is_some_and(is_epoch) => {
+                let epoch = field(1).unwrap_or_default();
+                let _ = shared.session.set(Session::new(&shared.keys, epoch));
+            }
+            _ => return Err(origin.bad_reply(OP, "init")),
         }
-        Ok(warnings)
+        let scan_owed = field(2) == Some("1");
+        Ok((warnings, scan_owed))
     }
 }
