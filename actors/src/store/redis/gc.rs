@@ -9,6 +9,10 @@
 //! crash at any point leaves a member behind, never an untracked chunk. A sweeper deletes the
 //! chunks of members nobody vouched for within the grace period; the process that owns a member
 //! vouches for it every `HEARTBEAT`.
+//!
+//! Metadata, `pending` included, can be lost with the master holding its slot while chunks live
+//! on: `sweep_epochs` finds those by scanning every master for the namespace's chunk keys, and
+//! deletes the ones whose data id carries another epoch than the namespace's.
 
 use std::collections::HashSet;
 use std::future::Future;

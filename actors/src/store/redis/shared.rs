@@ -164,10 +164,11 @@ impl Shared {
         self.lost.load(Ordering::Relaxed)
     }
 
-    /// Records that the server lost the namespace, and says so once in the log.
+    /// Records that the server lost the namespace, and says so once in the log (at `info`:
+    /// every operation's error says it to the user; a warning would say it twice).
     pub(crate) fn mark_lost(&self) {
         if !self.lost.swap(true, Ordering::Relaxed) {
-            tracing::error!(namespace = self.keys.namespace(), "{}", self.lost_detail());
+            tracing::info!(namespace = self.keys.namespace(), "{}", self.lost_detail());
         }
     }
 
