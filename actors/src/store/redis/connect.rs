@@ -133,6 +133,7 @@ impl RedisStore {
                         "deleted {n} chunks left by an earlier epoch of the namespace (its \
                          metadata was lost)"
                     ),
+                    Err(_) if owned.is_lost() => {}
                     Err(e) => tracing::warn!(
                         namespace = owned.keys.namespace(),
                         "scanning for chunks of an earlier epoch: {e}"

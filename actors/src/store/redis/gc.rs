@@ -400,12 +400,15 @@ pub(crate) async fn maintain(shared: Arc<Shared>, stop: CancellationToken) {
             _ = stop.cancelled() => return,
             _ = beat.tick() => {}
         }
-        if shared.is_lost() {
-            // Nothing to vouch for or sweep in a namespace this store no longer has.
-            return;
-        }
-        if let Err(e) = heartbeat(&shared).await {
+        if let Err(e) = heartbeat(&shared).await
+            && !shared.is_lost()
+        {
             tracing::warn!(namespace = shared.keys.namespace(), "heartbeat: {e}");
+        }
+        if shared.is_lost() {
+            // Nothing to vouch for or sweep in a namespace this store no longer has; the loss
+            // was logged once, and every operation's error says it.
+            return;
         }
         if tokio::time::Instant::now() >= sweep_at {
             sweep_at = tokio::time::Instant::now() + SWEEP_EVERY;
@@ -417,6 +420,7 @@ pub(crate) async fn maintain(shared: Arc<Shared>, stop: CancellationToken) {
                     r.dirs
                 ),
                 Ok(_) => {}
+                Err(_) if shared.is_lost() => return,
                 Err(e) => tracing::warn!(namespace = shared.keys.namespace(), "sweep: {e}"),
             }
         }
