@@ -7,7 +7,10 @@
 //! - orphans: a writer that dies without cleaning up leaves chunks a sweep removes;
 //! - sharing: two stores on one namespace see one tree; two writers to one path; a reader racing
 //!   a replace by another process;
-//! - a directory of 100,000 entries.
+//! - a directory of 100,000 entries;
+//! - a server that loses the namespace (issue 12 point 4): a restart without persistence under a
+//!   running store, a `meta` deleted alone, a namespace made before epochs, and on a cluster the
+//!   chunks a lost namespace left on every master, swept by the next start.
 //!
 //! Without `redis-server` each test says it is skipped and passes (fails with
 //! `MAVFS_REQUIRE_REDIS=1`). No test asserts on speed: timeouts only bound how long a failure may
@@ -1001,4 +1004,33 @@ async fn on_a_cluster_a_new_start_sweeps_the_chunks_a_lost_namespace_left_on_eve
             assert!(data == pattern(6 * CHUNK, i));
         }
     }
+}
+
+/// A `meta` deleted by hand while the rest of the namespace stays: the running store reports the
+/// loss all the same; a new store gives the namespace a new epoch but owes no scan, so the files
+/// still listed, whose data carries the old epoch, keep every chunk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_meta_deleted_alone_costs_no_file_its_data() {
+    let Some(server) = RedisServer::start("meta deleted alone") else {
+        return;
+    };
+    let ns = "metaless";
+    let meta = format!("{ns}:{{{ns}}}:meta");
+    let b = mount(&server, ns).await;
+    b.mkdir(&p("/r/d"), false).await.unwrap();
+    write(&b, "/r/d/f", &pattern(3 * CHUNK, 4)).await.unwrap();
+    let epoch = server.cli(&["HGET", &meta, "epoch"]).trim().to_string();
+    server.cli(&["DEL", &meta]);
+    let err = assert_kind!(b.stat(&p("/r/d/f")).await, ErrorKind::Unavailable);
+    assert!(err.to_string().contains(LOST), "{err}");
+
+    let fresh = mount(&server, ns).await;
+    assert_ne!(server.cli(&["HGET", &meta, "epoch"]).trim(), epoch);
+    assert_eq!(
+        server.cli(&["HGET", &meta, "scan"]).trim(),
+        "",
+        "no scan owed"
+    );
+    assert_eq!(read(&fresh, "/r/d/f").await.unwrap(), pattern(3 * CHUNK, 4));
+    assert_eq!(chunk_keys(&server, ns).len(), 3);
 }
