@@ -1,7 +1,9 @@
 //! Connecting a [`RedisStore`]: the clients built and reached within the command timeout, every
 //! master checked (version, eviction policy), the scripts loaded, the namespace initialised or
-//! its layout checked, what crashed processes left swept, and the heartbeat started. What is
-//! worth telling but not fatal (an evicting `maxmemory-policy`, a failed sweep) becomes a warning.
+//! its layout checked and its epoch remembered, what crashed processes left swept (and, for a
+//! namespace just created, what a lost one left on any master), and the heartbeat started. What
+//! is worth telling but not fatal (an evicting `maxmemory-policy`, a failed sweep) becomes a
+//! warning.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
@@ -32,7 +34,10 @@ const MIN_VERSION: (u32, u32) = (7, 0);
 
 impl RedisStore {
     /// Connects, checks the server (version, eviction policy) and the namespace (layout, key
-    /// types), sweeps what crashed processes left, and starts the heartbeat.
+    /// types), creates the namespace in a new epoch or remembers its epoch (giving one to a
+    /// namespace made before epochs), sweeps what crashed processes left, starts the background
+    /// scan for chunks of other epochs when the namespace was just created, and starts the
+    /// heartbeat.
     ///
     /// Errors: `InvalidInput` for bad options; `Unavailable` when Redis cannot be reached within
     /// the command timeout (the detail shows the URL without its password); `PermissionDenied`
