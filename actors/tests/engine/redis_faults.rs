@@ -791,7 +791,21 @@ async fn a_server_restarted_without_persistence_is_reported_and_gets_no_writes()
         .await
         .unwrap();
 
+    let mut early = b.open_write(&p("/r/e"), WriteMode::Replace).await.unwrap();
+    early.write(Bytes::from(pattern(CHUNK, 5))).await.unwrap();
+
     server.restart();
+    // Chunks sent before anything noticed the loss land in the fresh server; the commit then
+    // finds the namespace gone (or the connection was still coming back), and they are
+    // discarded.
+    let early = async {
+        for seed in 6..9 {
+            early.write(Bytes::from(pattern(CHUNK, seed))).await?;
+        }
+        early.commit().await
+    };
+    let err = assert_kind!(early.await, ErrorKind::Unavailable);
+    assert!(err.to_string().contains("/r/e"), "{err}");
     let d = p("/r/d");
     let err = assert_kind!(once_back(|| b.list(&d)).await, ErrorKind::Unavailable);
     let text = err.to_string();
