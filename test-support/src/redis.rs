@@ -337,6 +337,41 @@ impl RedisCluster {
     pub fn scan(&self, pattern: &str) -> Vec<String> {
         self.nodes.iter().flat_map(|n| n.scan(pattern)).collect()
     }
+
+    /// The index of the node serving `key`'s slot.
+    pub fn node_of(&self, key: &str) -> usize {
+        let slot: u16 = self.nodes[0]
+            .cli(&["CLUSTER", "KEYSLOT", key])
+            .trim()
+            .parse()
+            .expect("a slot number");
+        self.nodes
+            .iter()
+            .position(|node| {
+                // `CLUSTER NODES`: the `myself` line ends with the node's slot ranges.
+                let nodes = node.cli(&["CLUSTER", "NODES"]);
+                let me = nodes.lines().find(|l| l.contains("myself")).unwrap_or("");
+                me.split_whitespace().skip(8).any(|range| {
+                    let (a, b) = range.split_once('-').unwrap_or((range, range));
+                    matches!((a.parse::<u16>(), b.parse::<u16>()), (Ok(a), Ok(b)) if (a..=b).contains(&slot))
+                })
+            })
+            .expect("a node serves every slot")
+    }
+
+    /// Kills node `i` and starts it again without its data (the cluster's tests run without
+    /// persistence; it keeps its `nodes.conf`, so its slots), then waits for the cluster.
+    pub fn restart_node(&mut self, i: usize) {
+        self.nodes[i].restart();
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while !self.nodes.iter().all(|n| {
+            n.try_cli(&["CLUSTER", "INFO"])
+                .is_some_and(|info| info.contains("cluster_state:ok"))
+        }) {
+            assert!(Instant::now() < deadline, "the cluster never got ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 /// One server shared by every test of the binary (each uses namespaces of its own), or `None`.

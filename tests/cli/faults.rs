@@ -1,5 +1,6 @@
 //! The audit's data-loss cases, through the real binary: a source that changes while `cp` or
-//! `mv` copies it, and Redis data freed in the background when the process exits right after.
+//! `mv` copies it, Redis data freed in the background when the process exits right after, and a
+//! Redis that restarts without persistence under a running shell.
 //! Each asserts what must hold whatever the timing (nothing committed but a whole version of a
 //! file, nothing deleted that was not copied, nothing left in Redis but the live data), so the
 //! races these cases are made of never make them flaky.
@@ -355,4 +356,81 @@ fn a_second_job_onto_a_destination_being_written_is_refused_naming_the_first() {
     );
     let out = m.exec(&["cp /vdisk/small /vram/big", "cat /vram/big"]);
     assert_eq!(out.ok(), "small");
+}
+
+/// A Redis restarted without persistence under a running shell: the next commands on `/vram`
+/// say that the server lost the namespace's data and what to do, a copy into it is refused and
+/// nothing lands in the fresh server; the next start begins afresh.
+#[test]
+fn a_redis_restarted_without_persistence_under_a_running_shell_is_reported() {
+    use std::io::{BufRead, BufReader};
+    let Some(mut redis) = SmallRedis::start("redis restarted under a shell") else {
+        return;
+    };
+    let m = Mavfs::new();
+    std::fs::create_dir(m.path().join("d")).unwrap();
+    std::fs::write(m.path().join("d/x"), pattern(3 * MIB)).unwrap();
+    let mut child = m
+        .command()
+        .args([
+            "--ram",
+            "redis",
+            "--redis-url",
+            &redis.url,
+            "--disk-dir",
+            "d",
+        ])
+        .arg("shell")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    writeln!(stdin, "cp /vdisk/x /vram/x").unwrap();
+    writeln!(stdin, "ls /vram").unwrap();
+    let mut line = String::new();
+    while line != "x\n" {
+        line.clear();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "the shell ended");
+    }
+    assert!(redis.dbsize() > 0);
+
+    redis.server.restart();
+    writeln!(stdin, "ls /vram").unwrap();
+    writeln!(stdin, "cp /vdisk/x /vram/y").unwrap();
+    writeln!(stdin, "mkdir /vram/d").unwrap();
+    drop(stdin);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lost = format!(
+        "Backend unavailable (Redis at {} lost the data of namespace mavfs: restarted without \
+         persistence? Restart mavfs to start afresh)",
+        redis.url
+    );
+    for command in ["mavfs: ls: /vram: ", "mavfs: mkdir: /vram/d: "] {
+        assert!(stderr.contains(&format!("{command}{lost}")), "{stderr}");
+    }
+    assert!(
+        stderr.contains("cp: ") && stderr.matches(&lost).count() >= 3,
+        "{stderr}"
+    );
+    assert!(
+        !rest.contains('x'),
+        "no listing of a tree that is gone: {rest:?}"
+    );
+    assert!(!out.status.success());
+    assert_eq!(
+        redis.dbsize(),
+        0,
+        "nothing was written into the fresh server"
+    );
+
+    // The next start begins afresh.
+    assert_eq!(redis.exec(&m, &["ls /vram"]).ok(), "");
+    redis.exec(&m, &["cp /vdisk/x /vram/x"]).ok();
+    assert_eq!(redis.exec(&m, &["ls /vram"]).ok(), "x\n");
 }

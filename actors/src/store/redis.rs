@@ -10,7 +10,7 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `<ns>:{<ns>}:meta` | hash | `layout` (format version, 1), `mtime` (root's mtime, ms), `next` (last directory id) |
+//! | `<ns>:{<ns>}:meta` | hash | `layout` (format version, 1), `mtime` (root's mtime, ms), `next` (last directory id), `epoch` (module `epoch`), `scan` (`1` while a scan for chunks of earlier epochs is owed) |
 //! | `<ns>:{<ns>}:stats` | hash | maintained counters `files`, `dirs` (root excluded), `bytes`: `usage` reads them, never scans |
 //! | `<ns>:{<ns>}:d:<id>` | hash | the entries of directory `<id>` (root: 0): name -> entry |
 //! | `<ns>:{<ns>}:pending` | zset | staged and dead data not yet deleted, scored by last heartbeat (server ms) |
@@ -27,8 +27,9 @@
 //! Directory contents are keyed by id, so `rename` moves one hash field between two directory
 //! hashes and touches nothing else: O(1) for a file or a directory of any size.
 //!
-//! File data lives under a data id that is new for every write (a random per-process prefix and
-//! a counter, no round trip). `<place>` is the data id of the write that first placed the data;
+//! File data lives under a data id that is new for every write (the namespace's epoch, a random
+//! per-store part and a counter, `<epoch>-<store>.<n>`, no round trip; ids written before epochs
+//! are `<16 hex digits>.<n>`, and both kinds live side by side). `<place>` is the data id of the write that first placed the data;
 //! a copy keeps its source's place, so that each source chunk and its copy share a slot and
 //! `COPY` runs server-side on a cluster too, while different indexes spread over slots.
 //!
@@ -71,6 +72,20 @@
 //! [`gc::ORPHAN_GRACE`] (a crashed writer's chunks) and purges `trash` (a crashed `rm -r`).
 //! `remove_all` unlinks the directory at once, then purges its contents before returning.
 //!
+//! # A server that loses the namespace
+//!
+//! `meta.epoch`, a random text set when the namespace is created (or first opened by a MAVFS
+//! with epochs), is remembered by each store at connect and checked by every script before
+//! anything else. A `meta` that is gone, or holds another epoch, means the server lost the
+//! namespace's data under the running store (a restart without persistence, a `FLUSHALL`):
+//! the store then fails every operation with `Unavailable` ("Redis at URL lost the data of
+//! namespace NS: restarted without persistence? Restart mavfs to start afresh") and writes
+//! nothing, not even the chunks of a writer already open, until a new store opens the namespace
+//! afresh in a new epoch. A namespace is created owing a scan (`meta.scan`): that store deletes,
+//! in the background, every chunk key of the namespace on every master (`SCAN MATCH <ns>:c:*`)
+//! whose data id carries another epoch, which no live writer or committed file can own; on a
+//! cluster these are the chunks a master that lost the metadata slot left on the others.
+//!
 //! # Faults
 //!
 //! Every command has the configured timeout, reconnection included: a dead server fails the
@@ -92,6 +107,7 @@
 //! - `ops`: `impl Store for RedisStore`: each operation of the contract, one script each.
 //! - `config`: [`RedisOptions`], validated, with the URL shown without its password.
 //! - `keys`: key names and the entry grammar.
+//! - `epoch`: the namespace's epoch and the data ids that carry it.
 //! - `scripts`: the names and flags of the Lua scripts, each in its own file under `lua/`
 //!   (`lua/commit.lua`, ...), with the prelude and epilogue every script shares.
 //! - `batch`: batched reads and writes of small files.
@@ -103,6 +119,7 @@
 mod batch;
 mod config;
 mod connect;
+mod epoch;
 mod errors;
 pub mod gc;
 mod keys;

@@ -7,7 +7,10 @@
 //! - orphans: a writer that dies without cleaning up leaves chunks a sweep removes;
 //! - sharing: two stores on one namespace see one tree; two writers to one path; a reader racing
 //!   a replace by another process;
-//! - a directory of 100,000 entries.
+//! - a directory of 100,000 entries;
+//! - a server that loses the namespace (issue 12 point 4): a restart without persistence under a
+//!   running store, a `meta` deleted alone, a namespace made before epochs, and on a cluster the
+//!   chunks a lost namespace left on every master, swept by the next start.
 //!
 //! Without `redis-server` each test says it is skipped and passes (fails with
 //! `MAVFS_REQUIRE_REDIS=1`). No test asserts on speed: timeouts only bound how long a failure may
@@ -720,4 +723,328 @@ async fn a_directory_of_100000_entries_lists_whole() {
 
 async fn names_empty(b: &BackendHandle) -> bool {
     names(b, "/r").await.is_empty()
+}
+
+// ---------------------------------------------------------------------------------------------
+// A server that loses the namespace (a restart without persistence)
+// ---------------------------------------------------------------------------------------------
+
+/// What every operation of a store whose namespace was lost says.
+const LOST: &str = "lost the data of namespace";
+
+/// The first error of `op` that is not the reconnection after a restart: the server is back,
+/// and the store has looked at its namespace.
+async fn once_back<T, F, Fut>(mut op: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match op().await {
+            Err(e)
+                if e.kind() == ErrorKind::Unavailable
+                    && !e.to_string().contains(LOST)
+                    && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn dbsize(server: &RedisServer) -> u64 {
+    server.cli(&["DBSIZE"]).trim().parse().unwrap()
+}
+
+/// Waits until `count()` is `expected`.
+async fn wait_for(what: &str, expected: usize, count: impl Fn() -> usize) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let n = count();
+        if n == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {n}, expected {expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A store whose server restarts empty reports the loss on its next read, refuses every write
+/// (a writer open across the restart included) and leaves nothing in the fresh server; a new
+/// store starts afresh there, and the old one keeps refusing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restarted_without_persistence_is_reported_and_gets_no_writes() {
+    let Some(mut server) = RedisServer::start("restart without persistence") else {
+        return;
+    };
+    let ns = "lost";
+    let b = mount(&server, ns).await;
+    b.mkdir(&p("/r/d"), false).await.unwrap();
+    write(&b, "/r/d/f", &pattern(3 * CHUNK, 1)).await.unwrap();
+    let mut open = b.open_write(&p("/r/w"), WriteMode::Replace).await.unwrap();
+    open.write(Bytes::from(pattern(2 * CHUNK, 2)))
+        .await
+        .unwrap();
+
+    let mut early = b.open_write(&p("/r/e"), WriteMode::Replace).await.unwrap();
+    early.write(Bytes::from(pattern(CHUNK, 5))).await.unwrap();
+
+    server.restart();
+    // Chunks sent before anything noticed the loss land in the fresh server; the commit then
+    // finds the namespace gone (or the connection was still coming back), and they are
+    // discarded.
+    let early = async {
+        for seed in 6..9 {
+            early.write(Bytes::from(pattern(CHUNK, seed))).await?;
+        }
+        early.commit().await
+    };
+    let err = assert_kind!(early.await, ErrorKind::Unavailable);
+    assert!(err.to_string().contains("/r/e"), "{err}");
+    let d = p("/r/d");
+    let err = assert_kind!(once_back(|| b.list(&d)).await, ErrorKind::Unavailable);
+    let text = err.to_string();
+    assert!(text.contains(&format!("{LOST} {ns}")), "{text}");
+    assert!(text.contains(&server.url()), "names the server: {text}");
+    assert!(
+        text.contains("Restart mavfs to start afresh"),
+        "says what to do: {text}"
+    );
+    assert!(text.contains("/r/d"), "names the path: {text}");
+
+    // Every operation, reads and writes, fails the same way from now on.
+    for result in [
+        b.stat(&p("/r")).await.map(|_| ()),
+        b.list(&p("/r")).await.map(|_| ()),
+        read(&b, "/r/d/f").await.map(|_| ()),
+        b.mkdir(&p("/r/new"), false).await,
+        b.touch(&p("/r/t")).await,
+        write(&b, "/r/g", b"new data").await,
+        b.rename(&p("/r/d"), &p("/r/e")).await,
+        b.remove_all(&p("/r/d")).await,
+        b.usage().await.map(|_| ()),
+    ] {
+        let err = assert_kind!(result, ErrorKind::Unavailable);
+        assert!(err.to_string().contains(LOST), "{err}");
+    }
+    let more = async {
+        open.write(Bytes::from(pattern(CHUNK, 3))).await?;
+        open.commit().await
+    };
+    let err = assert_kind!(more.await, ErrorKind::Unavailable);
+    assert!(err.to_string().contains(LOST), "{err}");
+    // Nothing reached the fresh server: no metadata, and no chunk of the open writer (any that
+    // landed before the loss was known are discarded in the background).
+    wait_for("keys in the restarted server", 0, || {
+        dbsize(&server) as usize
+    })
+    .await;
+
+    // A new store (a new process) starts afresh in a new epoch.
+    let fresh = mount(&server, ns).await;
+    assert!(names(&fresh, "/r").await.is_empty());
+    write(&fresh, "/r/f", b"afresh").await.unwrap();
+    assert_eq!(read(&fresh, "/r/f").await.unwrap(), b"afresh");
+    // The old one still refuses: the namespace it opened is gone for good.
+    let err = assert_kind!(b.stat(&p("/r/f")).await, ErrorKind::Unavailable);
+    assert!(err.to_string().contains(LOST), "{err}");
+    let err = assert_kind!(write(&b, "/r/f", b"old").await, ErrorKind::Unavailable);
+    assert!(err.to_string().contains(LOST), "{err}");
+    assert_eq!(read(&fresh, "/r/f").await.unwrap(), b"afresh");
+    settle(&server, ns, 1).await;
+}
+
+/// A namespace made before epochs (its `meta` has none, its data ids are the old 16 hex digits
+/// and a counter) keeps its files: it gets an epoch on first open, no chunk of it is ever taken
+/// for one of another epoch, and it works as any other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_made_before_epochs_keeps_its_files() {
+    let Some(server) = RedisServer::start("namespace before epochs") else {
+        return;
+    };
+    let ns = "before";
+    let meta = format!("{ns}:{{{ns}}}:meta");
+    let id = "0123456789abcdef.1";
+    let orphan = "fedcba9876543210.2";
+    let mtime = "1700000000000";
+    // As a MAVFS before epochs left it: a file of one chunk, and a chunk nothing names.
+    server.pipe(&format!(
+        "HSET {meta} layout 1 mtime {mtime}\n\
+         HSET {ns}:{{{ns}}}:d:0 f f/5/{mtime}/{CHUNK}/{id}/{id}\n\
+         HSET {ns}:{{{ns}}}:stats files 1 bytes 5\n\
+         SET {ns}:c:{{{id}:0}}:{id} hello\n\
+         SET {ns}:c:{{{orphan}:0}}:{orphan} stray\n"
+    ));
+    let keys_before = dbsize(&server);
+
+    let b = mount(&server, ns).await;
+    assert_eq!(read(&b, "/r/f").await.unwrap(), b"hello");
+    let epoch = server.cli(&["HGET", &meta, "epoch"]).trim().to_string();
+    assert_eq!(epoch.len(), 6, "an epoch was given: {epoch:?}");
+    assert_eq!(
+        server.cli(&["HGET", &meta, "scan"]).trim(),
+        "",
+        "no scan owed: nothing of another epoch can be there"
+    );
+    assert_eq!(dbsize(&server), keys_before, "nothing deleted");
+
+    // A second store finds the same epoch and the same files; new data carries the epoch.
+    let other = mount(&server, ns).await;
+    write(&other, "/r/g", b"new").await.unwrap();
+    assert_eq!(read(&b, "/r/g").await.unwrap(), b"new");
+    assert_eq!(server.cli(&["HGET", &meta, "epoch"]).trim(), epoch);
+    let new_chunk = chunk_keys(&server, ns)
+        .into_iter()
+        .find(|k| !k.contains(id) && !k.contains(orphan))
+        .unwrap();
+    assert!(new_chunk.contains(&format!("}}:{epoch}-")), "{new_chunk}");
+    write(&b, "/r/f", b"replaced").await.unwrap();
+    assert_eq!(read(&other, "/r/f").await.unwrap(), b"replaced");
+    // The old file's chunk went as dead data does; the stray old-format chunk stays: its owner
+    // cannot be known.
+    settle(&server, ns, 3).await;
+    assert_eq!(
+        server
+            .cli(&["GET", &format!("{ns}:c:{{{orphan}:0}}:{orphan}")])
+            .trim(),
+        "stray"
+    );
+}
+
+/// On a 3-master cluster, the master holding the namespace's metadata restarts empty after files
+/// were written: the running store reports the loss, and a new start's sweep deletes the chunks
+/// left on the other masters, while the chunks of a namespace whose metadata lives elsewhere,
+/// and the new epoch's own, are never touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_a_new_start_sweeps_the_chunks_a_lost_namespace_left_on_every_master() {
+    let Some(mut cluster) = redis_support::RedisCluster::start("cluster metadata loss") else {
+        return;
+    };
+    let urls = cluster.urls();
+    let cluster_options = |ns: &str| RedisOptions {
+        url: None,
+        cluster: urls.clone(),
+        ..options(String::new(), ns)
+    };
+    let gone = "gone";
+    let holder = cluster.node_of(&format!("{gone}:{{{gone}}}:meta"));
+    let live = (0..)
+        .map(|i| format!("live{i}"))
+        .find(|ns| cluster.node_of(&format!("{ns}:{{{ns}}}:meta")) != holder)
+        .unwrap();
+    let old = RedisStore::connect(cluster_options(gone)).await.unwrap();
+    let old = BackendHandle::spawn(p("/r"), BackendKind::Redis, old);
+    let other = RedisStore::connect(cluster_options(&live)).await.unwrap();
+    let other = BackendHandle::spawn(p("/r"), BackendKind::Redis, other);
+    for i in 0..4 {
+        write(&old, &format!("/r/f{i}"), &pattern(6 * CHUNK, i))
+            .await
+            .unwrap();
+        write(&other, &format!("/r/f{i}"), &pattern(6 * CHUNK, i))
+            .await
+            .unwrap();
+    }
+    let count = |pattern: &str| cluster.scan(pattern).len();
+    assert_eq!(count(&format!("{gone}:c:*")), 24);
+    let holder_chunks = cluster.nodes()[holder].scan(&format!("{gone}:c:*")).len();
+    assert!(holder_chunks < 24, "some chunks live on other masters");
+
+    cluster.restart_node(holder);
+    let count = |pattern: &str| cluster.scan(pattern).len();
+    let left = count(&format!("{gone}:c:*"));
+    assert_eq!(
+        left,
+        24 - holder_chunks,
+        "chunks on the other masters outlive the restart"
+    );
+    assert_eq!(
+        count(&format!("{gone}:{{{gone}}}:*")),
+        0,
+        "the metadata is gone"
+    );
+    let live_keys = count(&format!("{live}:*"));
+    assert!(live_keys > 0);
+    // The running store reports the loss.
+    let f0 = p("/r/f0");
+    let err = assert_kind!(once_back(|| old.stat(&f0)).await, ErrorKind::Unavailable);
+    assert!(err.to_string().contains(LOST), "{err}");
+
+    // A new start: a new epoch, and a scan of every master in the background.
+    let fresh = RedisStore::connect(cluster_options(gone)).await.unwrap();
+    let fresh = BackendHandle::spawn(p("/r"), BackendKind::Redis, fresh);
+    write(&fresh, "/r/new", &pattern(5 * CHUNK, 9))
+        .await
+        .unwrap();
+    wait_for("chunks of the lost epoch and the new file's", 5, || {
+        count(&format!("{gone}:c:*"))
+    })
+    .await;
+    let meta = format!("{gone}:{{{gone}}}:meta");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !cluster.cli(&["HGET", &meta, "scan"]).trim().is_empty() {
+        assert!(Instant::now() < deadline, "the scan is still owed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        read(&fresh, "/r/new").await.unwrap(),
+        pattern(5 * CHUNK, 9),
+        "the new epoch's data is untouched"
+    );
+    assert_eq!(
+        count(&format!("{live}:*")),
+        live_keys,
+        "another namespace is untouched"
+    );
+    let total: u64 = cluster
+        .nodes()
+        .iter()
+        .map(|n| n.cli(&["DBSIZE"]).trim().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(
+        total as usize,
+        live_keys + count(&format!("{gone}:*")),
+        "nothing else is left in the cluster"
+    );
+    // The other namespace's files are whole where their chunks survived (its own metadata
+    // lives on another master); a read of one that lost a chunk to the restart fails, never
+    // short.
+    for i in 0..4 {
+        if let Ok(data) = read(&other, &format!("/r/f{i}")).await {
+            assert!(data == pattern(6 * CHUNK, i));
+        }
+    }
+}
+
+/// A `meta` deleted by hand while the rest of the namespace stays: the running store reports the
+/// loss all the same; a new store gives the namespace a new epoch but owes no scan, so the files
+/// still listed, whose data carries the old epoch, keep every chunk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_meta_deleted_alone_costs_no_file_its_data() {
+    let Some(server) = RedisServer::start("meta deleted alone") else {
+        return;
+    };
+    let ns = "metaless";
+    let meta = format!("{ns}:{{{ns}}}:meta");
+    let b = mount(&server, ns).await;
+    b.mkdir(&p("/r/d"), false).await.unwrap();
+    write(&b, "/r/d/f", &pattern(3 * CHUNK, 4)).await.unwrap();
+    let epoch = server.cli(&["HGET", &meta, "epoch"]).trim().to_string();
+    server.cli(&["DEL", &meta]);
+    let err = assert_kind!(b.stat(&p("/r/d/f")).await, ErrorKind::Unavailable);
+    assert!(err.to_string().contains(LOST), "{err}");
+
+    let fresh = mount(&server, ns).await;
+    assert_ne!(server.cli(&["HGET", &meta, "epoch"]).trim(), epoch);
+    assert_eq!(
+        server.cli(&["HGET", &meta, "scan"]).trim(),
+        "",
+        "no scan owed"
+    );
+    assert_eq!(read(&fresh, "/r/d/f").await.unwrap(), pattern(3 * CHUNK, 4));
+    assert_eq!(chunk_keys(&server, ns).len(), 3);
 }

@@ -17,7 +17,6 @@ use fred::error::Error as FredError;
 use fred::prelude::{KeysInterface, Value};
 use tokio::task::JoinHandle;
 
-use super::errors::is_ambiguous;
 use super::gc::{discard, retire};
 use super::keys::{Entry, chunk_count};
 use super::reader::{FileData, fetch};
@@ -154,7 +153,7 @@ async fn write_part(shared: &Arc<Shared>, files: Vec<WholeFile>) -> Vec<Result<(
     let mut results: Vec<Result<()>> = vec![Ok(()); files.len()];
     let cs = shared.chunk_size as u64;
     // A new write places its data by its own id, as `open` does for a replace.
-    let ids: Vec<String> = files.iter().map(|_| shared.ids.next()).collect();
+    let ids: Vec<String> = files.iter().map(|_| shared.next_id()).collect();
     let members: Vec<String> = ids.iter().map(|id| format!("{id}|{id}")).collect();
 
     // Guarded from before the script that registers them: if this batch is dropped while the
@@ -309,7 +308,7 @@ impl Committing {
                     }
                 }
                 Err(e) => {
-                    let ambiguous = is_ambiguous(&e);
+                    let ambiguous = shared.is_ambiguous(&e);
                     for &i in &committing {
                         results[i] = Err(e.clone().with_path(&paths[i]));
                         if ambiguous {

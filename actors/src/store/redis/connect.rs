@@ -1,10 +1,13 @@
 //! Connecting a [`RedisStore`]: the clients built and reached within the command timeout, every
 //! master checked (version, eviction policy), the scripts loaded, the namespace initialised or
-//! its layout checked, what crashed processes left swept, and the heartbeat started. What is
-//! worth telling but not fatal (an evicting `maxmemory-policy`, a failed sweep) becomes a warning.
+//! its layout checked and its epoch remembered, what crashed processes left swept (and, for a
+//! namespace just created, what a lost one left on any master), and the heartbeat started. What
+//! is worth telling but not fatal (an evicting `maxmemory-policy`, a failed sweep) becomes a
+//! warning.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use fred::prelude::{Builder, ClientLike, ClusterInterface, Options, ReconnectPolicy};
@@ -12,11 +15,12 @@ use fred::types::InfoKind;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::epoch::is_epoch;
 use super::errors::{self, Origin};
 use super::gc::{self, SweepReport};
 use super::keys::Keys;
 use super::scripts::SCRIPTS;
-use super::shared::{IdGen, Shared, text};
+use super::shared::{Session, Shared, text};
 use super::{LAYOUT, RedisOptions, RedisStore};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -30,7 +34,10 @@ const MIN_VERSION: (u32, u32) = (7, 0);
 
 impl RedisStore {
     /// Connects, checks the server (version, eviction policy) and the namespace (layout, key
-    /// types), sweeps what crashed processes left, and starts the heartbeat.
+    /// types), creates the namespace in a new epoch or remembers its epoch (giving one to a
+    /// namespace made before epochs), sweeps what crashed processes left, starts the background
+    /// scan for chunks of other epochs when the namespace was just created, and starts the
+    /// heartbeat.
     ///
     /// Errors: `InvalidInput` for bad options; `Unavailable` when Redis cannot be reached within
     /// the command timeout (the detail shows the URL without its password); `PermissionDenied`
@@ -92,15 +99,16 @@ impl RedisStore {
             origin,
             chunk_size: options.chunk_size,
             cluster: options.is_cluster(),
-            ids: IdGen::new(),
+            session: OnceLock::new(),
+            lost: AtomicBool::new(false),
             pins: Mutex::new(HashMap::new()),
             live: Mutex::new(HashSet::new()),
             tasks: TaskTracker::new(),
             runtime: tokio::runtime::Handle::current(),
         });
         let result = Self::prepare(&shared).await;
-        let mut warnings = match result {
-            Ok(warnings) => warnings,
+        let (mut warnings, scan_owed) = match result {
+            Ok(prepared) => prepared,
             Err(e) => {
                 let _ = shared.client.quit().await;
                 let _ = shared.data.quit().await;
@@ -116,6 +124,27 @@ impl RedisStore {
                 r.dirs
             ),
             Err(e) => warnings.push(format!("could not sweep abandoned data: {}", e.reason())),
+        }
+        if scan_owed {
+            // In the background: a server that lost the namespace's metadata may have left
+            // gigabytes of chunks on other masters; the store is usable meanwhile, and closing
+            // waits for it (bounded). If it does not finish, the next start scans again.
+            let owned = shared.clone();
+            shared.spawn(async move {
+                match gc::sweep_epochs(&owned).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        namespace = owned.keys.namespace(),
+                        "deleted {n} chunks left by an earlier epoch of the namespace (its \
+                         metadata was lost)"
+                    ),
+                    Err(_) if owned.is_lost() => {}
+                    Err(e) => tracing::warn!(
+                        namespace = owned.keys.namespace(),
+                        "scanning for chunks of an earlier epoch: {e}"
+                    ),
+                }
+            });
         }
         // Debug only: whoever opens the store shows `RedisStore::warnings` to its user, once
         // (`mavfs: mount /vram: warning: ...`); a `warn!` here printed each one twice.
@@ -133,8 +162,9 @@ impl RedisStore {
     }
 
     /// Checks every master's version and eviction policy, loads the scripts and initialises or
-    /// checks the namespace. Returns the warnings.
-    async fn prepare(shared: &Shared) -> Result<Vec<String>> {
+    /// checks the namespace, and sets up the session in the namespace's epoch. Returns the
+    /// warnings, and whether a scan for chunks of earlier epochs is owed.
+    async fn prepare(shared: &Shared) -> Result<(Vec<String>, bool)> {
         const OP: &str = "connect";
         let origin = &shared.origin;
         let client = &shared.client;
@@ -197,17 +227,25 @@ impl RedisStore {
                 .await
                 .map_err(|e| origin.error(OP, &e, None))?;
         }
-        let reply = shared
-            .run(OP, &SCRIPTS.init, vec![LAYOUT.to_string()])
-            .await?;
-        if reply.first().and_then(text) == Some("LAYOUT") {
-            let found = reply.get(1).and_then(text).unwrap_or("?");
-            return Err(Error::new(ErrorKind::Io, OP).with_detail(format!(
-                "namespace {} at {} holds key layout {found}; this MAVFS uses layout {LAYOUT}",
-                shared.keys.namespace(),
-                origin.shown
-            )));
+        let epoch = super::epoch::new_epoch();
+        let reply = shared.run_init(OP, vec![LAYOUT.to_string(), epoch]).await?;
+        let field = |i: usize| reply.get(i).and_then(text);
+        match field(0) {
+            Some("layout") => {
+                let found = field(1).unwrap_or("?");
+                return Err(Error::new(ErrorKind::Io, OP).with_detail(format!(
+                    "namespace {} at {} holds key layout {found}; this MAVFS uses layout {LAYOUT}",
+                    shared.keys.namespace(),
+                    origin.shown
+                )));
+            }
+            Some("epoch") if field(1).is_some_and(is_epoch) => {
+                let epoch = field(1).unwrap_or_default();
+                let _ = shared.session.set(Session::new(&shared.keys, epoch));
+            }
+            _ => return Err(origin.bad_reply(OP, "init")),
         }
-        Ok(warnings)
+        let scan_owed = field(2) == Some("1");
+        Ok((warnings, scan_owed))
     }
 }

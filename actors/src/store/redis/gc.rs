@@ -9,6 +9,10 @@
 //! crash at any point leaves a member behind, never an untracked chunk. A sweeper deletes the
 //! chunks of members nobody vouched for within the grace period; the process that owns a member
 //! vouches for it every `HEARTBEAT`.
+//!
+//! Metadata, `pending` included, can be lost with the master holding its slot while chunks live
+//! on: `sweep_epochs` finds those by scanning every master for the namespace's chunk keys, and
+//! deletes the ones whose data id carries another epoch than the namespace's.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -19,9 +23,11 @@ use std::time::Duration;
 use fred::error::Error as FredError;
 use fred::prelude::KeysInterface;
 use fred::prelude::SortedSetsInterface;
+use fred::types::scan::{ScanType, Scanner};
 use futures::{StreamExt, TryStreamExt};
 use tokio_util::sync::CancellationToken;
 
+use super::epoch::epoch_of;
 use super::keys::Member;
 use super::scripts::SCRIPTS;
 use super::shared::{PinState, Shared, integer, text};
@@ -43,6 +49,8 @@ const DELETE_CONCURRENCY: usize = 64;
 /// flight, so past the last chunk that landed there are fewer holes than this: a whole empty
 /// probe means the end.
 const PROBE: u64 = 128;
+/// Keys a `SCAN` step of [`sweep_epochs`] looks at, per master.
+const SCAN_COUNT: u32 = 1000;
 /// Entries a purge step takes from a removed directory.
 const PURGE_BATCH: usize = 500;
 
@@ -198,7 +206,15 @@ pub(crate) async fn delete_chunks(
     if range.is_empty() {
         return Ok(0);
     }
-    let keys = range.map(|i| shared.keys.chunk(place, i, data));
+    let keys = range.map(|i| shared.keys.chunk(place, i, data)).collect();
+    unlink(shared, keys).await
+}
+
+/// Unlinks `keys`; returns how many existed.
+async fn unlink(shared: &Shared, keys: Vec<String>) -> Result<u64, FredError> {
+    if keys.is_empty() {
+        return Ok(0);
+    }
     let counts: Vec<i64> = if shared.cluster {
         // Chunk keys live in different slots: one key per command.
         futures::stream::iter(keys)
@@ -207,7 +223,6 @@ pub(crate) async fn delete_chunks(
             .try_collect()
             .await?
     } else {
-        let keys: Vec<String> = keys.collect();
         futures::stream::iter(keys.chunks(UNLINK_BATCH).map(<[String]>::to_vec))
             .map(|batch| shared.client.unlink::<i64, _>(batch))
             .buffer_unordered(DELETE_CONCURRENCY / 8)
@@ -215,6 +230,53 @@ pub(crate) async fn delete_chunks(
             .await?
     };
     Ok(counts.into_iter().map(|n| n.max(0) as u64).sum())
+}
+
+/// Deletes, on every master, the chunks of the namespace whose data id carries another epoch
+/// than the namespace's, then records that no scan is owed any more; returns how many it
+/// deleted. `connect` runs it when it finds the scan owed, that is when the namespace's
+/// metadata was just created: perhaps because the server holding it lost it (a restart without
+/// persistence), leaving chunks on the other masters of a cluster that nothing tracks any more.
+///
+/// Safe for every chunk it deletes: a data id of another epoch was made by a store whose
+/// scripts all fail now (the epoch in `meta` is not theirs), so no file can point at it and no
+/// writer can commit it. Ids made before epochs carry none and are left alone: their owner
+/// cannot be known.
+pub(crate) async fn sweep_epochs(shared: &Shared) -> Result<u64> {
+    const OP: &str = "sweep";
+    let epoch = shared.session().epoch.as_str();
+    let pattern = shared.keys.chunk_pattern();
+    let count = Some(SCAN_COUNT);
+    let kind = Some(ScanType::String);
+    let mut pages = if shared.cluster {
+        shared.client.scan_cluster(pattern, count, kind).boxed()
+    } else {
+        shared.client.scan(pattern, count, kind).boxed()
+    };
+    let mut deleted = 0;
+    while let Some(page) = pages.next().await {
+        let mut page = page.map_err(|e| shared.origin.error(OP, &e, None))?;
+        let keys = page.take_results().unwrap_or_default();
+        // The next page is asked for while this one's stale keys are deleted.
+        page.next();
+        let stale: Vec<String> = keys
+            .iter()
+            .filter_map(|key| key.as_str())
+            .filter(|key| {
+                shared
+                    .keys
+                    .chunk_data(key)
+                    .and_then(epoch_of)
+                    .is_some_and(|of| of != epoch)
+            })
+            .map(str::to_string)
+            .collect();
+        deleted += unlink(shared, stale)
+            .await
+            .map_err(|e| shared.origin.error(OP, &e, None))?;
+    }
+    shared.run(OP, &SCRIPTS.scanned, Vec::new()).await?;
+    Ok(deleted)
 }
 
 /// What one sweep removed.
@@ -338,8 +400,15 @@ pub(crate) async fn maintain(shared: Arc<Shared>, stop: CancellationToken) {
             _ = stop.cancelled() => return,
             _ = beat.tick() => {}
         }
-        if let Err(e) = heartbeat(&shared).await {
+        if let Err(e) = heartbeat(&shared).await
+            && !shared.is_lost()
+        {
             tracing::warn!(namespace = shared.keys.namespace(), "heartbeat: {e}");
+        }
+        if shared.is_lost() {
+            // Nothing to vouch for or sweep in a namespace this store no longer has; the loss
+            // was logged once, and every operation's error says it.
+            return;
         }
         if tokio::time::Instant::now() >= sweep_at {
             sweep_at = tokio::time::Instant::now() + SWEEP_EVERY;
@@ -351,6 +420,7 @@ pub(crate) async fn maintain(shared: Arc<Shared>, stop: CancellationToken) {
                     r.dirs
                 ),
                 Ok(_) => {}
+                Err(_) if shared.is_lost() => return,
                 Err(e) => tracing::warn!(namespace = shared.keys.namespace(), "sweep: {e}"),
             }
         }

@@ -69,6 +69,28 @@ impl Keys {
     pub(crate) fn chunk(&self, place: &str, index: u64, data: &str) -> String {
         format!("{}:c:{{{place}:{index}}}:{data}", self.ns)
     }
+
+    /// `<ns>:c:*`: a `SCAN` pattern that matches every chunk key of the namespace (and perhaps
+    /// keys of other namespaces, which [`Keys::chunk_data`] tells apart). Namespaces hold no
+    /// glob characters.
+    pub(crate) fn chunk_pattern(&self) -> String {
+        format!("{}:c:*", self.ns)
+    }
+
+    /// The data id of `key` if it is a chunk key of this namespace, as [`Keys::chunk`] makes
+    /// them. Another namespace's key never passes: only `<ns>:c` could make keys starting
+    /// `<ns>:c:{`, its metadata keys, whose tag `{<ns>:c}` ends in no chunk index.
+    pub(crate) fn chunk_data<'k>(&self, key: &'k str) -> Option<&'k str> {
+        let rest = key.strip_prefix(self.ns.as_str())?.strip_prefix(":c:{")?;
+        let (tag, data) = rest.split_once("}:")?;
+        let (place, index) = tag.rsplit_once(':')?;
+        let valid = !place.is_empty()
+            && !place.contains(['{', '}', ':'])
+            && digits(index).is_some()
+            && !data.is_empty()
+            && !data.contains(['{', '}', ':']);
+        valid.then_some(data)
+    }
 }
 
 /// What a pending member names: data, placement and, for dead data, its chunk count.
@@ -187,6 +209,27 @@ mod tests {
         }
         assert_eq!(k.chunk("p1", 7, "d2"), "mv:c:{p1:7}:d2");
         assert!(k.chunk("p", 0, "d").starts_with("mv:"));
+    }
+
+    #[test]
+    fn chunk_keys_give_their_data_and_other_keys_none() {
+        let k = Keys::new("a");
+        assert_eq!(k.chunk_data(&k.chunk("p.1", 7, "d.2")), Some("d.2"));
+        assert_eq!(k.chunk_pattern(), "a:c:*");
+        // Keys the pattern also matches: namespace `a:c`'s metadata and chunks, and `a:cc`'s.
+        let other = Keys::new("a:c");
+        let cc = Keys::new("a:cc");
+        for key in [
+            other.meta(),
+            other.dir("0"),
+            other.chunk("p", 1, "d"),
+            cc.chunk("p", 1, "d"),
+            "a:c:{p:1}:".to_string(),
+            "a:c:{:1}:d".to_string(),
+            "a:c:{p:x}:d".to_string(),
+        ] {
+            assert_eq!(k.chunk_data(&key), None, "{key}");
+        }
     }
 
     #[test]

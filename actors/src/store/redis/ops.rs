@@ -9,7 +9,7 @@ use fred::types::InfoKind;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
-use super::errors::{CHANGED, is_ambiguous};
+use super::errors::CHANGED;
 use super::gc::{Pin, retire};
 use super::keys::{Entry, chunk_count};
 use super::reader::{self, FileData};
@@ -232,7 +232,7 @@ impl Store for RedisStore {
 
     async fn open_write(&mut self, path: &VPath, mode: WriteMode) -> Result<RedisWriter> {
         const OP: &str = "write";
-        let data = self.shared.ids.next();
+        let data = self.shared.next_id();
         let append = if mode == WriteMode::Append { "1" } else { "0" };
         let reply = self
             .shared
@@ -303,7 +303,7 @@ impl Store for RedisStore {
                 }
                 Ok(futures::future::ready(Ok(())).boxed())
             }
-            Err(e) if is_ambiguous(&e) => {
+            Err(e) if self.shared.is_ambiguous(&e) => {
                 tracing::debug!(member = staged.member(), "commit outcome unknown: {e}");
                 staged.abandon();
                 Err(e.with_path(path))
@@ -332,7 +332,7 @@ impl Store for RedisStore {
         to: &VPath,
     ) -> Result<BoxFuture<'static, Result<(RedisStaged, u64)>>> {
         const OP: &str = "cp";
-        let data = self.shared.ids.next();
+        let data = self.shared.next_id();
         let reply = self
             .shared
             .run_about(

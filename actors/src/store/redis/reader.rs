@@ -81,6 +81,7 @@ pub(crate) async fn fetch(
         .map_err(|e| shared.origin.error(OP, &e, Some(&key)).with_path(path))?;
     let expected = (file.size - index * file.chunk_size).min(file.chunk_size);
     match chunk {
+        None if shared.is_lost() => Err(shared.lost_error(OP).with_path(path)),
         None => Err(Error::new(ErrorKind::Io, OP)
             .with_path(path)
             .with_detail(format!(

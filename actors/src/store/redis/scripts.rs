@@ -6,9 +6,13 @@
 //! then its own `main`, then `lua/epilogue.lua` (runs `main` and turns a failure into a reply).
 //!
 //! Every script gets `KEYS[1]` = the namespace's `meta` key (which routes it to the node serving
-//! the metadata slot on a cluster) and `ARGV[1]` = the metadata prefix `<ns>:{<ns>}:`, and builds
-//! every other metadata key from that prefix: they all share the `{<ns>}` hash tag, so they live in
-//! one slot. Scripts never touch chunk keys, which live in other slots.
+//! the metadata slot on a cluster) and `ARGV[1]` = `<prefix>|<epoch>`: the metadata prefix
+//! `<ns>:{<ns>}:`, from which it builds every other metadata key (they all share the `{<ns>}` hash
+//! tag, so they live in one slot), and the namespace's epoch as the store found it at connect,
+//! which the prelude checks before anything else (module `epoch`): a namespace the server lost
+//! replies `{'err', 'EPOCH', ''}` to every script, so a store never reads an empty tree as its
+//! own nor writes into a namespace it did not open. The epoch rides in `ARGV[1]` so that no
+//! script's own arguments move. Scripts never touch chunk keys, which live in other slots.
 //!
 //! A script first checks everything (resolving paths, kinds, emptiness), then writes: the checks
 //! raise `{'err', code, key}` replies before any write, so a refused operation changes nothing
@@ -79,4 +83,5 @@ scripts! {
     claim: WRITE,
     heartbeat: WRITE,
     usage: READ,
+    scanned: WRITE,
 }

@@ -1,21 +1,20 @@
 //! What a store shares with its readers, writers and background tasks: the client, the key names,
-//! the ids it hands out, and the bookkeeping of live and pinned data.
+//! the namespace's epoch and the ids it hands out, whether the namespace was lost, and the
+//! bookkeeping of live and pinned data.
 
-use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, Hasher};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use fred::prelude::{Client, Pool, Value};
 use fred::types::scripts::Script;
 use tokio::runtime::Handle;
 use tokio_util::task::TaskTracker;
 
-use super::errors::Origin;
+use super::epoch::IdGen;
+use super::errors::{Origin, is_ambiguous};
 use super::keys::Keys;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// The state shared by a store and everything it hands out. Always behind an `Arc`.
 pub(crate) struct Shared {
@@ -31,7 +30,12 @@ pub(crate) struct Shared {
     pub chunk_size: usize,
     /// A cluster: multi-key commands must not cross slots, so chunk keys go one per command.
     pub cluster: bool,
-    pub ids: IdGen,
+    /// The namespace's epoch and this store's data ids: set by `connect` once the namespace is
+    /// initialised, before the store is handed out.
+    pub session: OnceLock<Session>,
+    /// A script found the namespace without this store's epoch: the server lost its data. Every
+    /// operation fails from then on (see [`Shared::lost_error`]); only a new store starts afresh.
+    pub lost: AtomicBool,
     /// Data this process is reading (pinned by readers, appends and copies): its deletion waits
     /// until the last pin goes, so a reader here sees the version it opened whole.
     pub pins: Mutex<HashMap<String, PinState>>,
@@ -51,10 +55,29 @@ pub(crate) struct PinState {
     pub deferred: Vec<String>,
 }
 
+/// The epoch a store connected in, and what depends on it.
+pub(crate) struct Session {
+    /// As in `meta.epoch`.
+    pub epoch: String,
+    /// `ARGV[1]` of every script: `<metadata prefix>|<epoch>` (namespaces cannot contain `|`).
+    arg: String,
+    pub ids: IdGen,
+}
+
+impl Session {
+    pub(crate) fn new(keys: &Keys, epoch: &str) -> Session {
+        Session {
+            epoch: epoch.to_string(),
+            arg: format!("{}|{epoch}", keys.meta_prefix()),
+            ids: IdGen::new(epoch),
+        }
+    }
+}
+
 impl Shared {
     /// Runs `script` with `args` after the namespace prefix and returns the values after its
     /// `'ok'`. Errors: the script's refusal, or the command's failure, as engine errors without
-    /// a path (callers add theirs).
+    /// a path (callers add theirs); `Unavailable` once the namespace was lost.
     pub(crate) async fn run(
         &self,
         op: &'static str,
@@ -72,8 +95,30 @@ impl Shared {
         script: &Script,
         args: Vec<String>,
     ) -> Result<Vec<Value>, (Error, String)> {
+        if self.is_lost() {
+            return Err((self.lost_error(op), String::new()));
+        }
+        let arg = self.session().arg.clone();
+        self.eval(op, script, arg, args).await
+    }
+
+    /// Runs `init`, the one script that checks no epoch: it is what records and reads it.
+    pub(crate) async fn run_init(&self, op: &'static str, args: Vec<String>) -> Result<Vec<Value>> {
+        let arg = format!("{}|", self.keys.meta_prefix());
+        self.eval(op, &super::scripts::SCRIPTS.init, arg, args)
+            .await
+            .map_err(|(e, _)| e)
+    }
+
+    async fn eval(
+        &self,
+        op: &'static str,
+        script: &Script,
+        first: String,
+        args: Vec<String>,
+    ) -> Result<Vec<Value>, (Error, String)> {
         let mut argv = Vec::with_capacity(args.len() + 1);
-        argv.push(self.keys.meta_prefix().to_string());
+        argv.push(first);
         argv.extend(args);
         let reply: Value = script
             .evalsha_with_reload(&self.client, vec![self.keys.meta()], argv)
@@ -92,10 +137,63 @@ impl Shared {
             Some("err") => {
                 let code = rest.first().and_then(text).unwrap_or("");
                 let key = rest.get(1).and_then(text).unwrap_or("");
+                if code == "EPOCH" {
+                    self.mark_lost();
+                    return Err((self.lost_error(op), String::new()));
+                }
                 Err((self.origin.script_error(op, code, key), key.to_string()))
             }
             _ => Err(bad("no status")),
         }
+    }
+
+    /// The session `connect` set up.
+    pub(crate) fn session(&self) -> &Session {
+        self.session
+            .get()
+            .expect("connect sets the session before the store is handed out")
+    }
+
+    /// A new data id, carrying the epoch.
+    pub(crate) fn next_id(&self) -> String {
+        self.session().ids.next()
+    }
+
+    /// Whether the server lost the namespace under this store.
+    pub(crate) fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::Relaxed)
+    }
+
+    /// Records that the server lost the namespace, and says so once in the log (at `info`:
+    /// every operation's error says it to the user; a warning would say it twice).
+    pub(crate) fn mark_lost(&self) {
+        if !self.lost.swap(true, Ordering::Relaxed) {
+            tracing::info!(namespace = self.keys.namespace(), "{}", self.lost_detail());
+        }
+    }
+
+    /// The error of every operation once the namespace was lost. `Unavailable`: the store as a
+    /// whole cannot serve anything until it is opened again, as a disk mount whose root was
+    /// replaced; not an `Io` error of one file, and not `NotFound`, which would read as if the
+    /// file alone were missing.
+    pub(crate) fn lost_error(&self, op: &'static str) -> Error {
+        Error::new(ErrorKind::Unavailable, op).with_detail(self.lost_detail())
+    }
+
+    fn lost_detail(&self) -> String {
+        format!(
+            "Redis at {} lost the data of namespace {}: restarted without persistence? Restart \
+             mavfs to start afresh",
+            self.origin.shown,
+            self.keys.namespace()
+        )
+    }
+
+    /// Whether the outcome of a command that failed with `err` is unknown (it may have run): a
+    /// lost connection or a timeout, but not a refusal because the namespace was lost, after
+    /// which nothing of this store can have committed.
+    pub(crate) fn is_ambiguous(&self, err: &Error) -> bool {
+        is_ambiguous(err) && !self.is_lost()
     }
 }
 
@@ -113,33 +211,5 @@ pub(crate) fn integer(value: &Value) -> Option<i64> {
     match value {
         Value::Integer(i) => Some(*i),
         other => text(other)?.parse().ok(),
-    }
-}
-
-/// Data ids: unique across processes without asking Redis (a random prefix per store and a
-/// counter), so opening a write costs no extra round trip.
-pub(crate) struct IdGen {
-    prefix: String,
-    next: AtomicU64,
-}
-
-impl IdGen {
-    pub(crate) fn new() -> IdGen {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u128(nanos);
-        hasher.write_u32(std::process::id());
-        IdGen {
-            prefix: format!("{:016x}", hasher.finish()),
-            next: AtomicU64::new(1),
-        }
-    }
-
-    /// `<16 hex digits>.<counter in hex>`: no `|`, `/`, `:` or braces, which the layout uses.
-    pub(crate) fn next(&self) -> String {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        format!("{}.{n:x}", self.prefix)
     }
 }

@@ -126,6 +126,10 @@ impl RedisWriter {
 
     /// Starts the `SET` of the next chunk, once fewer than [`WRITE_AHEAD`] are in flight.
     async fn send(&mut self, chunk: Bytes) -> Result<()> {
+        if self.shared.is_lost() {
+            // Nothing more into a namespace this store no longer has: its commit would fail.
+            return Err(self.shared.lost_error("write").with_path(&self.path));
+        }
         self.reap_ready()?;
         while self.inflight.len() >= WRITE_AHEAD {
             self.reap_one().await?;

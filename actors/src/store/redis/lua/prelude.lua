@@ -1,5 +1,9 @@
 -- Helpers shared by every script. Entries follow the grammar of `Entry` in `keys.rs`.
-local P = ARGV[1]
+-- ARGV[1] is `<metadata prefix>|<epoch>` (a namespace cannot contain `|`). Every script but
+-- `init` (which passes no epoch) first checks that `meta` still holds the epoch the store found
+-- at connect: if not, the server lost the namespace's data, and nothing runs.
+local P, E = string.match(ARGV[1], '^([^|]*)|(.*)$')
+if E ~= '' and redis.call('HGET', KEYS[1], 'epoch') ~= E then return {'err', 'EPOCH', ''} end
 local function fail(code, key) error({mavfs = code, key = key or ''}) end
 local function call(cmd, key, ...)
   local r = redis.pcall(cmd, key, ...)
