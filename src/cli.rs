@@ -132,8 +132,9 @@ pub enum Command {
         /// The socket (default: $XDG_RUNTIME_DIR/mavfs/mavfs.sock, else /tmp/mavfs-$UID/mavfs.sock).
         #[arg(long, value_name = "PATH")]
         socket: Option<PathBuf>,
-        /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9187).
-        #[arg(long, value_name = "ADDR")]
+        /// Serve Prometheus metrics at http://ADDR/metrics on a loopback address (e.g.
+        /// 127.0.0.1:9187 or [::1]:9187).
+        #[arg(long, value_name = "ADDR", value_parser = parse_metrics_addr)]
         metrics: Option<std::net::SocketAddr>,
     },
     /// Live view of tiers, transfers and jobs; without a terminal, one line per mount and job
@@ -148,6 +149,24 @@ pub enum Command {
 pub const DEFAULT_DASHBOARD_INTERVAL: f64 = 1.0;
 
 /// A positive, finite number of seconds, at most a day.
+/// `--metrics`: a socket address on loopback only. The metrics page answers anyone who can
+/// reach it, without authentication, so it is never offered beyond this machine (FAULTS.md case
+/// 35: the daemon's control is a Unix socket; only metrics listen on TCP, on loopback).
+fn parse_metrics_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    let addr: std::net::SocketAddr = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not an address with a port, such as 127.0.0.1:9187"))?;
+    if addr.ip().is_loopback() {
+        Ok(addr)
+    } else {
+        Err(format!(
+            "{} is not a loopback address: metrics are served on 127.0.0.1 or ::1 only, \
+             since they have no authentication",
+            addr.ip()
+        ))
+    }
+}
+
 fn parse_interval(text: &str) -> Result<f64, String> {
     let secs: f64 = text
         .parse()

@@ -1167,3 +1167,19 @@ fn transfer_bwlimit_is_a_rate() {
     assert_error(&bad("\"fast\""), 2, "transfer.bwlimit", "invalid rate");
     assert_error(&bad("0"), 2, "transfer.bwlimit", "above 0");
 }
+
+#[test]
+fn deeply_nested_toml_is_an_error_not_a_crash() {
+    // FAULTS.md case 37: nesting far past any real config must fail as a parse error (the TOML
+    // parser limits its depth), never overflow the stack.
+    for depth in [100, 10_000, 200_000] {
+        let text = format!(
+            "[[mount]]\npath = {}{}\n",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        assert!(parse(&text).is_err(), "depth {depth}");
+        let text = format!("x = {}1{}\n", "{a = ".repeat(depth), "}".repeat(depth));
+        assert!(parse(&text).is_err(), "inline tables, depth {depth}");
+    }
+}

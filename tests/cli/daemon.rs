@@ -481,3 +481,20 @@ fn metrics_of_the_real_daemon_move_after_an_attached_transfer() {
     assert_eq!(code, 0, "{log}");
     assert!(log.contains("serving metrics"), "{log}");
 }
+
+/// Metrics have no authentication, so they listen on loopback only: any other address is a
+/// usage error naming the rule, before anything starts.
+#[test]
+fn metrics_on_a_non_loopback_address_are_refused() {
+    let m = Mavfs::new();
+    for addr in ["0.0.0.0:9187", "[::]:9187", "192.0.2.1:9187"] {
+        let out = m.run(&["serve", "--metrics", addr]);
+        out.fails(2, "is not a loopback address");
+        assert!(
+            !m.path().join("run/mavfs/mavfs.sock").exists(),
+            "{addr}: serve started"
+        );
+    }
+    m.run(&["serve", "--metrics", "localhost"])
+        .fails(2, "not an address with a port");
+}

@@ -620,14 +620,32 @@ conformance! {
     pub async fn hostile_names_behave_alike(f: Fixture) {
         let b = &f.backend;
         let long = "n".repeat(255);
+        // Blanks, line breaks, glob and SCAN-pattern characters ([ ] \ * ?), cluster hash-tag
+        // braces ({ }), shell characters, control characters, invisible and multi-byte
+        // characters, and the longest name.
         let hostile = [
             "a b",
             "line\nbreak",
             "*",
             "?",
+            "[ab]",
+            "back\\slash",
+            "{tag}",
+            "x{y}z",
+            "}{",
+            "%41%",
+            "$(cmd)",
+            "'single\"double",
+            "#hash",
+            "~tilde",
+            "|pipe:colon;",
+            "esc\u{1b}[31m bel\u{7}",
+            "\u{feff}bom",
+            "zero\u{200b}width",
             "ünïcødé ✓",
             "-dash",
             " lead",
+            "trail ",
             long.as_str(),
         ];
         for name in hostile {
