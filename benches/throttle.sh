@@ -86,7 +86,7 @@ for i, (b, s) in enumerate(runs):
     best.setdefault(l, []).append(rate)
 for l in limits:
     r = best[l]
-    line = f"{l:>9}: best {max(r):8.2f} MiB/s  (all: {\" \".join(f\"{x:.1f}\" for x in r)})"
+    line = "%9s: best %8.2f MiB/s  (all: %s)" % (l, max(r), " ".join("%.1f" % x for x in r))
     if mib[l]:
         line += f"  best/limit {max(r) / mib[l]:.4f}"
     print(line)
@@ -139,8 +139,10 @@ import sys
 load, n = sys.argv[1], int(sys.argv[2])
 w = [float(x) for x in sys.argv[3:3 + n]]
 wo = [float(x) for x in sys.argv[3 + n:]]
-print(f"{load:>6}: with {min(w):.3f} s, without {min(wo):.3f} s, with/without {min(w) / min(wo):.3f}"
-      f"  (with: {\" \".join(f\"{x:.3f}\" for x in w)}; without: {\" \".join(f\"{x:.3f}\" for x in wo)})")
+def fmt(xs):
+    return " ".join("%.3f" % x for x in xs)
+print("%6s: with %.3f s, without %.3f s, with/without %.3f  (with: %s; without: %s)"
+      % (load, min(w), min(wo), min(w) / min(wo), fmt(w), fmt(wo)))
 ' "$load" "$N" "${with[@]}" "${without[@]}"
   done
   rm -rf block_dir/large block_dir/small
