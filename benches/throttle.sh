@@ -47,10 +47,12 @@ mkdir -p block_dir
 finished() {
   python3 -c '
 import sys, json
+# Every line is read to the end (a reader that stops early would break the writer's pipe);
+# a small-file push reports more events than a slow reader keeps up with, so some lines are
+# `{"type":"lagged",...}` notices rather than events.
 for line in sys.stdin:
-    e = json.loads(line)
-    if e["kind"]["type"] == "finished":
-        k = e["kind"]
+    k = json.loads(line).get("kind") or {}
+    if k.get("type") == "finished":
         print(k["bytes"], k["elapsed"]["secs"] + k["elapsed"]["nanos"] / 1e9)
 '
 }
@@ -129,8 +131,9 @@ for i in range(20000):
         [ "$which" = without ] && bin=$BYPASS
         local t
         t=$(pushes "$bin" "pull /vdisk/$load /vram/$load" "push --json /vram/$load /vdisk/copy" \
-          2>/dev/null | awk '{print $2}')
+          2>>"$WORK/cost.err" | awk '{print $2}')
         rm -rf block_dir/copy
+        [ -n "$t" ] || { echo "$load push failed:" >&2; cat "$WORK/cost.err" >&2; exit 1; }
         if [ "$which" = with ]; then with+=("$t"); else without+=("$t"); fi
       done
     done
