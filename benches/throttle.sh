@@ -47,7 +47,7 @@ mkdir -p block_dir
 finished() {
   python3 -c '
 import sys, json
-# Every line is read to the end (a reader that stops early would break the writer's pipe);
+# Every line is read to the end (a reader that stops early would break the pipe of the writer);
 # a small-file push reports more events than a slow reader keeps up with, so some lines are
 # `{"type":"lagged",...}` notices rather than events.
 for line in sys.stdin:
