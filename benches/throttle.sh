@@ -47,10 +47,12 @@ mkdir -p block_dir
 finished() {
   python3 -c '
 import sys, json
+# Every line is read to the end (a reader that stops early would break the pipe of the writer);
+# a small-file push reports more events than a slow reader keeps up with, so some lines are
+# `{"type":"lagged",...}` notices rather than events.
 for line in sys.stdin:
-    e = json.loads(line)
-    if e["kind"]["type"] == "finished":
-        k = e["kind"]
+    k = json.loads(line).get("kind") or {}
+    if k.get("type") == "finished":
         print(k["bytes"], k["elapsed"]["secs"] + k["elapsed"]["nanos"] / 1e9)
 '
 }
@@ -86,7 +88,7 @@ for i, (b, s) in enumerate(runs):
     best.setdefault(l, []).append(rate)
 for l in limits:
     r = best[l]
-    line = f"{l:>9}: best {max(r):8.2f} MiB/s  (all: {\" \".join(f\"{x:.1f}\" for x in r)})"
+    line = "%9s: best %8.2f MiB/s  (all: %s)" % (l, max(r), " ".join("%.1f" % x for x in r))
     if mib[l]:
         line += f"  best/limit {max(r) / mib[l]:.4f}"
     print(line)
@@ -129,8 +131,9 @@ for i in range(20000):
         [ "$which" = without ] && bin=$BYPASS
         local t
         t=$(pushes "$bin" "pull /vdisk/$load /vram/$load" "push --json /vram/$load /vdisk/copy" \
-          2>/dev/null | awk '{print $2}')
+          2>>"$WORK/cost.err" | awk '{print $2}')
         rm -rf block_dir/copy
+        [ -n "$t" ] || { echo "$load push failed:" >&2; cat "$WORK/cost.err" >&2; exit 1; }
         if [ "$which" = with ]; then with+=("$t"); else without+=("$t"); fi
       done
     done
@@ -139,8 +142,10 @@ import sys
 load, n = sys.argv[1], int(sys.argv[2])
 w = [float(x) for x in sys.argv[3:3 + n]]
 wo = [float(x) for x in sys.argv[3 + n:]]
-print(f"{load:>6}: with {min(w):.3f} s, without {min(wo):.3f} s, with/without {min(w) / min(wo):.3f}"
-      f"  (with: {\" \".join(f\"{x:.3f}\" for x in w)}; without: {\" \".join(f\"{x:.3f}\" for x in wo)})")
+def fmt(xs):
+    return " ".join("%.3f" % x for x in xs)
+print("%6s: with %.3f s, without %.3f s, with/without %.3f  (with: %s; without: %s)"
+      % (load, min(w), min(wo), min(w) / min(wo), fmt(w), fmt(wo)))
 ' "$load" "$N" "${with[@]}" "${without[@]}"
   done
   rm -rf block_dir/large block_dir/small

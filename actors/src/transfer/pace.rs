@@ -17,11 +17,11 @@
 //!
 //! Unused rate is kept up to a cap, and the cap is what decides whether a job that fell behind
 //! may catch up. A job's own bucket keeps up to [`CATCH_UP`]: a busy machine or a slow store
-//! holds a transfer below its limit now and then (measured: 100-500 ms dips on the shared
-//! 2-CPU machine, during which an unthrottled push also fell to 300 MiB/s), and with a cap of a
-//! tenth of a second every such dip was lost for good, which is how a 1 GiB push at 500 MiB/s
-//! came out at 312 MiB/s over the whole job. With a second's worth, the job catches up after a
-//! dip of up to a second and its rate over the whole job is its limit. It cannot save up while
+//! holds a transfer below its limit now and then (measured on the shared 2-CPU machine: dips of
+//! 100-500 ms, in which an unthrottled push fell to 200-400 MiB/s too), and with a cap of a
+//! tenth of a second whatever a dip lost beyond that was lost for good (up to 0.44 s of a 1 GiB
+//! push at 1 GiB/s, counted in the bucket). With a second's worth, the job catches up after a
+//! dip of up to a second and its rate over the whole job stays its limit. It cannot save up while
 //! suspended: continuing forgives the credit ([`Bucket::forgive`]). The engine's shared bucket
 //! keeps only [`BURST`], since it idles between jobs and a new job must not start with a burst.
 //! Times are tokio's, so tests run under a paused clock.
