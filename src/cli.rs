@@ -133,7 +133,7 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         socket: Option<PathBuf>,
         /// Serve Prometheus metrics at http://ADDR/metrics on a loopback address (e.g.
-        /// 127.0.0.1:9187 or [::1]:9187).
+        /// 127.0.0.1:9187 or `[::1]:9187`).
         #[arg(long, value_name = "ADDR", value_parser = parse_metrics_addr)]
         metrics: Option<std::net::SocketAddr>,
     },

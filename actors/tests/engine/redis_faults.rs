@@ -1048,3 +1048,116 @@ async fn a_meta_deleted_alone_costs_no_file_its_data() {
     assert_eq!(read(&fresh, "/r/d/f").await.unwrap(), pattern(3 * CHUNK, 4));
     assert_eq!(chunk_keys(&server, ns).len(), 3);
 }
+
+/// FAULTS.md case 20: on a 3-master cluster, a third of the slots migrate from one master to
+/// another (`redis-cli --cluster reshard`: keys move with `MIGRATE`, so clients meet `ASK` while
+/// a slot moves and `MOVED` after) while a throttled copy of a tree into the cluster runs. The
+/// copy completes, or fails cleanly; either way every file then reads back whole from its new
+/// master, and nothing stays pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_into_a_cluster_rides_out_slot_migrations() {
+    let Some(cluster) = redis_support::RedisCluster::start("cluster slot migration") else {
+        return;
+    };
+    let namespace = "moving";
+    let store = RedisStore::connect(RedisOptions {
+        url: None,
+        cluster: cluster.urls(),
+        ..options(String::new(), namespace)
+    })
+    .await
+    .unwrap();
+    let redis = BackendHandle::spawn(p("/r"), BackendKind::Redis, store);
+    let memory = BackendHandle::spawn(p("/m"), BackendKind::Memory, MemoryStore::new(None));
+    let router = RouterHandle::spawn(
+        MountTable::new(vec![
+            Mount::new(p("/m"), Tier::Hot, memory.clone()),
+            Mount::new(p("/r"), Tier::Cold, redis.clone()),
+        ])
+        .unwrap(),
+    );
+    // Large files (streamed, chunks over every slot) and small ones (batched).
+    let mut files = Vec::new();
+    for i in 0..24 {
+        let len = if i % 3 == 0 { 5 * CHUNK + i } else { 3000 + i };
+        let path = format!("/m/src/d{}/f{i}", i % 4);
+        memory
+            .mkdir(&p(&format!("/m/src/d{}", i % 4)), true)
+            .await
+            .unwrap();
+        write(&memory, &path, &pattern(len, i)).await.unwrap();
+        files.push((format!("/r/dst/d{}/f{i}", i % 4), pattern(len, i)));
+    }
+    let total: usize = files.iter().map(|(_, d)| d.len()).sum();
+    let request = TransferRequest {
+        kind: TransferKind::Copy,
+        sources: vec![p("/m/src")],
+        dest: p("/r/dst"),
+        recursive: true,
+        jobs: 4,
+    };
+    // About three seconds at the limit, so the migration happens under way.
+    let options = mavfs_actors::JobOptions {
+        bwlimit: Some(total as u64 / 3),
+    };
+    let job = router
+        .start_with(request, "cp".into(), options)
+        .await
+        .unwrap();
+
+    let id = |i: usize| {
+        cluster.nodes()[i]
+            .cli(&["CLUSTER", "MYID"])
+            .trim()
+            .to_string()
+    };
+    let (from, to) = (id(0), id(1));
+    let entry = format!("127.0.0.1:{}", cluster.nodes()[0].port());
+    let resharded = tokio::task::spawn_blocking(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        std::process::Command::new("redis-cli")
+            .args(["--cluster", "reshard", &entry])
+            .args(["--cluster-from", &from, "--cluster-to", &to])
+            .args(["--cluster-slots", "5000", "--cluster-yes"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        resharded.status.success(),
+        "reshard: {}",
+        String::from_utf8_lossy(&resharded.stdout)
+    );
+
+    let outcome = tokio::time::timeout(Duration::from_secs(60), router.wait(job))
+        .await
+        .expect("the copy ended")
+        .unwrap();
+    // Completed, or failed cleanly: then it is run again, now that the slots have settled.
+    if let Err(e) = &outcome {
+        eprintln!("the copy failed during the migration ({e}); running it again");
+        let request = TransferRequest {
+            kind: TransferKind::Copy,
+            sources: vec![p("/m/src")],
+            dest: p("/r/dst"),
+            recursive: true,
+            jobs: 4,
+        };
+        router.transfer(request, "cp".into()).await.unwrap();
+    }
+    for (path, data) in &files {
+        assert_eq!(&read(&redis, path).await.unwrap(), data, "{path}");
+    }
+    let pending = format!("{namespace}:{{{namespace}}}:pending");
+    wait_for("pending members", 0, || {
+        cluster
+            .cli(&["ZCARD", &pending])
+            .trim()
+            .parse()
+            .unwrap_or(usize::MAX)
+    })
+    .await;
+    router.shutdown().await;
+}
