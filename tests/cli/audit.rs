@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use mavfs_test_support::redis::RedisServer;
 use mavfs_test_support::staging::temp_files;
 
-use crate::harness::{Mavfs, TIMEOUT, wait_exit};
+use crate::harness::{Mavfs, TIMEOUT, host_files, wait_exit};
 
 fn pattern(len: usize, seed: usize) -> Vec<u8> {
     (0..len)
@@ -147,31 +147,6 @@ impl Proxy {
             let _ = stream.shutdown(Shutdown::Both);
         }
     }
-}
-
-/// Every file below `dir` on the host, by relative path.
-fn host_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(at) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&at) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let rel = path
-                    .strip_prefix(dir)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                out.insert(rel, fs::read(&path).unwrap());
-            }
-        }
-    }
-    out
 }
 
 #[test]

@@ -26,7 +26,7 @@ use mavfs_actors::store::redis::{RedisOptions, RedisStore};
 use mavfs_test_support::redis::RedisServer;
 use mavfs_test_support::staging::temp_files;
 
-use crate::harness::Mavfs;
+use crate::harness::{Mavfs, host_files};
 
 /// Files of the source tree: a few large ones (streamed, several chunks) and small ones
 /// (batched), in nested directories.
@@ -51,31 +51,6 @@ fn pattern(len: usize, seed: usize) -> Vec<u8> {
 /// replaced whole.
 fn old_bytes(name: &str) -> Option<Vec<u8>> {
     (name == "big1" || name == "d1/small5").then(|| b"old bytes".to_vec())
-}
-
-/// Every file below `dir` on the host, by relative path.
-fn host_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    if !dir.exists() {
-        return out;
-    }
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(at) = stack.pop() {
-        for entry in fs::read_dir(&at).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let rel = path
-                    .strip_prefix(dir)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                out.insert(rel, fs::read(&path).unwrap());
-            }
-        }
-    }
-    out
 }
 
 fn write_host(dir: &Path, files: &BTreeMap<String, Vec<u8>>) {
