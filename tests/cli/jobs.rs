@@ -288,7 +288,11 @@ fn sigterm_or_sighup_ends_exec_and_scripts_with_nothing_staged() {
     for (signal, code) in [("TERM", 143), ("HUP", 129)] {
         let m = Mavfs::new();
         fs::create_dir_all(m.block_dir()).unwrap();
-        fs::write(m.block_dir().join("big"), vec![7u8; 32 << 20]).unwrap();
+        // Sparse: 8 s at the pull's limit, written at once.
+        File::create(m.block_dir().join("big"))
+            .unwrap()
+            .set_len(64 << 20)
+            .unwrap();
         // A foreground pull, and a background push of what is already in /vram: both cancelled.
         let mut child = m
             .command()
@@ -302,7 +306,8 @@ fn sigterm_or_sighup_ends_exec_and_scripts_with_nothing_staged() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(700));
+        // Time to start, even on a loaded machine; the pull still has seconds to go.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
         harness::signal(child.id(), signal);
         let (exit, stderr) = harness::wait_exit(&mut child);
         assert_eq!(exit, code, "SIG{signal}: {stderr}");
@@ -315,6 +320,9 @@ fn sigterm_or_sighup_ends_exec_and_scripts_with_nothing_staged() {
             staged.is_empty(),
             "SIG{signal} left staged files {staged:?}"
         );
-        assert_eq!(fs::read(m.block_dir().join("big")).unwrap().len(), 32 << 20);
+        assert_eq!(
+            fs::metadata(m.block_dir().join("big")).unwrap().len(),
+            64 << 20
+        );
     }
 }
