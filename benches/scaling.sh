@@ -149,6 +149,7 @@ timed_exec() {
     if [[ $a == @* ]]; then args+=("echo @@MARK ${a#@}"); else args+=("$a"); fi
   done
   rm -f "$work/pid"
+  set +e
   # shellcheck disable=SC2016
   sh -c 'echo $$ > "$0"; exec "$@"' "$work/pid" "$mavfs" --embedded -c "$work/mavfs.toml" exec \
       "${args[@]}" 2>&1 | perl -MTime::HiRes=time -e '
@@ -164,8 +165,9 @@ timed_exec() {
         if (open(my $c, ">", "/proc/$pid/clear_refs")) { print $c "5\n"; close $c; }
       } else { print $lf $l; }
     }' "$work/pid" "$work/mavfs.log"
-  local rc=${PIPESTATUS[0]}
-  [ "$rc" = 0 ] || { echo "scaling.sh: mavfs exec failed ($rc); its output:" >&2;
+  local rc=("${PIPESTATUS[@]}")
+  set -e
+  [ "${rc[*]}" = "0 0" ] || { echo "scaling.sh: mavfs exec failed (exit codes of mavfs, filter: ${rc[*]}); its output:" >&2;
                      tail -20 "$work/mavfs.log" >&2; exit 1; }
 }
 
@@ -180,7 +182,7 @@ rows_from_marks() {
     BEGIN { split(held, h, " "); for (i in h) { split(h[i], kv, ":"); k[kv[1]] = kv[2] } }
     NR == 1 { t0 = $2; base = $4; next }
     { data = (store == "memory" ? k[$1] * 1024 * n : 0)
-      printf "%s %s %d %.3f %d %.0f\n", $1, store, n, $2 - t0, $3,
+      printf "%s %s %d %.6f %d %.0f\n", $1, store, n, $2 - t0, $3,
              ($3 * 1024 - base * 1024 - data) / n
       t0 = $2 }' "$file" >> "$work/rows"
 }
@@ -221,7 +223,7 @@ for n in "${sizes[@]}"; do
       'rm -r /vram/t2' @rm-r 'du -s /vram/t' @du-s 'push /vram/t /out/t' @push \
       'rm -r /vram/t' > "$work/marks"
     rows_from_marks "$work/marks" "$store" "$n" "pull:1 cp-r:2 rm-r:2 du-s:1 push:1"
-    rm -rf "${mnt:?}/out"
+    rm -rf "${mnt:?}/out"; mkdir -p "$mnt/out"
     timed_exec 'pull /src/flat /vram/flat' @start 'ls /vram/flat' @ls 'rm -r /vram/flat' \
       > "$work/marks"
     rows_from_marks "$work/marks" "$store" "$n" "ls:0"
@@ -236,5 +238,6 @@ sort -k1,1 -k2,2 -k3,3n "$work/rows" | awk '
           "OPERATION", "STORE", "N", "SECONDS", "US/FILE", "RATIO", "RSS MIB", "RSS B/FILE" }
   { key = $1 " " $2; us = $4 * 1e6 / $3
     if (!(key in first)) first[key] = us
-    printf "%-10s %-7s %8d %9.3f %9.2f %6.2f %9.1f %10s\n",
-           $1, $2, $3, $4, us, us / first[key], $5 / 1024, $6 }'
+    ratio = first[key] > 0 ? sprintf("%.2f", us / first[key]) : "-"
+    printf "%-10s %-7s %8d %9.3f %9.2f %6s %9.1f %10s\n",
+           $1, $2, $3, $4, us, ratio, $5 / 1024, $6 }'
