@@ -28,7 +28,15 @@ fn main() -> ExitCode {
     // The daemon logs each connection and job at info level by default.
     let serving = matches!(cli.command, Some(Command::Serve { .. }));
     init_tracing(cli.verbose + u8::from(serving));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if serving {
+        // One worker: a request and its reply then never cross threads, and waking a second
+        // worker (a futex per request) was most of an attached `stat`'s or small `cat`'s cost.
+        // The daemon's heavy lifting runs off the workers anyway (disk lanes, blocking
+        // threads); `benches/daemon.sh` measured the large push and `cat` no slower.
+        builder.worker_threads(1);
+    }
+    let runtime = match builder
         .enable_all()
         .build()
     {
