@@ -36,10 +36,7 @@ fn main() -> ExitCode {
         // threads); `benches/daemon.sh` measured the large push and `cat` no slower.
         builder.worker_threads(1);
     }
-    let runtime = match builder
-        .enable_all()
-        .build()
-    {
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("mavfs: cannot start the runtime: {e}");
