@@ -6,7 +6,6 @@ use mavfs_test_support::redis as redis_support;
 
 use std::fs;
 use std::io::Write;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use harness::Mavfs;
@@ -320,15 +319,7 @@ fn two_processes_share_one_redis() {
     let (a, b) = (Mavfs::new(), Mavfs::new());
 
     // A: a shell kept open on a pipe, so it lives while B works.
-    let mut shell = a
-        .command()
-        .args(flags)
-        .arg("shell")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut shell = a.piped_shell(&flags);
     let mut stdin = shell.stdin.take().unwrap();
     writeln!(stdin, "mkdir /vram/d").unwrap();
     writeln!(stdin, "echo from a > /vram/d/a.txt").unwrap();

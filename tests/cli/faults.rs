@@ -301,14 +301,7 @@ fn a_disk_root_deleted_under_a_running_shell_is_reported_naming_it() {
     let root = m.path().join("d");
     std::fs::create_dir(&root).unwrap();
     std::fs::write(root.join("f"), b"x").unwrap();
-    let mut child = m
-        .command()
-        .args(["--disk-dir", "d", "shell"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = m.piped_shell(&["--disk-dir", "d"]);
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     writeln!(stdin, "ls /vdisk").unwrap();
@@ -375,22 +368,14 @@ fn a_redis_restarted_without_persistence_under_a_running_shell_is_reported() {
     let m = Mavfs::new();
     std::fs::create_dir(m.path().join("d")).unwrap();
     std::fs::write(m.path().join("d/x"), pattern(3 * MIB)).unwrap();
-    let mut child = m
-        .command()
-        .args([
-            "--ram",
-            "redis",
-            "--redis-url",
-            &redis.url,
-            "--disk-dir",
-            "d",
-        ])
-        .arg("shell")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = m.piped_shell(&[
+        "--ram",
+        "redis",
+        "--redis-url",
+        &redis.url,
+        "--disk-dir",
+        "d",
+    ]);
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     writeln!(stdin, "cp /vdisk/x /vram/x").unwrap();

@@ -96,16 +96,22 @@ impl Mavfs {
         self.run(&args)
     }
 
-    /// Runs `mavfs shell` with `script` on stdin (script mode).
-    pub fn script(&self, script: &str) -> Run {
-        let mut child = self
-            .command()
+    /// Starts `mavfs <flags> shell` in script mode with stdin, stdout and stderr piped, for a
+    /// test that feeds it lines while it runs.
+    pub fn piped_shell(&self, flags: &[&str]) -> Child {
+        self.command()
+            .args(flags)
             .arg("shell")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Runs `mavfs shell` with `script` on stdin (script mode).
+    pub fn script(&self, script: &str) -> Run {
+        let mut child = self.piped_shell(&[]);
         child
             .stdin
             .take()

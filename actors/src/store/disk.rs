@@ -86,7 +86,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cap_std::fs::{Dir, MetadataExt as _};
+use cap_std::fs::{Dir, Metadata, MetadataExt as _};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
@@ -94,7 +94,7 @@ use crate::store::DEFAULT_CHUNK_SIZE;
 
 use self::buffers::Buffers;
 use self::lane::Lane;
-use self::sandbox::{file_id, std_file_id};
+use self::sandbox::file_id;
 use self::session::Session;
 pub use self::staging::{DiskStaged, DiskWriter};
 pub use self::usage::RESCAN_EVERY;
@@ -223,8 +223,8 @@ impl DiskStore {
         if self.root.dir_metadata().is_ok_and(|md| md.nlink() == 0) {
             return Err(gone());
         }
-        match std::fs::metadata(&self.root_path) {
-            Ok(md) if std_file_id(&md) == self.root_id => Ok(()),
+        match std::fs::metadata(&self.root_path).map(Metadata::from_just_metadata) {
+            Ok(md) if file_id(&md) == self.root_id => Ok(()),
             Ok(_) => Err(Error::new(ErrorKind::Unavailable, op)
                 .with_path(path)
                 .with_detail(format!(

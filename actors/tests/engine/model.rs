@@ -95,12 +95,18 @@ impl P {
             0 => MOUNTS[n as usize % MOUNTS.len()],
             len => candidates[n as usize % len].as_str(),
         };
+        let mut picked = P::named(path);
+        picked.names.extend(&self.names);
+        picked
+    }
+
+    /// The named path of `path` (a mount and names of [`NAMES`]).
+    fn named(path: &str) -> P {
         let mount = MOUNTS.iter().position(|m| under(path, m)).unwrap();
         let names = path[MOUNTS[mount].len()..]
             .split('/')
             .filter(|n| !n.is_empty())
             .map(|n| NAMES.iter().position(|x| *x == n).unwrap())
-            .chain(self.names.iter().copied())
             .collect();
         P {
             mount,
@@ -1176,27 +1182,12 @@ fn disk_and_disk_agree_with_the_model() {
     run([StoreKind::Disk, StoreKind::Disk]);
 }
 
-/// A named path for the fixed sequences.
-fn named(path: &str) -> P {
-    let mount = MOUNTS.iter().position(|m| under(path, m)).unwrap();
-    let names = path[MOUNTS[mount].len()..]
-        .split('/')
-        .filter(|n| !n.is_empty())
-        .map(|n| NAMES.iter().position(|x| *x == n).unwrap())
-        .collect();
-    P {
-        mount,
-        names,
-        existing: None,
-    }
-}
-
 /// Random sequences seldom make a tree fail midway; this one does, on every store pair: a copy
 /// and a move whose source has a directory where the target has a file.
 #[test]
 fn transfers_failing_midway_keep_their_invariants() {
     let write = |path: &str| Op::Write {
-        path: named(path),
+        path: P::named(path),
         size: 4096,
         seed: path.len() as u8,
         append: false,
@@ -1205,8 +1196,8 @@ fn transfers_failing_midway_keep_their_invariants() {
     let transfer = |kind, source: &str, dest: &str| {
         Op::Transfer(Transfer {
             kind,
-            sources: vec![named(source)],
-            dest: named(dest),
+            sources: vec![P::named(source)],
+            dest: P::named(dest),
             recursive: true,
             jobs: 2,
         })
@@ -1304,7 +1295,7 @@ async fn chaos_transfer(
     ];
     for (i, path) in files.iter().enumerate() {
         let write = Op::Write {
-            path: named(path),
+            path: P::named(path),
             size: SIZES[i % SIZES.len()],
             seed: i as u8,
             append: false,
@@ -1314,8 +1305,8 @@ async fn chaos_transfer(
     }
     let transfer = Transfer {
         kind,
-        sources: vec![named("/a/x")],
-        dest: named("/b"),
+        sources: vec![P::named("/a/x")],
+        dest: P::named("/b"),
         recursive: true,
         jobs: 3,
     };

@@ -8,7 +8,7 @@
 use std::io::{self, Read};
 use std::path::PathBuf;
 
-use cap_std::fs::{MetadataExt as _, OpenOptions};
+use cap_std::fs::{Metadata, MetadataExt as _, OpenOptions};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
@@ -23,9 +23,7 @@ use super::commit::{commit_blocking, open_write_now};
 use super::errors::{error, io_error, join_error, lost_batch};
 use super::lane::Lane;
 use super::reader::{open_read_blocking, read_whole_blocking};
-use super::sandbox::{
-    file_id, meta_of, open_regular, rel_path, version_of, version_of_std, write_target,
-};
+use super::sandbox::{file_id, meta_of, open_regular, rel_path, version_of, write_target};
 use super::staging::{DiskStaged, DiskWriter, TempFile};
 use super::usage::Totals;
 use super::{DiskStore, walk};
@@ -389,7 +387,7 @@ impl Store for DiskStore {
                     let found = if copied != size { copied } else { after.len() };
                     return Err(source_changed(OP, &from, size, found));
                 }
-                if version_of_std(&after) != version {
+                if version_of(&Metadata::from_just_metadata(after)) != version {
                     return Err(error(ErrorKind::Io, OP, &from)
                         .with_detail("source changed while copying (it was written to)"));
                 }

@@ -100,31 +100,15 @@ pub(super) fn split_parent(rel: &Path) -> (&Path, &OsStr) {
     }
 }
 
+/// Device and inode. Metadata from std (a path stat'ed outside the sandbox, an open std `File`)
+/// goes through `Metadata::from_just_metadata`, which keeps every unix field.
 pub(super) fn file_id(md: &Metadata) -> (u64, u64) {
-    (md.dev(), md.ino())
-}
-
-/// [`file_id`] of std metadata (a path stat'ed outside the sandbox: the root itself).
-pub(super) fn std_file_id(md: &std::fs::Metadata) -> (u64, u64) {
-    use std::os::unix::fs::MetadataExt as _;
     (md.dev(), md.ino())
 }
 
 /// The [`Version`] of the file `md` describes: device, inode, size, modification and change
 /// times. Appending, rewriting in place, truncating or replacing the file changes it.
 pub(super) fn version_of(md: &Metadata) -> Version {
-    Version::disk(
-        md.dev(),
-        md.ino(),
-        md.len(),
-        (md.mtime(), md.mtime_nsec()),
-        (md.ctime(), md.ctime_nsec()),
-    )
-}
-
-/// [`version_of`] for metadata from a std `File` (an open file's `fstat`).
-pub(super) fn version_of_std(md: &std::fs::Metadata) -> Version {
-    use std::os::unix::fs::MetadataExt as _;
     Version::disk(
         md.dev(),
         md.ino(),
