@@ -124,6 +124,7 @@ mod errors;
 pub mod gc;
 mod keys;
 mod ops;
+mod pack;
 mod reader;
 mod scripts;
 mod shared;

@@ -11,6 +11,7 @@
 //!   pair.
 //! - [`path_props`]: properties of the path parser over arbitrary text.
 //! - [`redis_faults`]: the Redis store under faults and sharing, on private `redis-server`s.
+//! - [`redis_packs`]: small files packed in Redis, and every operation on a packed file.
 //! - [`responsiveness`]: backends answer while a large transfer runs through them.
 //! - [`throttle`]: every pair of stores obeys a limit, small files included, on a real clock.
 //! - [`transfers`]: transfers and jobs through the router, over every pair of stores.
@@ -27,6 +28,7 @@ mod io_counters;
 mod model;
 mod path_props;
 mod redis_faults;
+mod redis_packs;
 mod responsiveness;
 mod throttle;
 mod transfers;

@@ -12,13 +12,14 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use fred::error::Error as FredError;
 use fred::prelude::{KeysInterface, Value};
 use tokio::task::JoinHandle;
 
-use super::gc::{discard, retire};
+use super::gc::{Pin, discard, retire};
 use super::keys::{Entry, chunk_count};
+use super::pack::{self, PACK_BYTES};
 use super::reader::{FileData, fetch};
 use super::scripts::SCRIPTS;
 use super::shared::{Shared, text};
@@ -73,50 +74,166 @@ async fn read_part(shared: &Arc<Shared>, paths: &[VPath], limit: u64) -> Vec<Res
         },
         Err(e) => return for_each(paths, e),
     };
-    let reads = paths.iter().zip(pairs).map(|(path, (code, value))| {
-        async move {
-            if !code.is_empty() {
-                return Err(shared
+    // Each path's file, or its outcome when there is nothing to fetch.
+    let mut out: Vec<Option<Result<WholeRead>>> = Vec::with_capacity(paths.len());
+    let mut found: Vec<Option<(FileData, Version)>> = Vec::with_capacity(paths.len());
+    for (path, (code, value)) in paths.iter().zip(pairs) {
+        let entry = Entry::parse(&value);
+        let file = entry.as_ref().and_then(FileData::of);
+        match (code.is_empty(), entry, file) {
+            (false, ..) => {
+                out.push(Some(Err(shared
                     .origin
                     .script_error(OP, &code, &value)
-                    .with_path(path));
+                    .with_path(path))));
+                found.push(None);
             }
-            let Some(Entry::File {
-                size,
-                mtime,
-                chunk_size,
-                data,
-                place,
-            }) = Entry::parse(&value)
-            else {
-                return Err(Error::new(ErrorKind::IsADirectory, OP).with_path(path));
-            };
-            if size > limit {
-                return Ok(WholeRead::TooLarge(size));
+            (true, Some(Entry::File { mtime, .. }), Some(file)) => {
+                if file.size > limit {
+                    out.push(Some(Ok(WholeRead::TooLarge(file.size))));
+                    found.push(None);
+                } else {
+                    let version = Version::redis(file.size, mtime, &file.data);
+                    out.push(None);
+                    found.push(Some((file, version)));
+                }
             }
-            // In this process, a replace or remove now waits for this read before deleting.
-            let _pin = shared.pin(&data);
-            let version = Version::redis(size, mtime, &data);
-            let file = FileData {
-                size,
-                chunk_size,
-                data,
-                place,
-            };
-            let count = chunk_count(size, chunk_size);
-            let chunks = futures::future::try_join_all(
-                (0..count).map(|index| fetch(shared, path, &file, index, count)),
-            )
-            .await?;
-            let data = match chunks.len() {
-                0 => Bytes::new(),
-                1 => chunks.into_iter().next().unwrap_or_default(),
-                _ => Bytes::from(chunks.concat()),
-            };
-            Ok(WholeRead::Data(data, version))
+            (true, ..) => {
+                out.push(Some(Err(
+                    Error::new(ErrorKind::IsADirectory, OP).with_path(path)
+                )));
+                found.push(None);
+            }
         }
+    }
+    // In this process, a replace or remove now waits for these reads before deleting.
+    let _pins: Vec<Option<Pin>> = found
+        .iter()
+        .flatten()
+        .map(|(file, _)| shared.pin(&file.data))
+        .collect();
+
+    // Packed files by runs of their packs, one `GETRANGE` each; the others chunk by chunk.
+    let (runs, alone) = runs(&found);
+    let run_reads = runs.iter().map(|run| read_run(shared, paths, &found, run));
+    let alone_reads = alone.into_iter().map(|i| {
+        let (file, _) = found[i].as_ref().expect("a file to read");
+        async move { (i, read_whole(shared, &paths[i], file).await) }
     });
-    futures::future::join_all(reads).await
+    let (run_bytes, alone_bytes) = futures::future::join(
+        futures::future::join_all(run_reads),
+        futures::future::join_all(alone_reads),
+    )
+    .await;
+    for (i, bytes) in run_bytes.into_iter().flatten().chain(alone_bytes) {
+        let version = found[i].take().expect("read once").1;
+        out[i] = Some(bytes.map(|data| WholeRead::Data(data, version)));
+    }
+    out.into_iter()
+        .map(|r| r.expect("every path answered"))
+        .collect()
+}
+
+/// Packed files whose ranges lie this close in one pack are read in one `GETRANGE`: fetching
+/// the bytes between costs less than another request.
+const RUN_GAP: u64 = 16 << 10;
+
+/// Splits the files of a batched read (`None`: nothing to read) into runs of packed files, each
+/// a list of indexes in offset order within one pack, and the indexes of the others.
+fn runs(found: &[Option<(FileData, Version)>]) -> (Vec<Vec<usize>>, Vec<usize>) {
+    let mut packed: Vec<usize> = Vec::new();
+    let mut alone = Vec::new();
+    for (i, f) in found.iter().enumerate() {
+        match f {
+            Some((file, _)) if file.offset.is_some() && file.size > 0 => packed.push(i),
+            Some(_) => alone.push(i),
+            None => {}
+        }
+    }
+    let at = |i: usize| {
+        let file = &found[i].as_ref().expect("a packed file").0;
+        (file.data.as_str(), file.offset.unwrap_or(0), file.size)
+    };
+    packed.sort_by(|&a, &b| {
+        let (pa, oa, _) = at(a);
+        let (pb, ob, _) = at(b);
+        (pa, oa).cmp(&(pb, ob))
+    });
+    let mut runs: Vec<Vec<usize>> = Vec::new();
+    let mut end = 0;
+    for i in packed {
+        let (pack, offset, size) = at(i);
+        match runs.last_mut() {
+            Some(run) if at(run[0]).0 == pack && offset <= end + RUN_GAP => {
+                run.push(i);
+                end = end.max(offset + size);
+            }
+            _ => {
+                runs.push(vec![i]);
+                end = offset + size;
+            }
+        }
+    }
+    (runs, alone)
+}
+
+/// Reads one run of packed files with one `GETRANGE`: each file's bytes in an allocation of its
+/// own (see [`fetch`]), or the error of a pack that is gone.
+async fn read_run(
+    shared: &Shared,
+    paths: &[VPath],
+    found: &[Option<(FileData, Version)>],
+    run: &[usize],
+) -> Vec<(usize, Result<Bytes>)> {
+    const OP: &str = "read";
+    let file = |i: usize| &found[i].as_ref().expect("a packed file").0;
+    let first = file(run[0]);
+    let start = first.offset.unwrap_or(0);
+    let end = run
+        .iter()
+        .map(|&i| file(i).offset.unwrap_or(0) + file(i).size)
+        .max()
+        .unwrap_or(start);
+    let key = shared.keys.chunk(&first.place, 0, &first.data);
+    let range: std::result::Result<Bytes, FredError> = shared
+        .data
+        .next()
+        .getrange(&key, start as usize, (end - 1) as usize)
+        .await;
+    run.iter()
+        .map(|&i| {
+            let f = file(i);
+            let from = (f.offset.unwrap_or(0) - start) as usize;
+            let bytes = match &range {
+                Err(e) => Err(shared.origin.error(OP, e, Some(&key)).with_path(&paths[i])),
+                Ok(range) if range.len() >= from + f.size as usize => {
+                    Ok(Bytes::copy_from_slice(&range[from..from + f.size as usize]))
+                }
+                Ok(_) if shared.is_lost() => Err(shared.lost_error(OP).with_path(&paths[i])),
+                Ok(_) => Err(Error::new(ErrorKind::Io, OP)
+                    .with_path(&paths[i])
+                    .with_detail(format!(
+                        "its data is missing from Redis (key {key}): the file was replaced or \
+                         removed while being read, or Redis evicted it"
+                    ))),
+            };
+            (i, bytes)
+        })
+        .collect()
+}
+
+/// Every byte of `file`, chunk by chunk.
+async fn read_whole(shared: &Shared, path: &VPath, file: &FileData) -> Result<Bytes> {
+    let count = chunk_count(file.size, file.chunk_size);
+    let chunks = futures::future::try_join_all(
+        (0..count).map(|index| fetch(shared, path, file, index, count)),
+    )
+    .await?;
+    Ok(match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.into_iter().next().unwrap_or_default(),
+        _ => Bytes::from(chunks.concat()),
+    })
 }
 
 /// Writes each of `files` whole, each committed on its own. See
@@ -145,53 +262,68 @@ pub(crate) async fn write_files(shared: Arc<Shared>, mut files: Vec<WholeFile>) 
     out
 }
 
+/// Where one file of a batched write puts its data.
+struct Slot {
+    /// Index of its unit in [`Staging::units`]; `None` for an empty file, which has no data.
+    unit: Option<usize>,
+    /// Its offset in its unit's pack, for a packed file.
+    offset: Option<u64>,
+}
+
+/// One staged data id of a batched write: a pack of files, or one file's own data.
+struct Unit {
+    id: String,
+    member: String,
+    /// Its chunk keys: `SET` each of them, then commit.
+    chunks: Vec<(String, Bytes)>,
+}
+
 /// [`write_files`] of at most [`SCRIPT_FILES`] files, none of them the root.
+///
+/// Files of 1 to [`PACK_BYTES`] bytes go into packs (module `pack`), each one `SET`; a larger
+/// file has data of its own, as a one-file write would; an empty file has none.
 async fn write_part(shared: &Arc<Shared>, files: Vec<WholeFile>) -> Vec<Result<()>> {
     const OP: &str = "write";
     let paths: Vec<VPath> = files.iter().map(|f| f.path.clone()).collect();
     let sizes: Vec<u64> = files.iter().map(|f| f.data.len() as u64).collect();
     let mut results: Vec<Result<()>> = vec![Ok(()); files.len()];
-    let cs = shared.chunk_size as u64;
-    // A new write places its data by its own id, as `open` does for a replace.
-    let ids: Vec<String> = files.iter().map(|_| shared.next_id()).collect();
-    let members: Vec<String> = ids.iter().map(|id| format!("{id}|{id}")).collect();
+    let (units, slots) = lay_out(shared, files);
 
     // Guarded from before the script that registers them: if this batch is dropped while the
     // script runs, the guard's cleanup follows it on the same connection and removes them.
     let mut guard = Staging {
         shared: shared.clone(),
-        members: members
+        units: units
             .iter()
-            .zip(&sizes)
-            .map(|(member, size)| {
-                shared.keep_alive(member);
-                Some((member.clone(), chunk_count(*size, cs)))
+            .map(|unit| {
+                shared.keep_alive(&unit.member);
+                Some((unit.member.clone(), unit.chunks.len() as u64))
             })
             .collect(),
         inflight: None,
     };
-    if let Err(e) = shared.run(OP, &SCRIPTS.stage_files, members.clone()).await {
+    let members: Vec<String> = units.iter().map(|u| u.member.clone()).collect();
+    if !members.is_empty()
+        && let Err(e) = shared.run(OP, &SCRIPTS.stage_files, members.clone()).await
+    {
         return for_each(&paths, e);
     }
-    let mut sets = Vec::new();
-    for (i, file) in files.into_iter().enumerate() {
-        for index in 0..chunk_count(sizes[i], cs) {
-            let start = (index * cs) as usize;
-            let end = (start + cs as usize).min(file.data.len());
-            let key = shared.keys.chunk(&ids[i], index, &ids[i]);
-            sets.push((i, key, file.data.slice(start..end)));
-        }
-    }
+    let ids: Vec<String> = units.iter().map(|u| u.id.clone()).collect();
+    let sets: Vec<(usize, String, Bytes)> = units
+        .into_iter()
+        .enumerate()
+        .flat_map(|(u, unit)| unit.chunks.into_iter().map(move |(key, b)| (u, key, b)))
+        .collect();
 
     // Every chunk at once: fred pipelines them over the data connections. In a task, so that a
     // dropped batch can wait for them before discarding what they wrote.
     let setter = shared.clone();
     guard.inflight = Some(shared.runtime.spawn(async move {
-        let sets = sets.into_iter().map(|(i, key, chunk)| {
+        let sets = sets.into_iter().map(|(u, key, chunk)| {
             let client = setter.data.next().clone();
             async move {
                 let result = client.set::<(), _, _>(&key, chunk, None, None, false).await;
-                (i, key, result)
+                (u, key, result)
             }
         });
         futures::future::join_all(sets).await
@@ -201,24 +333,31 @@ async fn write_part(shared: &Arc<Shared>, files: Vec<WholeFile>) -> Vec<Result<(
         None => Ok(Vec::new()),
     };
     guard.inflight = None;
+    let failed_unit = |results: &mut Vec<Result<()>>, u: usize, e: &Error| {
+        for (i, slot) in slots.iter().enumerate() {
+            if slot.unit == Some(u) && results[i].is_ok() {
+                results[i] = Err(e.clone().with_path(&paths[i]));
+            }
+        }
+    };
     match landed {
         Ok(landed) => {
-            for (i, key, result) in landed {
+            for (u, key, result) in landed {
                 if let Err(e) = result
-                    && results[i].is_ok()
+                    && guard.units[u].is_some()
                 {
-                    results[i] = Err(shared.origin.error(OP, &e, Some(&key)).with_path(&paths[i]));
-                    guard.discard(i);
+                    failed_unit(&mut results, u, &shared.origin.error(OP, &e, Some(&key)));
+                    guard.discard(u);
                 }
             }
         }
         Err(join) => {
             let e = Error::new(ErrorKind::Io, OP)
                 .with_detail(format!("a chunk upload task failed: {join}"));
-            for i in 0..paths.len() {
-                if guard.members[i].is_some() {
-                    results[i] = Err(e.clone().with_path(&paths[i]));
-                    guard.discard(i);
+            for u in 0..guard.units.len() {
+                if guard.units[u].is_some() {
+                    failed_unit(&mut results, u, &e);
+                    guard.discard(u);
                 }
             }
         }
@@ -231,8 +370,9 @@ async fn write_part(shared: &Arc<Shared>, files: Vec<WholeFile>) -> Vec<Result<(
         guard,
         paths: paths.clone(),
         members,
-        sizes,
         ids,
+        sizes,
+        slots,
         results,
     };
     match shared.runtime.spawn(batch.run()).await {
@@ -244,14 +384,84 @@ async fn write_part(shared: &Arc<Shared>, files: Vec<WholeFile>) -> Vec<Result<(
     }
 }
 
+/// Gives each file of a batch its place: the packs [`pack::cut`] makes of the files it can pack,
+/// a unit of its own for each other file but an empty one, with every unit's chunk keys and
+/// bytes.
+fn lay_out(shared: &Shared, files: Vec<WholeFile>) -> (Vec<Unit>, Vec<Slot>) {
+    let cs = shared.chunk_size as u64;
+    let packable: Vec<usize> = (0..files.len())
+        .filter(|&i| (1..=PACK_BYTES).contains(&(files[i].data.len() as u64)))
+        .collect();
+    let sizes: Vec<u64> = packable
+        .iter()
+        .map(|&i| files[i].data.len() as u64)
+        .collect();
+    let mut units = Vec::new();
+    let mut slots: Vec<Option<Slot>> = (0..files.len()).map(|_| None).collect();
+    for range in pack::cut(&sizes) {
+        let id = shared.next_id();
+        let bytes = sizes[range.clone()].iter().sum::<u64>() as usize;
+        let mut packed = BytesMut::with_capacity(bytes);
+        for &i in &packable[range] {
+            slots[i] = Some(Slot {
+                unit: Some(units.len()),
+                offset: Some(packed.len() as u64),
+            });
+            packed.extend_from_slice(&files[i].data);
+        }
+        units.push(Unit {
+            member: format!("{id}|{id}"),
+            chunks: vec![(shared.keys.chunk(&id, 0, &id), packed.freeze())],
+            id,
+        });
+    }
+    for (i, file) in files.into_iter().enumerate() {
+        if slots[i].is_some() {
+            continue;
+        }
+        if file.data.is_empty() {
+            slots[i] = Some(Slot {
+                unit: None,
+                offset: None,
+            });
+            continue;
+        }
+        // Placed by its own id, as `open` places a replace.
+        let id = shared.next_id();
+        let chunks = (0..chunk_count(file.data.len() as u64, cs))
+            .map(|index| {
+                let start = (index * cs) as usize;
+                let end = (start + cs as usize).min(file.data.len());
+                (
+                    shared.keys.chunk(&id, index, &id),
+                    file.data.slice(start..end),
+                )
+            })
+            .collect();
+        slots[i] = Some(Slot {
+            unit: Some(units.len()),
+            offset: None,
+        });
+        units.push(Unit {
+            member: format!("{id}|{id}"),
+            chunks,
+            id,
+        });
+    }
+    (units, slots.into_iter().flatten().collect())
+}
+
 /// The commit of a batched write's staged files: owned, so that it can run in a task.
 struct Committing {
     shared: Arc<Shared>,
     guard: Staging,
     paths: Vec<VPath>,
+    /// Per unit.
     members: Vec<String>,
-    sizes: Vec<u64>,
     ids: Vec<String>,
+    /// Per file.
+    sizes: Vec<u64>,
+    slots: Vec<Slot>,
     /// Per file so far: `Ok` while it is still in the running.
     results: Vec<Result<()>>,
 }
@@ -265,58 +475,82 @@ impl Committing {
             mut guard,
             paths,
             members,
-            sizes,
             ids,
+            sizes,
+            slots,
             mut results,
         } = self;
-        let cs = shared.chunk_size as u64;
         let committing: Vec<usize> = (0..paths.len())
-            .filter(|&i| guard.members[i].is_some())
+            .filter(|&i| {
+                results[i].is_ok() && slots[i].unit.is_none_or(|u| guard.units[u].is_some())
+            })
             .collect();
-        if !committing.is_empty() {
-            let mut args = Vec::with_capacity(1 + 5 * committing.len());
-            args.push(cs.to_string());
-            for &i in &committing {
-                let (parent, name) = split(&paths[i]);
-                args.extend([parent, name, members[i].clone(), sizes[i].to_string()]);
-                args.push(ids[i].clone());
-            }
-            match shared.run(OP, &SCRIPTS.commit_files, args).await {
-                Ok(reply) => {
-                    let Some(pairs) = pairs(&reply, committing.len()) else {
-                        let e = shared.origin.bad_reply(OP, "commit_files");
-                        for &i in &committing {
-                            results[i] = Err(e.clone().with_path(&paths[i]));
-                            // The outcome is unknown: leave the chunks to a sweep.
-                            guard.abandon(i);
-                        }
-                        return results;
-                    };
-                    for (&i, (code, value)) in committing.iter().zip(pairs) {
-                        if code.is_empty() {
-                            guard.abandon(i);
-                            if !value.is_empty() {
-                                retire(&shared, value);
-                            }
-                        } else {
-                            results[i] = Err(shared
-                                .origin
-                                .script_error(OP, &code, &value)
-                                .with_path(&paths[i]));
-                            guard.discard(i);
-                        }
-                    }
-                }
-                Err(e) => {
-                    let ambiguous = shared.is_ambiguous(&e);
+        if committing.is_empty() {
+            return results;
+        }
+        let mut args = Vec::with_capacity(1 + 6 * committing.len());
+        args.push(shared.chunk_size.to_string());
+        for &i in &committing {
+            let (parent, name) = split(&paths[i]);
+            let Slot { unit, offset } = slots[i];
+            let (member, id) = match unit {
+                Some(u) => (members[u].clone(), ids[u].clone()),
+                None => (String::new(), String::new()),
+            };
+            args.extend([parent, name, member, sizes[i].to_string(), id]);
+            args.push(offset.map(|o| o.to_string()).unwrap_or_default());
+        }
+        // Per unit: whether a file now uses it.
+        let mut used = vec![false; guard.units.len()];
+        match shared.run(OP, &SCRIPTS.commit_files, args).await {
+            Ok(reply) => {
+                let Some(pairs) = pairs(&reply, committing.len()) else {
+                    let e = shared.origin.bad_reply(OP, "commit_files");
                     for &i in &committing {
                         results[i] = Err(e.clone().with_path(&paths[i]));
-                        if ambiguous {
-                            // It may have committed: keep the chunks, and stop vouching for them so
-                            // that a sweep deletes them if it did not.
-                            guard.abandon(i);
-                        } else {
-                            guard.discard(i);
+                        // The outcome is unknown: leave the chunks to a sweep.
+                        if let Some(u) = slots[i].unit {
+                            guard.abandon(u);
+                        }
+                    }
+                    return results;
+                };
+                for (&i, (code, value)) in committing.iter().zip(pairs) {
+                    if code.is_empty() {
+                        if let Some(u) = slots[i].unit {
+                            used[u] = true;
+                        }
+                        if !value.is_empty() {
+                            retire(&shared, value);
+                        }
+                    } else {
+                        results[i] = Err(shared
+                            .origin
+                            .script_error(OP, &code, &value)
+                            .with_path(&paths[i]));
+                    }
+                }
+                for (u, used) in used.into_iter().enumerate() {
+                    if used {
+                        guard.abandon(u);
+                    } else {
+                        guard.discard(u);
+                    }
+                }
+            }
+            Err(e) => {
+                let ambiguous = shared.is_ambiguous(&e);
+                for &i in &committing {
+                    results[i] = Err(e.clone().with_path(&paths[i]));
+                    if ambiguous {
+                        // It may have committed: keep the chunks, and stop vouching for them so
+                        // that a sweep deletes them if it did not.
+                        if let Some(u) = slots[i].unit {
+                            guard.abandon(u);
+                        }
+                    } else {
+                        if let Some(u) = slots[i].unit {
+                            guard.discard(u);
                         }
                     }
                 }
@@ -326,29 +560,30 @@ impl Committing {
     }
 }
 
-/// What the chunk `SET`s of a batch gave: per chunk, its file's index, its key and the result.
+/// What the chunk `SET`s of a batch gave: per chunk, its unit's index, its key and the result.
 type Landed = Vec<(usize, String, Result<(), FredError>)>;
 
-/// The staged data of a batched write not yet committed or given up: dropped, it discards each
-/// member's chunks once the batch's `SET`s in flight have ended.
+/// The staged units of a batched write not yet committed or given up: dropped, it discards each
+/// unit's chunks once the batch's `SET`s in flight have ended.
 struct Staging {
     shared: Arc<Shared>,
-    /// Per file: its member and chunk count while staged.
-    members: Vec<Option<(String, u64)>>,
+    /// Per unit: its member and chunk count while staged.
+    units: Vec<Option<(String, u64)>>,
     inflight: Option<JoinHandle<Landed>>,
 }
 
 impl Staging {
-    /// File `i` failed: delete its chunks (its `SET`s have ended) and its member.
-    fn discard(&mut self, i: usize) {
-        if let Some((member, chunks)) = self.members[i].take() {
+    /// Unit `u` failed, or no file uses it: delete its chunks (its `SET`s have ended) and its
+    /// member.
+    fn discard(&mut self, u: usize) {
+        if let Some((member, chunks)) = self.units[u].take() {
             discard(&self.shared, member, chunks, async {});
         }
     }
 
-    /// File `i` is no longer ours to clean up: committed, or its commit's outcome is unknown.
-    fn abandon(&mut self, i: usize) {
-        if let Some((member, _)) = self.members[i].take() {
+    /// Unit `u` is no longer ours to clean up: a file uses it, or a commit's outcome is unknown.
+    fn abandon(&mut self, u: usize) {
+        if let Some((member, _)) = self.units[u].take() {
             self.shared.let_go(&member);
         }
     }
@@ -356,7 +591,7 @@ impl Staging {
 
 impl Drop for Staging {
     fn drop(&mut self) {
-        let staged: Vec<(String, u64)> = self.members.iter_mut().filter_map(Option::take).collect();
+        let staged: Vec<(String, u64)> = self.units.iter_mut().filter_map(Option::take).collect();
         if staged.is_empty() {
             return;
         }

@@ -51,6 +51,12 @@ impl Keys {
         format!("{}pending", self.meta_prefix)
     }
 
+    /// `<ns>:{<ns>}:packs`: live files per pack (named by the scripts).
+    #[cfg(test)]
+    pub(crate) fn packs(&self) -> String {
+        format!("{}packs", self.meta_prefix)
+    }
+
     /// `<ns>:{<ns>}:trash`: detached directories being purged (named by the scripts).
     #[cfg(test)]
     pub(crate) fn trash(&self) -> String {
@@ -129,13 +135,18 @@ pub(crate) enum Entry {
     /// `d/<id>/<mtime ms>`
     Dir { id: String, mtime: u64 },
     /// `f/<size>/<mtime ms>/<chunk size>/<data>/<place>`; data and place are empty for a file
-    /// created empty by `touch`, which has no data.
+    /// created empty by `touch`, which has no data. A packed file (module `pack`) is
+    /// `p/<size>/<mtime ms>/<offset>/<pack>`, read here as a file of one chunk (`chunk_size` is
+    /// its size) whose chunk is the `size` bytes at `offset` of chunk 0 of data `<pack>`, placed
+    /// by its own id.
     File {
         size: u64,
         mtime: u64,
         chunk_size: u64,
         data: String,
         place: String,
+        /// Where the file starts in its pack, for a packed file.
+        offset: Option<u64>,
     },
 }
 
@@ -154,7 +165,25 @@ impl Entry {
                 chunk_size: parts.next()?.parse().ok()?,
                 data: parts.next()?.to_string(),
                 place: parts.next()?.to_string(),
+                offset: None,
             },
+            "p" => {
+                let size: u64 = parts.next()?.parse().ok()?;
+                let mtime = parts.next()?.parse().ok()?;
+                let offset = parts.next()?.parse().ok()?;
+                let pack = parts.next()?;
+                if pack.is_empty() {
+                    return None;
+                }
+                Entry::File {
+                    size,
+                    mtime,
+                    chunk_size: size.max(1),
+                    data: pack.to_string(),
+                    place: pack.to_string(),
+                    offset: Some(offset),
+                }
+            }
             _ => return None,
         };
         if parts.next().is_some() {
@@ -204,7 +233,14 @@ mod tests {
     #[test]
     fn every_key_starts_with_the_namespace_and_metadata_shares_one_tag() {
         let k = Keys::new("mv");
-        for key in [k.meta(), k.stats(), k.pending(), k.trash(), k.dir("0")] {
+        for key in [
+            k.meta(),
+            k.stats(),
+            k.pending(),
+            k.packs(),
+            k.trash(),
+            k.dir("0"),
+        ] {
             assert!(key.starts_with("mv:{mv}:"), "{key}");
         }
         assert_eq!(k.chunk("p1", 7, "d2"), "mv:c:{p1:7}:d2");
@@ -248,7 +284,19 @@ mod tests {
                 mtime: 9,
                 chunk_size: 1_048_576,
                 data: "ab.1".into(),
-                place: "ab.1".into()
+                place: "ab.1".into(),
+                offset: None,
+            })
+        );
+        assert_eq!(
+            Entry::parse("p/4096/9/8192/ab.1"),
+            Some(Entry::File {
+                size: 4096,
+                mtime: 9,
+                chunk_size: 4096,
+                data: "ab.1".into(),
+                place: "ab.1".into(),
+                offset: Some(8192),
             })
         );
         assert!(Entry::parse("f/0/9/0//").is_some(), "an empty touched file");
@@ -260,6 +308,9 @@ mod tests {
             "f/1/2/3/a",
             "f/1/2/0/a/a",
             "d/1/2/3",
+            "p/1/2/3/",
+            "p/1/2/x/a",
+            "p/1/2/3/a/a",
         ] {
             assert_eq!(Entry::parse(bad), None, "{bad}");
         }

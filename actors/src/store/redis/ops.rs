@@ -15,7 +15,7 @@ use super::keys::{Entry, chunk_count};
 use super::reader::{self, FileData};
 use super::scripts::SCRIPTS;
 use super::shared::{integer, text};
-use super::writer::{Prefill, RedisStaged, RedisWriter, copy_chunks};
+use super::writer::{Prefill, RedisStaged, RedisWriter, copy_chunks, copy_packed};
 use super::{LIST_PAGE, RedisStore, batch, gc};
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
@@ -203,31 +203,17 @@ impl Store for RedisStore {
         // One round trip in the actor finds the file and pins its data; the chunks stream
         // outside it. The open is handed out ready.
         const OP: &str = "read";
-        match self.entry(OP, path).await? {
-            Entry::Dir { .. } => Err(Error::new(ErrorKind::IsADirectory, OP).with_path(path)),
-            Entry::File {
-                size,
-                mtime,
-                chunk_size,
-                data,
-                place,
-            } => {
-                let pin = self.shared.pin(&data);
-                let version = Version::redis(size, mtime, &data);
-                let file = FileData {
-                    size,
-                    chunk_size,
-                    data,
-                    place,
-                };
-                let reader = FileReader {
-                    size,
-                    version,
-                    chunks: reader::chunks(self.shared.clone(), path.clone(), file, pin),
-                };
-                Ok(futures::future::ready(Ok(reader)).boxed())
-            }
-        }
+        let entry = self.entry(OP, path).await?;
+        let (Entry::File { mtime, .. }, Some(file)) = (&entry, FileData::of(&entry)) else {
+            return Err(Error::new(ErrorKind::IsADirectory, OP).with_path(path));
+        };
+        let pin = self.shared.pin(&file.data);
+        let reader = FileReader {
+            size: file.size,
+            version: Version::redis(file.size, *mtime, &file.data),
+            chunks: reader::chunks(self.shared.clone(), path.clone(), file, pin),
+        };
+        Ok(futures::future::ready(Ok(reader)).boxed())
     }
 
     async fn open_write(&mut self, path: &VPath, mode: WriteMode) -> Result<RedisWriter> {
@@ -255,22 +241,11 @@ impl Store for RedisStore {
         let member = member.to_string();
         self.shared.keep_alive(&member);
         let place = member.split('|').nth(1).unwrap_or(&data).to_string();
-        let prefill = match (mode, Entry::parse(old)) {
-            (
-                WriteMode::Append,
-                Some(Entry::File {
-                    size,
-                    chunk_size,
-                    data: old_data,
-                    place: old_place,
-                    ..
-                }),
-            ) if size > 0 => Some(Prefill {
-                size,
-                chunk_size,
-                pin: self.shared.pin(&old_data),
-                data: old_data,
-                place: old_place,
+        let old = Entry::parse(old).as_ref().and_then(FileData::of);
+        let prefill = match (mode, old) {
+            (WriteMode::Append, Some(file)) if file.size > 0 => Some(Prefill {
+                pin: self.shared.pin(&file.data),
+                file,
             }),
             _ => None,
         };
@@ -351,18 +326,11 @@ impl Store for RedisStore {
         let member = member.to_string();
         self.shared.keep_alive(&member);
         let place = member.split('|').nth(1).unwrap_or(&data).to_string();
-        let Entry::File {
-            size,
-            chunk_size,
-            data: src_data,
-            ..
-        } = &source
-        else {
+        let Some(src) = FileData::of(&source) else {
             return Err(Error::new(ErrorKind::IsADirectory, OP).with_path(from));
         };
-        let (bytes, chunks) = (*size, chunk_count(*size, *chunk_size));
-        let pin: Option<Pin> = self.shared.pin(src_data);
-        let src_data = src_data.clone();
+        let (bytes, chunks) = (src.size, chunk_count(src.size, src.chunk_size));
+        let pin: Option<Pin> = self.shared.pin(&src.data);
         // Created now, so that dropping the copy at any point discards what it made.
         let staged = RedisStaged::for_copy(
             self.shared.clone(),
@@ -374,7 +342,11 @@ impl Store for RedisStore {
         let shared = self.shared.clone();
         let to = to.clone();
         Ok(async move {
-            copy_chunks(&shared, &to, &place, &src_data, &data, 0..chunks).await?;
+            if src.offset.is_some() && src.size > 0 {
+                copy_packed(&shared, &to, &src, &place, &data).await?;
+            } else {
+                copy_chunks(&shared, &to, &place, &src.data, &data, 0..chunks).await?;
+            }
             drop(pin);
             Ok((staged, bytes))
         }

@@ -11,12 +11,13 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use fred::error::Error as FredError;
 use fred::prelude::KeysInterface;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use super::gc::Pin;
-use super::keys::chunk_count;
+use super::keys::{Entry, chunk_count};
 use super::shared::Shared;
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
@@ -33,6 +34,66 @@ pub(crate) struct FileData {
     pub chunk_size: u64,
     pub data: String,
     pub place: String,
+    /// A packed file's offset in its pack: its one chunk is that range of the pack's chunk 0.
+    pub offset: Option<u64>,
+}
+
+impl FileData {
+    /// Where `entry`'s data lives; `None` for a directory.
+    pub(crate) fn of(entry: &Entry) -> Option<FileData> {
+        match entry {
+            Entry::Dir { .. } => None,
+            Entry::File {
+                size,
+                chunk_size,
+                data,
+                place,
+                offset,
+                ..
+            } => Some(FileData {
+                size: *size,
+                chunk_size: *chunk_size,
+                data: data.clone(),
+                place: place.clone(),
+                offset: *offset,
+            }),
+        }
+    }
+
+    /// Bytes in chunk `index`.
+    pub(crate) fn chunk_len(&self, index: u64) -> u64 {
+        (self.size - index * self.chunk_size).min(self.chunk_size)
+    }
+}
+
+/// Chunk `index` of `file` as the server has it, `None` when its key is gone: a `GET`, or for a
+/// packed file a `GETRANGE` of its pack (which answers a missing key with no bytes). On error,
+/// the key it names.
+pub(crate) async fn get_chunk(
+    shared: &Shared,
+    file: &FileData,
+    index: u64,
+) -> std::result::Result<Option<Bytes>, (FredError, String)> {
+    let client = shared.data.next();
+    match file.offset {
+        None => {
+            let key = shared.keys.chunk(&file.place, index, &file.data);
+            client.get(&key).await.map_err(|e| (e, key))
+        }
+        Some(offset) => {
+            let key = shared.keys.chunk(&file.place, 0, &file.data);
+            let len = file.chunk_len(index);
+            if len == 0 {
+                return Ok(Some(Bytes::new()));
+            }
+            let start = offset as i64;
+            let range: Bytes = client
+                .getrange(&key, start as usize, (start + len as i64 - 1) as usize)
+                .await
+                .map_err(|e| (e, key))?;
+            Ok((!range.is_empty()).then_some(range))
+        }
+    }
 }
 
 /// The chunks of `file`: exactly `file.size` bytes or an error.
@@ -73,13 +134,10 @@ pub(crate) async fn fetch(
 ) -> Result<Bytes> {
     const OP: &str = "read";
     let key = shared.keys.chunk(&file.place, index, &file.data);
-    let chunk: Option<Bytes> = shared
-        .data
-        .next()
-        .get(&key)
+    let chunk = get_chunk(shared, file, index)
         .await
-        .map_err(|e| shared.origin.error(OP, &e, Some(&key)).with_path(path))?;
-    let expected = (file.size - index * file.chunk_size).min(file.chunk_size);
+        .map_err(|(e, key)| shared.origin.error(OP, &e, Some(&key)).with_path(path))?;
+    let expected = file.chunk_len(index);
     match chunk {
         None if shared.is_lost() => Err(shared.lost_error(OP).with_path(path)),
         None => Err(Error::new(ErrorKind::Io, OP)

@@ -24,6 +24,7 @@ use tokio::task::JoinHandle;
 use super::COPY_CONCURRENCY;
 use super::gc::{Pin, discard};
 use super::keys::{Entry, chunk_count};
+use super::reader::{FileData, get_chunk};
 use super::shared::Shared;
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
@@ -36,10 +37,7 @@ type Inflight = FuturesUnordered<JoinHandle<Result<(), FredError>>>;
 
 /// An append's old file, copied in front of the new bytes before the first of them.
 pub(crate) struct Prefill {
-    pub size: u64,
-    pub chunk_size: u64,
-    pub data: String,
-    pub place: String,
+    pub file: FileData,
     pub pin: Option<Pin>,
 }
 
@@ -168,11 +166,11 @@ impl RedisWriter {
 
     /// For an append: puts the old file's bytes in front, server-side when the chunk sizes match.
     async fn run_prefill(&mut self) -> Result<()> {
-        let Some(old) = self.prefill.take() else {
+        let Some(Prefill { file: old, pin }) = self.prefill.take() else {
             return Ok(());
         };
         let cs = self.chunk_size() as u64;
-        if old.chunk_size == cs && old.place == self.place {
+        if old.offset.is_none() && old.chunk_size == cs && old.place == self.place {
             let whole = old.size / cs;
             // Counted before the copy, so that a failed copy's chunks are discarded too.
             self.next = whole;
@@ -197,20 +195,16 @@ impl RedisWriter {
                 self.push(chunk).await?;
             }
         }
-        drop(old.pin);
+        drop(pin);
         Ok(())
     }
 }
 
 /// Chunk `index` of an append's old file. Errors: `Io` when it is gone.
-async fn read_chunk(shared: &Shared, path: &VPath, old: &Prefill, index: u64) -> Result<Bytes> {
-    let key = shared.keys.chunk(&old.place, index, &old.data);
-    let chunk: Option<Bytes> = shared
-        .data
-        .next()
-        .get(&key)
+async fn read_chunk(shared: &Shared, path: &VPath, old: &FileData, index: u64) -> Result<Bytes> {
+    let chunk = get_chunk(shared, old, index)
         .await
-        .map_err(|e| shared.origin.error("write", &e, Some(&key)).with_path(path))?;
+        .map_err(|(e, key)| shared.origin.error("write", &e, Some(&key)).with_path(path))?;
     chunk.ok_or_else(|| {
         Error::new(ErrorKind::Io, "write")
             .with_path(path)
@@ -255,6 +249,33 @@ pub(crate) async fn copy_chunks(
         .buffer_unordered(COPY_CONCURRENCY)
         .try_collect::<()>()
         .await
+}
+
+/// Copies packed file `from` to chunk 0 of data `to` at `place`: its range of the pack is read and
+/// written back as a key of its own (the pack belongs to the files in it). Errors: `Io` naming
+/// `path` when the pack is gone.
+pub(crate) async fn copy_packed(
+    shared: &Shared,
+    path: &VPath,
+    from: &FileData,
+    place: &str,
+    to: &str,
+) -> Result<()> {
+    let bytes = get_chunk(shared, from, 0)
+        .await
+        .map_err(|(e, key)| shared.origin.error("cp", &e, Some(&key)).with_path(path))?;
+    let Some(bytes) = bytes.filter(|b| b.len() as u64 == from.size) else {
+        return Err(Error::new(ErrorKind::Io, "cp")
+            .with_path(path)
+            .with_detail("the source's data is gone: it was replaced or removed during the copy"));
+    };
+    let key = shared.keys.chunk(place, 0, to);
+    shared
+        .data
+        .next()
+        .set::<(), _, _>(&key, bytes, None, None, false)
+        .await
+        .map_err(|e| shared.origin.error("cp", &e, Some(&key)).with_path(path))
 }
 
 impl FileWriter for RedisWriter {

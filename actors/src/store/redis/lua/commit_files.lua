@@ -1,14 +1,17 @@
--- `commit_files(chunk size, parent, name, member, size, data, ...)`: `commit` for each file of
--- a batch, each on its own (one file's refusal leaves the others committed); each path comes as
--- its parent directory and its name, and each file's data is placed by its own id. Reply:
+-- `commit_files(chunk size, parent, name, member, size, data, offset, ...)`: `commit` for each
+-- file of a batch, each on its own (one file's refusal leaves the others committed); each path
+-- comes as its parent directory and its name. A file with an offset is packed: its bytes are at
+-- that offset in pack `data`, which `packs` then counts it in; a file without one has data of
+-- its own, placed by its id; an empty file has none (member, data and offset `''`). Reply:
 -- `{'ok', {code, dead member or key, ...}}`, a pair per file: code `''` and the dead member (or
 -- `''`) when committed, else an error code and the key it names.
 local function main()
   local pending = P .. 'pending'
   local now = now_ms()
-  local tail = '/' .. num(now) .. '/' .. ARGV[2] .. '/'
+  local stamp = '/' .. num(now) .. '/'
+  local tail = stamp .. ARGV[2] .. '/'
   local members = {}
-  for i = 5, #ARGV, 5 do members[#members + 1] = ARGV[i] end
+  for i = 5, #ARGV, 6 do members[#members + 1] = ARGV[i] end
   local staged = call('ZMSCORE', pending, unpack(members))
   local out, done = {}, {}
   local cache, touched = {}, {}
@@ -16,19 +19,27 @@ local function main()
   local function commit_one(i, j)
     local dir = dir_at(ARGV[i], cache)
     local k = dkey(dir.ids[#dir.names])
-    local name, size, data = ARGV[i + 1], ARGV[i + 3], ARGV[i + 4]
+    local name, size, data, off = ARGV[i + 1], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
     local v = call('HGET', k, name)
     local old
     if v then
       old = parse(v, k, name)
       if old.kind == 'd' then fail('EISDIR') end
     end
-    if not staged[j] then
-      if old and old.data == data then return '' end
+    if data == '' then
+      -- An empty file: no data, as `touch` makes one.
+      call('HSET', k, name, 'f/0' .. stamp .. '0//')
+    elseif not staged[j] then
+      if old and old.data == data and (old.off and num(old.off) or '') == off then return '' end
       fail('EXPIRED')
+    elseif off == '' then
+      call('HSET', k, name, 'f/' .. size .. tail .. data .. '/' .. data)
+    else
+      call('HSET', k, name, 'p/' .. size .. stamp .. off .. '/' .. data)
+      -- Counted at once: a later file of this batch may replace this one.
+      call('HINCRBY', P .. 'packs', data, 1)
     end
-    call('HSET', k, name, 'f/' .. size .. tail .. data .. '/' .. data)
-    done[#done + 1] = ARGV[i + 2]
+    if data ~= '' then done[#done + 1] = ARGV[i + 2] end
     local dead = ''
     if old then
       bytes = bytes + tonumber(size) - old.size
@@ -44,11 +55,11 @@ local function main()
     end
     return dead
   end
-  -- The counters and `pending` follow what was committed, even if an unexpected error stops
-  -- the loop.
+  -- The counters and `pending` follow what was committed, even if an unexpected error
+  -- stops the loop.
   local ok, res = pcall(function()
     local j = 0
-    for i = 3, #ARGV, 5 do
+    for i = 3, #ARGV, 6 do
       j = j + 1
       answer(out, try(commit_one, i, j))
     end

@@ -14,8 +14,9 @@ local function main()
   local tids = walk(tnames, #tnames - 1, 'to')
   local t = get(tids[#tnames - 1], tnames[#tnames])
   if t and t.kind == 'd' then fail('EISDIR', 'to') end
+  -- A copy of a packed file is a key of its own: the pack's key is not the copy's to share.
   local place = e.place
-  if place == '' then place = ARGV[4] end
+  if place == '' or e.off then place = ARGV[4] end
   local member = ARGV[4] .. '|' .. place
   call('ZADD', P .. 'pending', num(now_ms()), member)
   return {'ok', member, v}

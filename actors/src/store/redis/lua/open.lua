@@ -12,7 +12,7 @@ local function main()
   if v then
     local e = parse(v, k, names[n])
     if e.kind == 'd' then fail('EISDIR') end
-    if ARGV[5] == '1' and e.data ~= '' and e.cs == tonumber(ARGV[4]) then place = e.place end
+    if ARGV[5] == '1' and e.data ~= '' and not e.off and e.cs == tonumber(ARGV[4]) then place = e.place end
   else
     v = ''
   end

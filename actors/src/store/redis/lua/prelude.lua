@@ -30,11 +30,21 @@ local function parse(v, key, name)
       return {kind = 'f', size = tonumber(size), mtime = tonumber(m), cs = tonumber(cs),
               data = data, place = place}
     end
+  elseif k == 'p' then
+    -- A packed file: `size` bytes at `off` in chunk 0 of pack `data`, placed by its own id.
+    local size, m, off, data = string.match(v, '^p/(%d+)/(%d+)/(%d+)/([^/]+)$')
+    if size then
+      return {kind = 'f', size = tonumber(size), mtime = tonumber(m), cs = 0, data = data,
+              place = data, off = tonumber(off)}
+    end
   end
   fail('CORRUPT', key .. ' field ' .. name)
 end
 local function encode(e)
   if e.kind == 'd' then return 'd/' .. e.id .. '/' .. num(e.mtime) end
+  if e.off then
+    return 'p/' .. num(e.size) .. '/' .. num(e.mtime) .. '/' .. num(e.off) .. '/' .. e.data
+  end
   return 'f/' .. num(e.size) .. '/' .. num(e.mtime) .. '/' .. num(e.cs) .. '/' .. e.data .. '/' .. e.place
 end
 local function get(id, name)
@@ -71,9 +81,16 @@ end
 local function stat_add(field, delta)
   if delta ~= 0 then call('HINCRBY', P .. 'stats', field, num(delta)) end
 end
--- The pending member of a file's data once it is dead, or '' when it has none.
+-- The pending member of a file's data once it is dead, or '' when it has none. Called once
+-- for each entry that goes: a packed file gives up its share of its pack, and the last one out
+-- makes the pack dead (one chunk).
 local function dead_member(e)
   if e.kind ~= 'f' or e.data == '' then return '' end
+  if e.off then
+    if call('HINCRBY', P .. 'packs', e.data, -1) > 0 then return '' end
+    call('HDEL', P .. 'packs', e.data)
+    return e.data .. '|' .. e.data .. '|1'
+  end
   local chunks = 0
   if e.size > 0 then chunks = math.ceil(e.size / e.cs) end
   return e.data .. '|' .. e.place .. '|' .. num(chunks)
