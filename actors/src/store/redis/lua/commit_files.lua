@@ -10,13 +10,27 @@ local function main()
   local now = now_ms()
   local stamp = '/' .. num(now) .. '/'
   local tail = stamp .. ARGV[2] .. '/'
-  local members = {}
-  for i = 5, #ARGV, 6 do members[#members + 1] = ARGV[i] end
-  local staged = call('ZMSCORE', pending, unpack(members))
-  local out, done = {}, {}
+  -- The files of a pack share its member: each distinct member is looked up once.
+  local members, index = {}, {}
+  for i = 5, #ARGV, 6 do
+    if not index[ARGV[i]] then
+      members[#members + 1] = ARGV[i]
+      index[ARGV[i]] = #members
+    end
+  end
+  local scores = call('ZMSCORE', pending, unpack(members))
+  local out, done, used = {}, {}, {}
+  -- Files this batch put in each pack and `packs` does not count yet.
+  local counts = {}
+  local function count(data)
+    if counts[data] then
+      call('HINCRBY', P .. 'packs', data, counts[data])
+      counts[data] = nil
+    end
+  end
   local cache, touched = {}, {}
   local files, bytes = 0, 0
-  local function commit_one(i, j)
+  local function commit_one(i)
     local dir = dir_at(ARGV[i], cache)
     local k = dkey(dir.ids[#dir.names])
     local name, size, data, off = ARGV[i + 1], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
@@ -29,20 +43,24 @@ local function main()
     if data == '' then
       -- An empty file: no data, as `touch` makes one.
       call('HSET', k, name, 'f/0' .. stamp .. '0//')
-    elseif not staged[j] then
+    elseif not scores[index[ARGV[i + 2]]] then
       if old and old.data == data and (old.off and num(old.off) or '') == off then return '' end
       fail('EXPIRED')
     elseif off == '' then
       call('HSET', k, name, 'f/' .. size .. tail .. data .. '/' .. data)
     else
       call('HSET', k, name, 'p/' .. size .. stamp .. off .. '/' .. data)
-      -- Counted at once: a later file of this batch may replace this one.
-      call('HINCRBY', P .. 'packs', data, 1)
+      counts[data] = (counts[data] or 0) + 1
     end
-    if data ~= '' then done[#done + 1] = ARGV[i + 2] end
+    if data ~= '' and not used[data] then
+      used[data] = true
+      done[#done + 1] = ARGV[i + 2]
+    end
     local dead = ''
     if old then
       bytes = bytes + tonumber(size) - old.size
+      -- It may be in a pack of this batch (this file's, even): `packs` must count it first.
+      if old.off then count(old.data) end
       dead = dead_member(old)
       if dead ~= '' then call('ZADD', pending, num(now), dead) end
     else
@@ -55,15 +73,12 @@ local function main()
     end
     return dead
   end
-  -- The counters and `pending` follow what was committed, even if an unexpected error
+  -- The counters, `packs` and `pending` follow what was committed, even if an unexpected error
   -- stops the loop.
   local ok, res = pcall(function()
-    local j = 0
-    for i = 3, #ARGV, 6 do
-      j = j + 1
-      answer(out, try(commit_one, i, j))
-    end
+    for i = 3, #ARGV, 6 do answer(out, try(commit_one, i)) end
   end)
+  for data in pairs(counts) do count(data) end
   if #done > 0 then call('ZREM', pending, unpack(done)) end
   stat_add('files', files)
   stat_add('bytes', bytes)
