@@ -15,7 +15,13 @@
 # is what a MAVFS write into Redis must do. MAVFS times come from the summary line each transfer prints;
 # files per second for the small workload.
 #
-# Usage: benches/redis.sh [large|small]...   (default: both)
+# memory: 20,000 files in 100 directories of 0, 100, 1,024 and 4,096 bytes each, pulled from
+# /src into /vram by one process; printed per file: the server's used_memory after less before
+# (both with no client connected but redis-cli, so connection buffers are not counted) and the
+# sum of MEMORY USAGE over the namespace's keys, each as bytes, as a ratio to the file's size,
+# and as overhead (bytes above the file's size).
+#
+# Usage: benches/redis.sh [large|small|memory]...   (default: large small memory)
 #   MAVFS=/path   the binary (default: target/release/mavfs, built if missing)
 #   RUNS=N        repetitions; the best of N is reported (default 3)
 set -euo pipefail
@@ -24,7 +30,7 @@ cd "$(dirname "$0")/.."
 . benches/workloads.sh
 
 workloads=("$@")
-[ ${#workloads[@]} -gt 0 ] || workloads=(large small)
+[ ${#workloads[@]} -gt 0 ] || workloads=(large small memory)
 runs=${RUNS:-3}
 mavfs=${MAVFS:-target/release/mavfs}
 if [ -z "${MAVFS:-}" ]; then
@@ -76,8 +82,49 @@ bench_rps() {
 best_min() { printf '%s\n' "$@" | sort -g | head -n1; }
 best_max() { printf '%s\n' "$@" | sort -g | tail -n1; }
 
-printf '%-6s %-13s %-34s %14s %s\n' WORK DIRECTION TOOL RATE "VS BENCH"
+# used_memory of the server, in bytes.
+used_memory() { redis-cli -p "$port" info memory | tr -d '\r' | sed -n 's/^used_memory://p'; }
+# The sum of MEMORY USAGE (every element counted) over the keys of namespace bench.
+keys_memory() {
+  redis-cli -p "$port" --scan --pattern 'bench:*' |
+    while read -r key; do redis-cli -p "$port" memory usage "$key" samples 0; done |
+    awk '{ s += $1 } END { print s + 0 }'
+}
+# Per file, for files of SIZE bytes: bytes, ratio to SIZE (when not 0) and overhead.
+per_file() {
+  local bytes=$1 size=$2 files=$3 each
+  each=$(echo "scale=0; $bytes / $files" | bc -l)
+  if [ "$size" -gt 0 ]; then
+    printf '%6s B (%sx, +%s B)' "$each" "$(ratio "$each" "$size")" "$((each - size))"
+  else
+    printf '%6s B (+%s B)' "$each" "$each"
+  fi
+}
+if [[ " ${workloads[*]} " == *" memory "* ]]; then
+  printf '%-6s %-12s %-30s %s\n' WORK "FILE SIZE" "used_memory PER FILE" "MEMORY USAGE OF KEYS PER FILE"
+  for size in 0 100 1024 4096; do
+    dir="$shm/data/mem$size"
+    block=$(head -c "$size" /dev/urandom | base64 -w0 | head -c "$size")
+    for d in $(seq 1 100); do
+      mkdir -p "$dir/dir$d"
+      for f in $(seq 1 200); do printf '%s' "$block" > "$dir/dir$d/f$f"; done
+    done
+    redis-cli -p "$port" flushall >/dev/null
+    before=$(used_memory)
+    "$mavfs" -c "$config" exec "pull /src/mem$size /vram/mem$size" >/dev/null 2>&1
+    after=$(used_memory)
+    keys=$(keys_memory)
+    printf '%-6s %-12s %-30s %s\n' memory "$size B" "$(per_file $((after - before)) "$size" 20000)" \
+      "$(per_file "$keys" "$size" 20000)"
+    rm -rf "$dir"
+  done
+  redis-cli -p "$port" flushall >/dev/null
+fi
+
+[[ " ${workloads[*]} " =~ " large "|" small " ]] &&
+  printf '%-6s %-13s %-34s %14s %s\n' WORK DIRECTION TOOL RATE "VS BENCH"
 for w in "${workloads[@]}"; do
+  [ "$w" = memory ] && continue
   case $w in
     large) make_large "$shm/data/$w"; files=8; chunks=1024; bytes=$((8 * 128 << 20)); size=1048576; pipe=4; n=2000 ;;
     small) make_small "$shm/data/$w"; files=20000; chunks=20000; bytes=$((20000 * 4096)); size=4096; pipe=16; n=200000 ;;

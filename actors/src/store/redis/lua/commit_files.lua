@@ -30,11 +30,42 @@ local function main()
   end
   local cache, touched = {}, {}
   local files, bytes = 0, 0
+  -- Per directory hash: each name of the batch as it stands (false: none), read in one HMGET,
+  -- then as this batch sets it; what it sets goes in one HSET at the end (`sets`, by key in
+  -- `order`). A batch mostly writes one directory.
+  local entries, sets, order = {}, {}, {}
+  do
+    local wanted = {}
+    for i = 3, #ARGV, 6 do
+      local dir = try(dir_at, ARGV[i], cache)
+      if dir then
+        local k = dkey(dir.ids[#dir.names])
+        if not wanted[k] then
+          wanted[k] = {}
+          order[#order + 1] = k
+        end
+        table.insert(wanted[k], ARGV[i + 1])
+      end
+    end
+    for _, k in ipairs(order) do
+      local values = call('HMGET', k, unpack(wanted[k]))
+      local e = {}
+      for j, name in ipairs(wanted[k]) do e[name] = values[j] end
+      entries[k] = e
+      sets[k] = {}
+    end
+  end
+  local function set(k, name, v)
+    entries[k][name] = v
+    local s = sets[k]
+    s[#s + 1] = name
+    s[#s + 1] = v
+  end
   local function commit_one(i)
     local dir = dir_at(ARGV[i], cache)
     local k = dkey(dir.ids[#dir.names])
     local name, size, data, off = ARGV[i + 1], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
-    local v = call('HGET', k, name)
+    local v = entries[k][name]
     local old
     if v then
       old = parse(v, k, name)
@@ -42,14 +73,14 @@ local function main()
     end
     if data == '' then
       -- An empty file: no data, as `touch` makes one.
-      call('HSET', k, name, 'f/0' .. stamp .. '0//')
+      set(k, name, 'f/0' .. stamp .. '0//')
     elseif not scores[index[ARGV[i + 2]]] then
       if old and old.data == data and (old.off and num(old.off) or '') == off then return '' end
       fail('EXPIRED')
     elseif off == '' then
-      call('HSET', k, name, 'f/' .. size .. tail .. data .. '/' .. data)
+      set(k, name, 'f/' .. size .. tail .. data .. '/' .. data)
     else
-      call('HSET', k, name, 'p/' .. size .. stamp .. off .. '/' .. data)
+      set(k, name, 'p/' .. size .. stamp .. off .. '/' .. data)
       counts[data] = (counts[data] or 0) + 1
     end
     if data ~= '' and not used[data] then
@@ -73,11 +104,15 @@ local function main()
     end
     return dead
   end
-  -- The counters, `packs` and `pending` follow what was committed, even if an unexpected error
-  -- stops the loop.
+  -- The entries, counters, `packs` and `pending` follow what was committed, even if an
+  -- unexpected error stops the loop.
   local ok, res = pcall(function()
     for i = 3, #ARGV, 6 do answer(out, try(commit_one, i)) end
   end)
+  for _, k in ipairs(order) do
+    local s = sets[k]
+    for j = 1, #s, 500 do call('HSET', k, unpack(s, j, math.min(j + 499, #s))) end
+  end
   for data in pairs(counts) do count(data) end
   if #done > 0 then call('ZREM', pending, unpack(done)) end
   stat_add('files', files)
