@@ -892,6 +892,11 @@ async fn a_namespace_made_before_epochs_keeps_its_files() {
         "no scan owed: nothing of another epoch can be there"
     );
     assert_eq!(dbsize(&server), keys_before, "nothing deleted");
+    assert_eq!(
+        server.cli(&["HGET", &meta, "layout"]).trim(),
+        "2",
+        "layout 1 is upgraded in place to 2, which only adds packed files"
+    );
 
     // A second store finds the same epoch and the same files; new data carries the epoch.
     let other = mount(&server, ns).await;

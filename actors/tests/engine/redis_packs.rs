@@ -7,6 +7,7 @@
 //! - every operation on a packed file: read whole, read as a stream, copy, append, rename, move
 //!   (`remove_file_if`), replace by a one-file write, a second store reading it;
 //! - a pack whose key is gone is an `Io` error naming the file, never short data;
+//! - a namespace of a layout this MAVFS does not know is refused by name;
 //! - memory: the keys of 4 KiB files take at most 1.15x their bytes.
 //!
 //! Each test runs its own `redis-server`; without one the test says it is skipped and passes
@@ -311,4 +312,20 @@ async fn files_of_4_kib_cost_at_most_1_15x_their_bytes_in_redis() {
         per_file <= 1.15 * 4096.0,
         "{per_file:.0} bytes of keys per 4 KiB file"
     );
+}
+
+#[tokio::test]
+async fn a_namespace_of_another_layout_is_refused_by_name() {
+    let Some(server) = RedisServer::start("packs") else {
+        return;
+    };
+    let ns = redis_support::namespace("packs");
+    server.cli(&["HSET", &format!("{ns}:{{{ns}}}:meta"), "layout", "3"]);
+    let options = RedisOptions {
+        url: Some(server.url()),
+        namespace: ns.clone(),
+        ..RedisOptions::default()
+    };
+    let err = RedisStore::connect(options).await.err().expect("refused");
+    assert!(err.to_string().contains("holds key layout 3"), "{err}");
 }

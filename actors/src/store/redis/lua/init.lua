@@ -4,15 +4,20 @@
 -- namespace made before epochs gets `epoch` too. A `meta` gone while the other metadata is there
 -- (deleted by hand) owes no scan: the files it still lists use data of the old epoch. Reply:
 -- `{'ok', 'epoch', epoch, scan owed ('1' or '')}`, or `{'ok', 'layout', found}` for another
--- layout.
+-- layout. Layout 1 (before packed files) is upgraded to 2 in place: it has none of them.
 local function main()
-  local expect = {meta = 'hash', stats = 'hash', pending = 'zset', trash = 'set', ['d:0'] = 'hash'}
+  local expect = {meta = 'hash', stats = 'hash', pending = 'zset', trash = 'set', packs = 'hash',
+                  ['d:0'] = 'hash'}
   for suffix, kind in pairs(expect) do
     local t = redis.call('TYPE', P .. suffix)['ok']
     if t ~= 'none' and t ~= kind then fail('WRONGTYPE', P .. suffix) end
   end
   local meta = P .. 'meta'
   local layout = call('HGET', meta, 'layout')
+  if layout == '1' and ARGV[2] == '2' then
+    call('HSET', meta, 'layout', '2')
+    layout = '2'
+  end
   if layout and layout ~= ARGV[2] then return {'ok', 'layout', layout} end
   if not layout then
     call('HSET', meta, 'layout', ARGV[2], 'epoch', ARGV[3])
