@@ -22,7 +22,7 @@ use crate::store::{
 use super::commit::{commit_blocking, open_write_now};
 use super::errors::{error, io_error, join_error, lost_batch};
 use super::lane::Lane;
-use super::reader::{open_read_blocking, read_whole_blocking};
+use super::reader::{open_read_blocking, read_files_blocking};
 use super::sandbox::{file_id, meta_of, open_regular, rel_path, version_of, write_target};
 use super::staging::{DiskStaged, DiskWriter, TempFile};
 use super::usage::Totals;
@@ -311,12 +311,7 @@ impl Store for DiskStore {
         let lane = self.lane.clone();
         Ok(async move {
             let count = paths.len();
-            let job = lane.run(move || {
-                paths
-                    .iter()
-                    .map(|path| read_whole_blocking(&root, path, limit))
-                    .collect::<Vec<_>>()
-            });
+            let job = lane.run(move || read_files_blocking(&root, &paths, limit));
             job.await
                 .unwrap_or_else(|lost| vec![Err(lost_batch("read", &lost)); count])
         }

@@ -289,9 +289,22 @@ pub(super) fn open_regular(
     path: &VPath,
     rel: &Path,
 ) -> Result<(std::fs::File, u64, Version)> {
+    let (parent, _) = split_parent(rel);
+    let dir = open_dir(root, parent).map_err(io_error(op, path))?;
+    open_regular_in(root, &dir, op, path, rel)
+}
+
+/// [`open_regular`] with `rel`'s parent directory already open as `dir`, for a batch that
+/// reads many files of one directory.
+pub(super) fn open_regular_in(
+    root: &Dir,
+    dir: &Dir,
+    op: &'static str,
+    path: &VPath,
+    rel: &Path,
+) -> Result<(std::fs::File, u64, Version)> {
     let to_error = io_error(op, path);
-    let (parent, name) = split_parent(rel);
-    let dir = open_dir(root, parent).map_err(&to_error)?;
+    let (_, name) = split_parent(rel);
     // Stat first, so that a special file is refused without being opened at all (opening a
     // device can have effects of its own): by its single name, unfollowed, so that this stat
     // cannot leave the root. A final symlink is followed the long way, in the sandbox.
@@ -302,7 +315,7 @@ pub(super) fn open_regular(
         return open_checked(op, path, root, rel);
     }
     check_regular(op, path, &md)?;
-    open_checked(op, path, &dir, Path::new(name))
+    open_checked(op, path, dir, Path::new(name))
 }
 
 impl DiskStore {
