@@ -13,6 +13,7 @@
 //! which copy is freed first.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
@@ -24,8 +25,8 @@ use futures::{FutureExt, StreamExt};
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
 use crate::store::{
-    Capability, DirEntry, EntryKind, FileReader, FileWriter, Meta, Store, Usage, Version,
-    WriteMode, changed_during_move,
+    Capability, DirEntry, EntryKind, FileReader, FileWriter, ListCursor, ListPage, Meta, Store,
+    Usage, Version, WriteMode, changed_during_move,
 };
 
 /// The in-memory store. Create it with [`MemoryStore::new`] and give it to a backend actor.
@@ -296,6 +297,41 @@ impl Store for MemoryStore {
                 meta: node.meta(),
             })
             .collect())
+    }
+
+    async fn list_page(
+        &mut self,
+        path: &VPath,
+        cursor: Option<ListCursor>,
+        limit: usize,
+    ) -> Result<ListPage> {
+        // A directory is a sorted map: the cursor is the last name listed (after `m/`, which no
+        // other store's cursor starts with), and the next page starts after it, whatever
+        // changed meanwhile.
+        let after = match &cursor {
+            Some(c) => Bound::Excluded(c.as_str().strip_prefix("m/").ok_or_else(|| {
+                Error::new(ErrorKind::InvalidInput, "list")
+                    .with_path(path)
+                    .with_detail("not a listing cursor")
+            })?),
+            None => Bound::Unbounded,
+        };
+        let dir = self.dir("list", path)?;
+        let mut rest = dir.entries.range::<str, _>((after, Bound::Unbounded));
+        let entries: Vec<DirEntry> = rest
+            .by_ref()
+            .take(limit.max(1))
+            .map(|(name, node)| DirEntry {
+                name: name.clone(),
+                meta: node.meta(),
+            })
+            .collect();
+        let more = rest.next().is_some();
+        let next = entries
+            .last()
+            .filter(|_| more)
+            .map(|last| ListCursor::new(format!("m/{}", last.name)));
+        Ok(ListPage { entries, next })
     }
 
     async fn mkdir(&mut self, path: &VPath, parents: bool) -> Result<()> {
