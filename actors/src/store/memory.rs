@@ -74,11 +74,39 @@ enum Node {
 
 #[derive(Clone)]
 struct FileNode {
-    chunks: Arc<[Bytes]>,
+    chunks: Chunks,
     size: u64,
     modified: SystemTime,
     /// Unique in the store to this version of the file: its [`Version`].
     generation: u64,
+}
+
+/// A file's contents. Most files of a large tree are one chunk: that one is held inline, since
+/// a shared list of one would cost an allocation of 64 bytes a file besides the chunk's own.
+#[derive(Clone)]
+enum Chunks {
+    /// No chunk or one (an empty `Bytes` allocates nothing).
+    One(Bytes),
+    /// Several, shared by the file's readers and copies.
+    Many(Arc<[Bytes]>),
+}
+
+impl Chunks {
+    fn new(mut chunks: Vec<Bytes>) -> Chunks {
+        match chunks.len() {
+            0 => Chunks::One(Bytes::new()),
+            1 => Chunks::One(chunks.pop().unwrap_or_default()),
+            _ => Chunks::Many(Arc::from(chunks)),
+        }
+    }
+
+    fn to_vec(&self) -> Vec<Bytes> {
+        match self {
+            Chunks::One(b) if b.is_empty() => Vec::new(),
+            Chunks::One(b) => vec![b.clone()],
+            Chunks::Many(all) => all.to_vec(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -402,7 +430,7 @@ impl Store for MemoryStore {
                 dir.entries.insert(
                     name.to_string(),
                     Node::File(FileNode {
-                        chunks: Arc::from(Vec::new()),
+                        chunks: Chunks::One(Bytes::new()),
                         size: 0,
                         modified: now,
                         generation,
@@ -528,8 +556,7 @@ impl Store for MemoryStore {
     ) -> Result<BoxFuture<'static, Result<FileReader>>> {
         // Opening is a lookup in the tree only the actor may touch: done here, handed out ready.
         let file = self.file("read", path)?.clone();
-        let chunks = file.chunks;
-        let stream = futures::stream::iter((0..chunks.len()).map(move |i| Ok(chunks[i].clone())));
+        let stream = futures::stream::iter(file.chunks.to_vec().into_iter().map(Ok));
         let reader = FileReader {
             size: file.size,
             version: Version::memory(file.generation),
@@ -570,7 +597,7 @@ impl Store for MemoryStore {
         dir.entries.insert(
             name.to_string(),
             Node::File(FileNode {
-                chunks: Arc::from(chunks),
+                chunks: Chunks::new(chunks),
                 size: staged.size,
                 modified: now,
                 generation,
