@@ -97,7 +97,7 @@ impl Output {
         self.pending.extend_from_slice(b"\n");
     }
 
-    /// Hands on what is gathered once it is [`GATHER_BYTES`] or more, as every write does.
+    /// Hands on what is gathered once it is `GATHER_BYTES` or more, as every write does.
     pub async fn hand_on(&mut self) -> Result<(), OutputError> {
         if self.pending.len() >= GATHER_BYTES {
             self.flush().await?;
