@@ -11,9 +11,9 @@
 
 use bytes::Bytes;
 use mavfs_actors::{
-    DirEntry, FileReader, ForegroundJob, JobEvent, JobId, JobInfo, JobOptions, JobOutcome, Meta,
-    MountInfo, MountStats, Result, RouterHandle, TransferRequest, TransferSummary, VPath,
-    WriteHandle, WriteMode,
+    DirEntry, FileReader, ForegroundJob, JobEvent, JobId, JobInfo, JobOptions, JobOutcome,
+    ListCursor, ListPage, Meta, MountInfo, MountStats, Result, RouterHandle, TransferRequest,
+    TransferSummary, VPath, WriteHandle, WriteMode,
 };
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
@@ -67,6 +67,22 @@ impl Engine {
         match self {
             Engine::Local(router) => router.list(path).await,
             Engine::Remote(remote) => remote.list(path).await,
+        }
+    }
+
+    /// One page of directory `path`, unsorted: the first with `cursor` `None`, then with each
+    /// page's `next` until it is `None` (see [`mavfs_actors::store::Store::list_page`]); `/`
+    /// lists the mounts in one page. A listing that must not hold the whole directory (`ls -U`)
+    /// goes page by page.
+    pub async fn list_page(
+        &self,
+        path: &VPath,
+        cursor: Option<ListCursor>,
+        limit: usize,
+    ) -> Result<ListPage> {
+        match self {
+            Engine::Local(router) => router.list_page(path, cursor, limit).await,
+            Engine::Remote(remote) => remote.list_page(path, cursor, limit).await,
         }
     }
 

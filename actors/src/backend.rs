@@ -36,8 +36,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
 use crate::store::{
-    BackendKind, BatchFuture, Capability, DirEntry, FileReader, FileWriter, Meta, Store, Usage,
-    Version, WholeFile, WholeRead, WriteMode,
+    BackendKind, BatchFuture, Capability, DirEntry, FileReader, FileWriter, ListCursor, ListPage,
+    Meta, Store, Usage, Version, WholeFile, WholeRead, WriteMode,
 };
 
 /// Messages queued per backend before senders wait: enough to absorb a burst of parallel transfer
@@ -132,6 +132,18 @@ backend_ops! {
         self.ask(path, ListDir { path: self.local(path)? }).await
     }
     => "list" ListDir { path: VPath } -> Vec<DirEntry> = |store| store.list(&path);
+
+    /// See [`Store::list_page`].
+    pub async fn list_page(
+        &self,
+        path: &VPath,
+        cursor: Option<ListCursor>,
+        limit: usize,
+    ) -> Result<ListPage> {
+        self.ask(path, ListDirPage { path: self.local(path)?, cursor, limit }).await
+    }
+    => "list" ListDirPage { path: VPath, cursor: Option<ListCursor>, limit: usize } -> ListPage
+        = |store| store.list_page(&path, cursor, limit);
 
     /// See [`Store::mkdir`].
     pub async fn mkdir(&self, path: &VPath, parents: bool) -> Result<()> {

@@ -70,7 +70,10 @@ pub use mounts::{Mount, MountInfo, MountStats, MountTable, Tier};
 pub use path::{MAX_NAME_BYTES, MAX_PATH_BYTES, PathError, VPath};
 pub use redis_url::redact_url;
 pub use router::RouterHandle;
-pub use store::{BackendKind, DirEntry, EntryKind, FileReader, Meta, Usage, WriteMode};
+pub use store::{
+    BackendKind, DirEntry, EntryKind, FileReader, LIST_PAGE_ENTRIES, ListCursor, ListPage, Meta,
+    Usage, WriteMode,
+};
 pub use transfer::{Progress, TransferKind, TransferRequest, TransferSummary};
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ use crate::job::table::{JobTable, OutcomeReceiver};
 use crate::job::{ForegroundJob, JobControl, JobEvent, JobId, JobInfo, JobOptions, JobOutcome};
 use crate::mounts::{MountInfo, MountStats, MountTable};
 use crate::path::VPath;
-use crate::store::{DirEntry, EntryKind, FileReader, Meta, WriteMode};
+use crate::store::{DirEntry, EntryKind, FileReader, ListCursor, ListPage, Meta, WriteMode};
 use crate::transfer::{Bucket, TransferRequest, TransferSummary};
 
 /// The actor that runs transfers as jobs and keeps the job table.
@@ -295,6 +295,26 @@ impl RouterHandle {
         };
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(entries)
+    }
+
+    /// One page of directory `path`, unsorted ([`crate::store::Store::list_page`]): the first
+    /// with `cursor` `None`, then with each page's [`ListPage::next`] until it is `None`. `/`
+    /// lists the mounts, in one page. Errors: as [`RouterHandle::list`] on the first page, and
+    /// as the store's `list_page` after.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn list_page(
+        &self,
+        path: &VPath,
+        cursor: Option<ListCursor>,
+        limit: usize,
+    ) -> Result<ListPage> {
+        match self.table.find("ls", path)? {
+            Some(m) => m.backend.list_page(path, cursor, limit).await,
+            None => Ok(ListPage {
+                entries: self.list(path).await?,
+                next: None,
+            }),
+        }
     }
 
     /// Creates a directory (see [`crate::store::Store::mkdir`]). Errors also: `PermissionDenied`

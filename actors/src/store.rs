@@ -52,7 +52,10 @@ use crate::path::VPath;
 
 pub mod disk;
 pub mod memory;
+mod page;
 pub mod redis;
+
+pub use page::{LIST_PAGE_ENTRIES, ListCursor, ListPage};
 
 pub use crate::limits::DEFAULT_CHUNK_SIZE;
 
@@ -394,6 +397,26 @@ pub trait Store: Send + 'static {
     /// The direct children of directory `path`, in any order. Errors: `NotFound` if missing,
     /// `NotADirectory` if a file.
     fn list(&mut self, path: &VPath) -> impl Future<Output = Result<Vec<DirEntry>>> + Send;
+
+    /// One page of the direct children of directory `path`: the first with `cursor` `None`, the
+    /// next with the cursor the previous page gave ([`ListPage::next`]), until a page gives none.
+    /// What a listing that must not hold the whole directory uses (`ls -U`).
+    ///
+    /// Rules: a page holds about `limit` entries (at least one is asked for), never the whole
+    /// of a large directory; it may hold fewer, even none, and still go on. Nothing is kept
+    /// between pages, so a listing may stop at any page. Each entry present for the whole
+    /// listing is listed exactly once, with one exception: on Redis, when entries of the
+    /// directory are removed during the listing, its hash may shrink and `HSCAN` return an
+    /// entry again. Entries added or removed during the listing may or may not be listed (as
+    /// `readdir`). Errors: `NotFound` if missing and `NotADirectory` if a file, on the first
+    /// page; on a later page `NotFound` when the directory is gone (on disk, also when another
+    /// directory took its place), or `InvalidInput` for a cursor this store did not make.
+    fn list_page(
+        &mut self,
+        path: &VPath,
+        cursor: Option<ListCursor>,
+        limit: usize,
+    ) -> impl Future<Output = Result<ListPage>> + Send;
 
     /// Creates directory `path`. Without `parents` the parent must exist (`NotFound`) and `path` must
     /// not (`AlreadyExists`). With `parents`, missing ancestors are created and an existing directory

@@ -34,15 +34,17 @@
 //! A job claims the destinations of its plan before it moves anything ([`Destinations`]), so
 //! that a second job of the engine writing one of them is refused as busy.
 //!
-//! Files: `plan` (destination rules, pre-scan), `batch` (small files whole), `claims` (the
-//! destinations of running jobs), `meter` (progress counters), `pace` (suspend, throttle,
-//! concurrency); this file executes a plan and streams large files.
+//! Files: `plan` (destination rules, pre-scan), `tree` (a scanned tree, compactly), `batch`
+//! (small files whole), `claims` (the destinations of running jobs), `meter` (progress
+//! counters), `pace` (suspend, throttle, concurrency); this file executes a plan and streams
+//! large files.
 
 mod batch;
 mod claims;
 mod meter;
 mod pace;
 mod plan;
+mod tree;
 
 use std::time::Duration;
 
@@ -61,6 +63,7 @@ pub use self::claims::{Claim, Destinations};
 pub use self::meter::{Meter, Progress};
 pub use self::pace::{BURST, Bucket, CATCH_UP, Pace, RECHECK};
 pub use self::plan::plan;
+use self::tree::Tree;
 pub use crate::limits::DEFAULT_JOBS;
 
 /// Chunks in flight between a reader and a writer: enough to keep both sides busy.
@@ -130,10 +133,9 @@ struct PlannedSource {
     to_mount: Mount,
     source: VPath,
     target: VPath,
-    /// Directories to create, relative to `source`/`target`, parents first (the root is `/`).
-    dirs: Vec<VPath>,
-    /// Files to copy, relative, with their sizes at scan time.
-    files: Vec<(VPath, u64)>,
+    /// Directories to create, relative to `source`/`target`, parents first (the root is `/`),
+    /// and files to copy, relative, with their sizes at scan time; held compactly.
+    tree: Tree,
     /// A move inside one mount: a single rename.
     rename: bool,
 }
@@ -158,11 +160,13 @@ impl Plan {
         self.kind.command()
     }
 
-    /// Every path the transfer writes: each file's destination, and each rename's target.
-    pub fn destinations(&self) -> impl Iterator<Item = VPath> + '_ {
+    /// Every path the transfer writes: each file's destination, and each rename's target, made
+    /// one at a time. Errors: as [`VPath::join`], for a path that outgrows the limit under its
+    /// target (the transfer would refuse it too).
+    pub fn destinations(&self) -> impl Iterator<Item = Result<VPath>> + '_ {
         self.sources.iter().flat_map(|s| {
-            let renamed = s.rename.then(|| s.target.clone());
-            let files = s.files.iter().map(|(rel, _)| rel.rebase(&s.target));
+            let renamed = s.rename.then(|| Ok(s.target.clone()));
+            let files = (0..s.tree.file_count()).map(|i| Ok(s.tree.rel(i)?.rebase(&s.target)));
             renamed.into_iter().chain(files)
         })
     }
@@ -173,8 +177,7 @@ impl Plan {
             if s.rename {
                 (files + 1, bytes)
             } else {
-                let b: u64 = s.files.iter().map(|(_, size)| size).sum();
-                (files + s.files.len() as u64, bytes + b)
+                (files + s.tree.file_count() as u64, bytes + s.tree.bytes())
             }
         })
     }
@@ -214,7 +217,7 @@ pub async fn execute(plan: &Plan, report: &Reporter<'_>) -> Result<TransferSumma
             summary.files += 1;
             continue;
         }
-        for rel in &planned.dirs {
+        for rel in planned.tree.dirs() {
             let dir = rel.rebase(&planned.target);
             pace.ready().await;
             match planned.to_mount.backend.mkdir(&dir, false).await {
@@ -233,14 +236,12 @@ pub async fn execute(plan: &Plan, report: &Reporter<'_>) -> Result<TransferSumma
             }
         }
         let moves = plan.kind.moves();
-        let units = if planned.fast_copy() {
-            planned
-                .files
-                .iter()
-                .map(|(rel, size)| Unit::One(rel.clone(), *size))
-                .collect()
+        // Steps are made as the transfer reaches them, each file's paths only then: a tree's
+        // files are never all held as paths.
+        let units: Box<dyn Iterator<Item = Unit> + Send + '_> = if planned.fast_copy() {
+            Box::new((0..planned.tree.file_count()).map(Unit::One))
         } else {
-            batch::units(&planned.files)
+            Box::new(batch::units(&planned.tree))
         };
         // At most MAX_JOBS polled at once; the pace's slots decide how many of them move, so
         // that `-j N` can change while the transfer runs.
@@ -249,20 +250,31 @@ pub async fn execute(plan: &Plan, report: &Reporter<'_>) -> Result<TransferSumma
                 let _slot = pace.slot().await;
                 pace.ready().await;
                 match unit {
-                    Unit::One(rel, size) => {
+                    Unit::One(i) => {
+                        let (rel, size) = (planned.tree.rel(i)?, planned.tree.size(i));
                         let bytes = transfer_file(planned, moves, rel, size, report).await?;
                         Ok((1, bytes))
                     }
-                    Unit::Batch(files) => transfer_batch(planned, moves, files, report).await,
+                    Unit::Batch(files) => {
+                        let files = files
+                            .into_iter()
+                            .map(|i| Ok((planned.tree.rel(i)?, planned.tree.size(i))))
+                            .collect::<Result<Vec<_>>>()?;
+                        transfer_batch(planned, moves, files, report).await
+                    }
                 }
             })
             .buffer_unordered(crate::limits::MAX_JOBS);
-        let moved: Vec<(u64, u64)> = copies.try_collect().await?;
-        summary.files += moved.iter().map(|(files, _)| files).sum::<u64>();
-        summary.bytes += moved.iter().map(|(_, bytes)| bytes).sum::<u64>();
+        let (files, bytes) = copies
+            .try_fold((0, 0), |(files, bytes), (f, b)| async move {
+                Ok((files + f, bytes + b))
+            })
+            .await?;
+        summary.files += files;
+        summary.bytes += bytes;
         if moves {
             // Children before parents: reverse of the creation order.
-            for rel in planned.dirs.iter().rev() {
+            for rel in planned.tree.dirs().iter().rev() {
                 let dir = rel.rebase(&planned.source);
                 pace.ready().await;
                 planned.from_mount.backend.remove_dir(&dir).await?;

@@ -20,8 +20,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use mavfs_actors::{
-    DirEntry, Error, ErrorKind, FileReader, JobEvent, JobId, JobInfo, JobOptions, JobOutcome, Meta,
-    MountInfo, MountStats, Result, TransferRequest, VPath, WriteMode,
+    DirEntry, Error, ErrorKind, FileReader, JobEvent, JobId, JobInfo, JobOptions, JobOutcome,
+    ListCursor, ListPage, Meta, MountInfo, MountStats, Result, TransferRequest, VPath, WriteMode,
 };
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::codec::FramedRead;
@@ -206,6 +206,24 @@ impl Remote {
             .await?
         {
             Reply::Entries(entries) => Ok(entries),
+            other => Err(unexpected("ls", &other)),
+        }
+    }
+
+    /// One page of a listing (at most [`protocol::MAX_PAGE_ENTRIES`] entries).
+    pub async fn list_page(
+        &self,
+        path: &VPath,
+        cursor: Option<ListCursor>,
+        limit: usize,
+    ) -> Result<ListPage> {
+        let request = Request::ListPage {
+            path: path.clone(),
+            cursor,
+            limit: limit.min(protocol::MAX_PAGE_ENTRIES),
+        };
+        match self.call("ls", request).await? {
+            Reply::Page(page) => Ok(page),
             other => Err(unexpected("ls", &other)),
         }
     }

@@ -119,6 +119,15 @@ async fn dispatch(request: Request, mut ctx: Ctx) -> Result<(), Closed> {
             ctx.reply(engine.list(&path).await.map(Reply::Entries))
                 .await
         }
+        Request::ListPage {
+            path,
+            cursor,
+            limit,
+        } => {
+            let limit = limit.clamp(1, protocol::MAX_PAGE_ENTRIES);
+            let page = engine.list_page(&path, cursor, limit).await;
+            ctx.reply(page.map(Reply::Page)).await
+        }
         Request::Mkdir { path, parents } => {
             let done = engine.mkdir(&path, parents).await;
             ctx.reply(done.map(|()| Reply::Done)).await

@@ -28,19 +28,23 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use mavfs_actors::{
-    DirEntry, Error, JobEvent, JobId, JobInfo, JobOptions, JobOutcome, Meta, MountInfo, MountStats,
-    TransferRequest, VPath, WriteMode,
+    DirEntry, Error, JobEvent, JobId, JobInfo, JobOptions, JobOutcome, ListCursor, ListPage, Meta,
+    MountInfo, MountStats, TransferRequest, VPath, WriteMode,
 };
 use serde::{Deserialize, Serialize};
 use tokio_util::codec::LengthDelimitedCodec;
 
 /// The protocol's version; a client and a daemon talk only when theirs are equal.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Most bytes of file data in one data frame.
 pub const MAX_DATA: usize = 1 << 20;
 /// Longest frame either side accepts: a full data frame and its header, or a JSON message (a
 /// listing of a large directory must fit; a longer one fails with an error, never a cut).
 pub const MAX_FRAME: usize = MAX_DATA + 64;
+/// Most entries of a listing page the daemon sends: 256 names of 255 bytes, each character
+/// escaped in JSON at its longest (`\u0001`, 6 bytes), and their metadata stay well inside one
+/// frame.
+pub const MAX_PAGE_ENTRIES: usize = 256;
 /// Data frames a stream may have in flight before the receiver grants more.
 pub const WINDOW: u32 = 4;
 /// The receiver of a stream grants credit this many frames at a time, as it consumes them: half
@@ -109,6 +113,16 @@ pub enum Request {
     List {
         /// The directory.
         path: VPath,
+    },
+    /// One page of a listing, unsorted: [`Reply::Page`]. The daemon serves at most
+    /// [`MAX_PAGE_ENTRIES`] entries a page, whatever `limit` asks.
+    ListPage {
+        /// The directory.
+        path: VPath,
+        /// Where the listing goes on; `None` for its first page.
+        cursor: Option<ListCursor>,
+        /// Entries asked for.
+        limit: usize,
     },
     /// `mkdir [-p]`: [`Reply::Done`].
     Mkdir {
@@ -229,6 +243,8 @@ pub enum Reply {
     Meta(Meta),
     /// Directory entries, sorted by name.
     Entries(Vec<DirEntry>),
+    /// One page of a listing, and where it goes on.
+    Page(ListPage),
     /// A read has started; the file holds this many bytes.
     Reading(u64),
     /// A write is open; data frames may follow.

@@ -16,6 +16,7 @@ mod fs;
 mod help;
 mod info;
 mod jobs;
+mod ls;
 mod nav;
 pub mod transfer;
 
@@ -67,10 +68,10 @@ pub static COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "ls",
-        usage: "ls [-l] [-b|-N] [-q] [path...]",
-        summary: "list a directory; -l adds kind, size, time and tier; -b escapes names",
+        usage: "ls [-l] [-U] [-b|-N] [-q] [path...]",
+        summary: "list a directory; -l adds kind, size, time and tier; -U unsorted, streamed",
         background: false,
-        run: |s, a, o| Box::pin(info::ls(s, a, o)),
+        run: |s, a, o| Box::pin(ls::ls(s, a, o)),
     },
     Spec {
         name: "mkdir",

@@ -4,7 +4,7 @@ use crate::harness;
 
 use std::fs;
 
-use harness::Mavfs;
+use harness::{Mavfs, Served};
 
 #[test]
 fn the_readme_example_pushes_a_tree_to_disk() {
@@ -79,6 +79,54 @@ fn ls_sorts_marks_directories_and_long_lists() {
     );
     let out = m.exec(&["ls -l /"]);
     assert!(out.ok().contains(" hot  vram/"), "{}", out.stdout);
+}
+
+/// Files `e0000`.. of a directory on the host disk, more than one listing page holds.
+fn big_dir(m: &Mavfs, n: usize) -> Vec<String> {
+    let dir = m.block_dir().join("big");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    let mut names: Vec<String> = (0..n).map(|i| format!("e{i:04}")).collect();
+    for name in &names {
+        std::fs::write(dir.join(name), b"x").unwrap();
+    }
+    names.push("sub/".to_string());
+    names
+}
+
+#[test]
+fn ls_unsorted_lists_every_entry_once_on_disk_memory_and_through_a_daemon() {
+    let m = Mavfs::new();
+    let want = big_dir(&m, 2500);
+    let check = |out: &str, what: &str| {
+        let mut got: Vec<&str> = out.lines().collect();
+        got.sort_unstable();
+        assert_eq!(got, want, "{what}");
+    };
+    check(m.exec(&["ls -U /vdisk/big"]).ok(), "disk");
+    // Sorted and unsorted list the same entries.
+    let sorted = m.exec(&["ls /vdisk/big"]);
+    assert_eq!(sorted.ok().lines().collect::<Vec<_>>(), want);
+    // The memory store lives as long as its process: one session, parts split by markers.
+    let out = m.exec(&[
+        "pull /vdisk/big /vram/big",
+        "echo ==",
+        "ls -U /vram/big",
+        "echo ==",
+        "ls -lU /vram/big",
+    ]);
+    let parts: Vec<&str> = out.ok().split("==\n").collect();
+    check(parts[1], "memory");
+    let lines: Vec<&str> = parts[2].lines().collect();
+    assert_eq!(lines.len(), want.len());
+    assert!(lines.iter().all(|l| l.contains(" hot ")), "{}", lines[0]);
+    // A daemon serves pages of at most 256 entries: the listing still comes whole.
+    let _served = Served::start(&m);
+    m.exec(&["pull /vdisk/big /vram/big"]).ok();
+    check(m.exec(&["ls -U /vram/big"]).ok(), "daemon");
+    assert_eq!(
+        m.exec(&["ls /vram/big"]).ok().lines().collect::<Vec<_>>(),
+        want
+    );
 }
 
 #[test]

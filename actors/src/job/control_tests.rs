@@ -19,8 +19,8 @@ use crate::path::VPath;
 use crate::router::RouterHandle;
 use crate::store::memory::{MemoryStaged, MemoryStore, MemoryWriter};
 use crate::store::{
-    BackendKind, Capability, DirEntry, FileReader, FileWriter, Meta, Store, Usage, Version,
-    WriteMode,
+    BackendKind, Capability, DirEntry, FileReader, FileWriter, ListCursor, ListPage, Meta, Store,
+    Usage, Version, WriteMode,
 };
 use crate::transfer::{TransferKind, TransferRequest};
 
@@ -104,6 +104,16 @@ impl Store for Counting {
     async fn list(&mut self, path: &VPath) -> Result<Vec<DirEntry>> {
         self.counters.op();
         self.inner.list(path).await
+    }
+
+    async fn list_page(
+        &mut self,
+        path: &VPath,
+        cursor: Option<ListCursor>,
+        limit: usize,
+    ) -> Result<ListPage> {
+        self.counters.op();
+        self.inner.list_page(path, cursor, limit).await
     }
 
     async fn mkdir(&mut self, path: &VPath, parents: bool) -> Result<()> {

@@ -73,6 +73,7 @@ mod buffers;
 mod commit;
 mod errors;
 mod lane;
+mod lister;
 mod ops;
 mod reader;
 mod sandbox;

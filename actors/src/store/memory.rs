@@ -13,6 +13,7 @@
 //! which copy is freed first.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
@@ -24,8 +25,8 @@ use futures::{FutureExt, StreamExt};
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
 use crate::store::{
-    Capability, DirEntry, EntryKind, FileReader, FileWriter, Meta, Store, Usage, Version,
-    WriteMode, changed_during_move,
+    Capability, DirEntry, EntryKind, FileReader, FileWriter, ListCursor, ListPage, Meta, Store,
+    Usage, Version, WriteMode, changed_during_move,
 };
 
 /// The in-memory store. Create it with [`MemoryStore::new`] and give it to a backend actor.
@@ -73,11 +74,39 @@ enum Node {
 
 #[derive(Clone)]
 struct FileNode {
-    chunks: Arc<[Bytes]>,
+    chunks: Chunks,
     size: u64,
     modified: SystemTime,
     /// Unique in the store to this version of the file: its [`Version`].
     generation: u64,
+}
+
+/// A file's contents. Most files of a large tree are one chunk: that one is held inline, since
+/// a shared list of one would cost an allocation of 64 bytes a file besides the chunk's own.
+#[derive(Clone)]
+enum Chunks {
+    /// No chunk or one (an empty `Bytes` allocates nothing).
+    One(Bytes),
+    /// Several, shared by the file's readers and copies.
+    Many(Arc<[Bytes]>),
+}
+
+impl Chunks {
+    fn new(mut chunks: Vec<Bytes>) -> Chunks {
+        match chunks.len() {
+            0 => Chunks::One(Bytes::new()),
+            1 => Chunks::One(chunks.pop().unwrap_or_default()),
+            _ => Chunks::Many(Arc::from(chunks)),
+        }
+    }
+
+    fn to_vec(&self) -> Vec<Bytes> {
+        match self {
+            Chunks::One(b) if b.is_empty() => Vec::new(),
+            Chunks::One(b) => vec![b.clone()],
+            Chunks::Many(all) => all.to_vec(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -298,6 +327,41 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    async fn list_page(
+        &mut self,
+        path: &VPath,
+        cursor: Option<ListCursor>,
+        limit: usize,
+    ) -> Result<ListPage> {
+        // A directory is a sorted map: the cursor is the last name listed (after `m/`, which no
+        // other store's cursor starts with), and the next page starts after it, whatever
+        // changed meanwhile.
+        let after = match &cursor {
+            Some(c) => Bound::Excluded(c.as_str().strip_prefix("m/").ok_or_else(|| {
+                Error::new(ErrorKind::InvalidInput, "list")
+                    .with_path(path)
+                    .with_detail("not a listing cursor")
+            })?),
+            None => Bound::Unbounded,
+        };
+        let dir = self.dir("list", path)?;
+        let mut rest = dir.entries.range::<str, _>((after, Bound::Unbounded));
+        let entries: Vec<DirEntry> = rest
+            .by_ref()
+            .take(limit.max(1))
+            .map(|(name, node)| DirEntry {
+                name: name.clone(),
+                meta: node.meta(),
+            })
+            .collect();
+        let more = rest.next().is_some();
+        let next = entries
+            .last()
+            .filter(|_| more)
+            .map(|last| ListCursor::new(format!("m/{}", last.name)));
+        Ok(ListPage { entries, next })
+    }
+
     async fn mkdir(&mut self, path: &VPath, parents: bool) -> Result<()> {
         const OP: &str = "mkdir";
         if path.is_root() {
@@ -366,7 +430,7 @@ impl Store for MemoryStore {
                 dir.entries.insert(
                     name.to_string(),
                     Node::File(FileNode {
-                        chunks: Arc::from(Vec::new()),
+                        chunks: Chunks::One(Bytes::new()),
                         size: 0,
                         modified: now,
                         generation,
@@ -492,8 +556,7 @@ impl Store for MemoryStore {
     ) -> Result<BoxFuture<'static, Result<FileReader>>> {
         // Opening is a lookup in the tree only the actor may touch: done here, handed out ready.
         let file = self.file("read", path)?.clone();
-        let chunks = file.chunks;
-        let stream = futures::stream::iter((0..chunks.len()).map(move |i| Ok(chunks[i].clone())));
+        let stream = futures::stream::iter(file.chunks.to_vec().into_iter().map(Ok));
         let reader = FileReader {
             size: file.size,
             version: Version::memory(file.generation),
@@ -534,7 +597,7 @@ impl Store for MemoryStore {
         dir.entries.insert(
             name.to_string(),
             Node::File(FileNode {
-                chunks: Arc::from(chunks),
+                chunks: Chunks::new(chunks),
                 size: staged.size,
                 modified: now,
                 generation,

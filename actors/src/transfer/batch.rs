@@ -10,6 +10,8 @@
 //! transfer and what was committed stays; a move deletes a source only once its copy is committed
 //! and read back equal, and only if the source is still the version that was read.
 
+use std::collections::VecDeque;
+
 use bytes::Bytes;
 
 use crate::backend::BackendHandle;
@@ -17,52 +19,74 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
 use crate::store::{BATCH_FILES, SMALL_FILE_MAX, WholeFile, WholeRead, source_changed};
 
+use super::tree::Tree;
 use super::{PlannedSource, Reporter};
 
 /// Most bytes (by scanned size) in one batch: with the transfer's batches in flight, a few MiB.
 const BATCH_BYTES: u64 = 2 << 20;
 
-/// What a transfer step moves: one file, streamed, or a batch of small ones.
+/// What a transfer step moves, by file index in the plan's [`Tree`]: one file, streamed, or a
+/// batch of small ones.
 pub(super) enum Unit {
-    One(VPath, u64),
-    Batch(Vec<(VPath, u64)>),
+    One(usize),
+    Batch(Vec<usize>),
 }
 
-/// Splits `files` (relative paths and scanned sizes, in scan order) into steps, in that order:
-/// small files batched, each batch where its first file was, each other file on its own. Scan
-/// order keeps a directory's files together, so a batch mostly writes into one directory.
-pub(super) fn units(files: &[(VPath, u64)]) -> Vec<Unit> {
-    let mut units = Vec::new();
-    // The batch being filled: its place in `units`, and its bytes so far.
-    let mut open: Option<(usize, u64)> = None;
-    for (rel, size) in files {
-        if *size > SMALL_FILE_MAX {
-            units.push(Unit::One(rel.clone(), *size));
-            continue;
-        }
-        let (at, bytes) = match open {
-            Some((at, bytes))
-                if batch_len(&units[at]) < BATCH_FILES && bytes + size <= BATCH_BYTES =>
-            {
-                (at, bytes)
-            }
-            _ => {
-                units.push(Unit::Batch(Vec::new()));
-                (units.len() - 1, 0)
-            }
-        };
-        if let Unit::Batch(batch) = &mut units[at] {
-            batch.push((rel.clone(), *size));
-        }
-        open = Some((at, bytes + size));
+/// Splits the files of `tree` (in scan order) into steps, in that order, made one at a time as
+/// the transfer asks: small files batched, each batch where its first file was, each other file
+/// on its own, after the batch it was met in. Scan order keeps a directory's files together, so
+/// a batch mostly writes into one directory.
+pub(super) fn units(tree: &Tree) -> Units<'_> {
+    Units {
+        tree,
+        next: 0,
+        deferred: VecDeque::new(),
     }
-    units
 }
 
-fn batch_len(unit: &Unit) -> usize {
-    match unit {
-        Unit::Batch(files) => files.len(),
-        Unit::One(..) => 1,
+/// The steps of a tree, made lazily ([`units`]).
+pub(super) struct Units<'a> {
+    tree: &'a Tree,
+    /// The first file not yet in a step.
+    next: usize,
+    /// Large files met while a batch was filling: their steps come after it. At most
+    /// [`BATCH_FILES`], so a batch among many large files closes early rather than hold them all.
+    deferred: VecDeque<usize>,
+}
+
+impl Iterator for Units<'_> {
+    type Item = Unit;
+
+    fn next(&mut self) -> Option<Unit> {
+        if let Some(i) = self.deferred.pop_front() {
+            return Some(Unit::One(i));
+        }
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        while self.next < self.tree.file_count() {
+            let (i, size) = (self.next, self.tree.size(self.next));
+            if size > SMALL_FILE_MAX {
+                self.next += 1;
+                if batch.is_empty() {
+                    return Some(Unit::One(i));
+                }
+                self.deferred.push_back(i);
+                if self.deferred.len() >= BATCH_FILES {
+                    break;
+                }
+                continue;
+            }
+            if batch.len() >= BATCH_FILES || bytes + size > BATCH_BYTES {
+                break;
+            }
+            batch.push(i);
+            bytes += size;
+            self.next += 1;
+        }
+        if batch.is_empty() {
+            return self.deferred.pop_front().map(Unit::One);
+        }
+        Some(Unit::Batch(batch))
     }
 }
 
@@ -180,39 +204,63 @@ async fn verify_batch(
 mod tests {
     use super::*;
 
-    fn shape(units: &[Unit]) -> Vec<String> {
-        units
-            .iter()
+    fn tree(files: &[(&str, u64)]) -> Tree {
+        let mut tree = Tree::directory();
+        for (name, size) in files {
+            tree.push_file(0, name, *size).unwrap();
+        }
+        tree
+    }
+
+    fn shape(tree: &Tree) -> Vec<String> {
+        let name = |i: usize| tree.rel(i).unwrap().to_string();
+        units(tree)
             .map(|u| match u {
-                Unit::One(rel, _) => rel.to_string(),
+                Unit::One(i) => name(i),
                 Unit::Batch(files) => {
-                    let names: Vec<String> = files.iter().map(|(r, _)| r.to_string()).collect();
+                    let names: Vec<String> = files.into_iter().map(name).collect();
                     format!("[{}]", names.join(" "))
                 }
             })
             .collect()
     }
 
+    fn lens(tree: &Tree) -> Vec<usize> {
+        units(tree)
+            .map(|u| match u {
+                Unit::One(_) => 1,
+                Unit::Batch(files) => files.len(),
+            })
+            .collect()
+    }
+
     #[test]
     fn batches_keep_scan_order_and_their_limits() {
-        let p = |s: &str| VPath::parse(s).unwrap();
         let big = SMALL_FILE_MAX + 1;
-        let files = vec![(p("/a"), 10), (p("/B"), big), (p("/c"), 10), (p("/D"), big)];
-        assert_eq!(shape(&units(&files)), ["[/a /c]", "/B", "/D"]);
+        let files = tree(&[("a", 10), ("B", big), ("c", 10), ("D", big)]);
+        assert_eq!(shape(&files), ["[/a /c]", "/B", "/D"]);
 
-        let many: Vec<(VPath, u64)> = (0..BATCH_FILES + 1)
-            .map(|i| (p(&format!("/f{i}")), 1))
-            .collect();
-        let got = units(&many);
-        assert_eq!(got.len(), 2);
-        assert_eq!(batch_len(&got[0]), BATCH_FILES);
+        let names: Vec<String> = (0..BATCH_FILES + 1).map(|i| format!("f{i}")).collect();
+        let many: Vec<(&str, u64)> = names.iter().map(|n| (n.as_str(), 1)).collect();
+        assert_eq!(lens(&tree(&many)), [BATCH_FILES, 1]);
 
         let per_batch = (BATCH_BYTES / SMALL_FILE_MAX) as usize;
-        let full: Vec<(VPath, u64)> = (0..=per_batch)
-            .map(|i| (p(&format!("/g{i}")), SMALL_FILE_MAX))
-            .collect();
-        let got = units(&full);
-        assert_eq!(got.len(), 2);
-        assert_eq!(batch_len(&got[0]), per_batch);
+        let names: Vec<String> = (0..=per_batch).map(|i| format!("g{i}")).collect();
+        let full: Vec<(&str, u64)> = names.iter().map(|n| (n.as_str(), SMALL_FILE_MAX)).collect();
+        assert_eq!(lens(&tree(&full)), [per_batch, 1]);
+    }
+
+    #[test]
+    fn a_batch_among_many_large_files_closes_early() {
+        let big = SMALL_FILE_MAX + 1;
+        let names: Vec<String> = (0..BATCH_FILES + 2).map(|i| format!("L{i}")).collect();
+        let mut files = vec![("a", 1)];
+        files.extend(names.iter().map(|n| (n.as_str(), big)));
+        files.push(("z", 1));
+        let got = lens(&tree(&files));
+        // The batch of `a` closes once BATCH_FILES large files wait behind it.
+        assert_eq!(got[0], 1);
+        assert_eq!(got.iter().sum::<usize>(), files.len());
+        assert_eq!(got.len(), files.len());
     }
 }

@@ -4,8 +4,9 @@ use crate::backend::BackendHandle;
 use crate::error::{Error, ErrorKind, Result};
 use crate::mounts::{Mount, MountTable, Tier};
 use crate::path::VPath;
-use crate::store::EntryKind;
+use crate::store::{EntryKind, LIST_PAGE_ENTRIES};
 
+use super::tree::Tree;
 use super::{Plan, PlannedSource, TransferKind, TransferRequest};
 
 /// Resolves every source of `request` to its target and scans it, refusing before any write what
@@ -82,12 +83,12 @@ pub async fn plan(table: &MountTable, request: &TransferRequest) -> Result<Plan>
             _ => {}
         }
         let rename = request.kind.moves() && from_mount.path == dest_mount.path;
-        let (dirs, files) = if rename {
-            (Vec::new(), Vec::new())
+        let tree = if rename {
+            Tree::default()
         } else if meta.is_dir() {
             scan_tree(&from_mount.backend, source, op).await?
         } else if meta.is_file() {
-            (Vec::new(), vec![(VPath::root(), meta.size)])
+            Tree::file(meta.size)
         } else {
             return Err(unsupported_entry(op, source, meta.kind, false));
         };
@@ -96,8 +97,7 @@ pub async fn plan(table: &MountTable, request: &TransferRequest) -> Result<Plan>
             to_mount: dest_mount.clone(),
             source: source.clone(),
             target,
-            dirs,
-            files,
+            tree,
             rename,
         });
     }
@@ -142,29 +142,53 @@ fn unsupported_entry(op: &'static str, path: &VPath, kind: EntryKind, in_tree: b
         .with_detail(what)
 }
 
-type Scan = (Vec<VPath>, Vec<(VPath, u64)>);
-
-/// Lists the tree under directory `root`: its directories (relative, parents first, starting with
-/// `/` for the root itself) and its files with sizes. Errors: `Unsupported` for an entry that is
-/// neither (a FIFO, or a symlink leading outside a disk root), before anything is copied.
-async fn scan_tree(backend: &BackendHandle, root: &VPath, op: &'static str) -> Result<Scan> {
-    let mut dirs = vec![VPath::root()];
-    let mut files = Vec::new();
+/// Lists the tree under directory `root`, a page at a time (a directory of 10^6 entries is
+/// never held whole): its directories (relative, parents first, starting with `/` for the root
+/// itself) and its files with sizes, each directory's sorted by name. Errors: `Unsupported` for
+/// an entry that is neither (a FIFO, or a symlink leading outside a disk root), before anything
+/// is copied.
+async fn scan_tree(backend: &BackendHandle, root: &VPath, op: &'static str) -> Result<Tree> {
+    let mut tree = Tree::directory();
     let mut next = 0;
-    while next < dirs.len() {
-        let rel = dirs[next].clone();
+    while next < tree.dirs().len() {
+        let rel = tree.dirs()[next].clone();
+        let at = next as u32;
         next += 1;
         let abs = rel.rebase(root);
-        let mut entries = backend.list(&abs).await?;
-        entries.sort_by(|a, b| a.name.cmp(&b.name));
-        for entry in entries {
-            let child = rel.join(&entry.name)?;
-            match entry.meta.kind {
-                EntryKind::Dir => dirs.push(child),
-                EntryKind::File => files.push((child, entry.meta.size)),
-                other => return Err(unsupported_entry(op, &child.rebase(root), other, true)),
+        let first_file = tree.file_count();
+        let mut subdirs = Vec::new();
+        // The first by name of the entries that cannot be copied: the one reported, whatever
+        // order the store lists in.
+        let mut refused: Option<(String, EntryKind)> = None;
+        let mut cursor = None;
+        loop {
+            let page = backend.list_page(&abs, cursor, LIST_PAGE_ENTRIES).await?;
+            for entry in page.entries {
+                match entry.meta.kind {
+                    EntryKind::Dir => subdirs.push(entry.name),
+                    EntryKind::File => tree.push_file(at, &entry.name, entry.meta.size)?,
+                    other => {
+                        if refused.as_ref().is_none_or(|(name, _)| entry.name < *name) {
+                            refused = Some((entry.name, other));
+                        }
+                    }
+                }
+            }
+            cursor = page.next;
+            if cursor.is_none() {
+                break;
             }
         }
+        if let Some((name, kind)) = refused {
+            let child = rel.join(&name)?;
+            return Err(unsupported_entry(op, &child.rebase(root), kind, true));
+        }
+        tree.sort_files_from(first_file);
+        subdirs.sort_unstable();
+        subdirs.dedup();
+        for name in subdirs {
+            tree.push_dir(rel.join(&name)?)?;
+        }
     }
-    Ok((dirs, files))
+    Ok(tree)
 }

@@ -20,8 +20,8 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use mavfs_actors::store::{
-    BatchFuture, Capability, Copied, DirEntry, FileReader, FileWriter, Meta, Store, Usage, Version,
-    WholeFile, WholeRead, WriteMode,
+    BatchFuture, Capability, Copied, DirEntry, FileReader, FileWriter, ListCursor, ListPage, Meta,
+    Store, Usage, Version, WholeFile, WholeRead, WriteMode,
 };
 use mavfs_actors::{Error, ErrorKind, Result, VPath};
 
@@ -199,6 +199,16 @@ impl<S: Store> Store for ChaosStore<S> {
     async fn list(&mut self, path: &VPath) -> Result<Vec<DirEntry>> {
         self.chaos.step("ls", path).await?;
         self.inner.list(path).await
+    }
+
+    async fn list_page(
+        &mut self,
+        path: &VPath,
+        cursor: Option<ListCursor>,
+        limit: usize,
+    ) -> Result<ListPage> {
+        self.chaos.step("ls", path).await?;
+        self.inner.list_page(path, cursor, limit).await
     }
 
     async fn mkdir(&mut self, path: &VPath, parents: bool) -> Result<()> {

@@ -26,7 +26,7 @@ use mavfs_actors::backend::BackendHandle;
 use mavfs_actors::store::disk::{DiskOptions, DiskStore};
 use mavfs_actors::store::memory::MemoryStore;
 use mavfs_actors::store::redis::{RedisOptions, RedisStore};
-use mavfs_actors::store::{EntryKind, Store, WholeFile, WholeRead, WriteMode};
+use mavfs_actors::store::{EntryKind, ListCursor, Store, WholeFile, WholeRead, WriteMode};
 use mavfs_actors::{ErrorKind, VPath};
 
 use mavfs_test_support::redis as redis_support;
@@ -261,6 +261,64 @@ conformance! {
         );
         assert_kind!(b.list(&p("/m/d/one")).await, ErrorKind::NotADirectory);
         assert_kind!(b.list(&p("/m/none")).await, ErrorKind::NotFound);
+    }
+
+    pub async fn list_page_lists_every_entry_once_a_page_at_a_time(f: Fixture) {
+        let b = &f.backend;
+        b.mkdir(&p("/m/big"), false).await.unwrap();
+        // More entries than Redis keeps in a small hash (512 by default), so that its pages
+        // are HSCAN's.
+        for i in 0..600 {
+            b.touch(&p(&format!("/m/big/e{i:03}"))).await.unwrap();
+        }
+        b.mkdir(&p("/m/big/sub"), false).await.unwrap();
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        let mut pages = 0;
+        loop {
+            let page = b.list_page(&p("/m/big"), cursor, 16).await.unwrap();
+            pages += 1;
+            // About the limit (Redis's HSCAN COUNT is a hint), never the whole directory.
+            assert!(page.entries.len() <= 64, "{} entries for 16", page.entries.len());
+            seen.extend(page.entries.into_iter().map(|e| (e.name, e.meta.kind)));
+            cursor = page.next;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert!(pages >= 10, "{pages} pages");
+        seen.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut want: Vec<(String, EntryKind)> =
+            (0..600).map(|i| (format!("e{i:03}"), EntryKind::File)).collect();
+        want.push(("sub".to_string(), EntryKind::Dir));
+        assert_eq!(seen, want, "every entry exactly once");
+    }
+
+    pub async fn list_page_of_the_root_and_of_an_empty_directory(f: Fixture) {
+        let b = &f.backend;
+        write(b, "/m/f", b"abc").await;
+        b.mkdir(&p("/m/e"), false).await.unwrap();
+        let root = b.list_page(&p("/m"), None, 1000).await.unwrap();
+        let mut got: Vec<(String, u64)> =
+            root.entries.into_iter().map(|e| (e.name, e.meta.size)).collect();
+        got.sort();
+        assert_eq!(got, [("e".to_string(), 0), ("f".to_string(), 3)]);
+        assert!(root.next.is_none());
+        let empty = b.list_page(&p("/m/e"), None, 10).await.unwrap();
+        assert!(empty.entries.is_empty() && empty.next.is_none());
+    }
+
+    pub async fn list_page_errors(f: Fixture) {
+        let b = &f.backend;
+        write(b, "/m/f", b"x").await;
+        b.mkdir(&p("/m/d"), false).await.unwrap();
+        assert_kind!(b.list_page(&p("/m/none"), None, 10).await, ErrorKind::NotFound);
+        assert_kind!(b.list_page(&p("/m/f"), None, 10).await, ErrorKind::NotADirectory);
+        let foreign: ListCursor = serde_json::from_str("\"not one of ours\"").unwrap();
+        assert_kind!(
+            b.list_page(&p("/m/d"), Some(foreign), 10).await,
+            ErrorKind::InvalidInput
+        );
     }
 
     pub async fn files_round_trip_at_chunk_boundaries(f: Fixture) {

@@ -31,7 +31,8 @@ use mavfs_actors::store::disk::{DiskOptions, DiskStore};
 use mavfs_actors::store::memory::MemoryStore;
 use mavfs_actors::store::redis::{RedisOptions, RedisStore};
 use mavfs_actors::store::{
-    Capability, DirEntry, EntryKind, FileReader, FileWriter, Meta, Store, Usage, Version, WriteMode,
+    Capability, DirEntry, EntryKind, FileReader, FileWriter, ListCursor, ListPage, Meta, Store,
+    Usage, Version, WriteMode,
 };
 use mavfs_actors::transfer::{DEFAULT_JOBS, TransferKind, TransferRequest, TransferSummary};
 use mavfs_actors::{BackendKind, Mount, MountTable, Tier};
@@ -596,6 +597,15 @@ impl<S: Store> Store for FailingStore<S> {
 
     async fn list(&mut self, path: &VPath) -> Result<Vec<DirEntry>> {
         self.inner.list(path).await
+    }
+
+    async fn list_page(
+        &mut self,
+        path: &VPath,
+        cursor: Option<ListCursor>,
+        limit: usize,
+    ) -> Result<ListPage> {
+        self.inner.list_page(path, cursor, limit).await
     }
 
     async fn mkdir(&mut self, path: &VPath, parents: bool) -> Result<()> {

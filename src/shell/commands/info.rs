@@ -1,10 +1,10 @@
-//! Read-only views of the tree: `ls`, `stat`, `du`, `tree`, `stats` and `mounts`; `stat`,
+//! Read-only views of the tree: `stat`, `du`, `tree`, `stats` and `mounts`; `stat`,
 //! `stats` and `mounts` also as JSON (`--json`).
 
 use mavfs_actors::Tier;
 use mavfs_actors::VPath;
-use mavfs_actors::quote::{self, Shown, Style};
-use mavfs_actors::{DirEntry, EntryKind, Meta};
+use mavfs_actors::quote::{self, Shown};
+use mavfs_actors::{EntryKind, Meta};
 use serde::Serialize;
 
 use super::{OperandRun, Opts, json_flag, json_line};
@@ -13,7 +13,7 @@ use crate::shell::output::Output;
 use crate::shell::{CmdError, Session, Status};
 
 /// The tier of the mount holding `path`.
-fn tier_of(session: &Session, path: &VPath) -> Option<Tier> {
+pub(super) fn tier_of(session: &Session, path: &VPath) -> Option<Tier> {
     session
         .engine()
         .mounts()
@@ -22,7 +22,7 @@ fn tier_of(session: &Session, path: &VPath) -> Option<Tier> {
         .map(|m| m.tier)
 }
 
-fn kind_char(kind: EntryKind) -> char {
+pub(super) fn kind_char(kind: EntryKind) -> char {
     match kind {
         EntryKind::Dir => 'd',
         EntryKind::File => '-',
@@ -39,150 +39,6 @@ fn display_name(shown: &Shown, name: &str, meta: &Meta) -> String {
     } else {
         name.into_owned()
     }
-}
-
-/// One line of `ls -l`; `name` is already shown (quoted, `/` added).
-fn long_line(name: &str, meta: &Meta, tier: Option<Tier>) -> String {
-    format!(
-        "{} {:>12} {} {:<4} {}",
-        kind_char(meta.kind),
-        meta.size,
-        format::timestamp(meta.modified),
-        tier.map_or_else(|| "-".to_string(), |t| t.to_string()),
-        name
-    )
-}
-
-/// `ls`'s long options, as the short ones they stand for: `--escape` is `-b`, `--literal` `-N`,
-/// `--hide-control-chars` `-q`; `--show-control-chars` has no short form and is taken out.
-fn ls_long_options(args: &[String]) -> (Vec<String>, bool) {
-    let mut show_control = false;
-    let mut rest = Vec::with_capacity(args.len());
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        let short = match arg.as_str() {
-            "--" => {
-                rest.push(arg.clone());
-                rest.extend(iter.cloned());
-                break;
-            }
-            "--escape" => "-b",
-            "--literal" => "-N",
-            "--hide-control-chars" => "-q",
-            "--show-control-chars" => {
-                show_control = true;
-                continue;
-            }
-            _ => {
-                rest.push(arg.clone());
-                continue;
-            }
-        };
-        rest.push(short.to_string());
-    }
-    (rest, show_control)
-}
-
-/// `ls [-l] [-b|-N] [-q] [path...]`: sorted names, one a line, directories with a `/` suffix.
-/// Names are shown as GNU `ls` shows them ([`Shown::listing`]): on a terminal quoted for the
-/// shell (`'a'$'\n''b'`), elsewhere as they are; `-b` (`--escape`) uses C escapes, `-N`
-/// (`--literal`) no quoting (control characters still `?` on a terminal, unless
-/// `--show-control-chars`), `-q` (`--hide-control-chars`) shows control characters as `?`.
-pub async fn ls(session: &Session, args: &[String], out: &mut Output) -> Result<Status, CmdError> {
-    let (args, show_control) = ls_long_options(args);
-    let opts = Opts::parse(&args, "labNq", "")?;
-    let long = opts.has('l');
-    let mut shown = out.shown();
-    // The last of -b and -N wins, as in coreutils; the parser keeps no order, so -N over -b.
-    if opts.has('b') {
-        shown.style = Style::Escape;
-    }
-    if opts.has('N') {
-        shown.style = Style::Literal;
-    }
-    if opts.has('q') {
-        shown.hide_control = true;
-    }
-    if show_control {
-        shown.hide_control = false;
-    }
-    let operands = if opts.operands.is_empty() {
-        vec![session.cwd().as_str().to_string()]
-    } else {
-        opts.operands.clone()
-    };
-    let headers = operands.len() > 1;
-    // Whether no directory has been listed yet: a header after the first one is set apart by a
-    // blank line.
-    let mut first = true;
-    let mut run = OperandRun::new("ls");
-    let how = Listing {
-        long,
-        headers,
-        shown,
-    };
-    for arg in &operands {
-        run.record(ls_one(session, arg, &how, &mut first, out).await)?;
-    }
-    run.finish()
-}
-
-/// How `ls` lists: long or short, with headers, names shown how.
-struct Listing {
-    long: bool,
-    headers: bool,
-    shown: Shown,
-}
-
-async fn ls_one(
-    session: &Session,
-    arg: &str,
-    how: &Listing,
-    first: &mut bool,
-    out: &mut Output,
-) -> Result<(), CmdError> {
-    let path = session.resolve(arg).await?;
-    let meta = session.engine().stat(&path).await?;
-    if !meta.is_dir() {
-        let name = how.shown.name(arg);
-        let line = if how.long {
-            long_line(&name, &meta, tier_of(session, &path))
-        } else {
-            name.into_owned()
-        };
-        return Ok(out.line(&line).await?);
-    }
-    let entries = session.engine().list(&path).await?;
-    if how.headers {
-        if !*first {
-            out.line("").await?;
-        }
-        out.line(&format!("{}:", how.shown.name(arg))).await?;
-    }
-    *first = false;
-    let names: Vec<String> = entries
-        .iter()
-        .map(|e| display_name(&how.shown, &e.name, &e.meta))
-        .collect();
-    // As GNU `ls -l`: when some names are quoted, the others get a blank so that names align.
-    let align = how.long
-        && how.shown.style == Style::ShellEscape
-        && names.iter().any(|n| n.starts_with(['\'', '"']));
-    for (DirEntry { name, meta }, shown) in entries.iter().zip(&names) {
-        let line = if how.long {
-            let tier = tier_of(session, &path.join(name)?);
-            let pad = if align && !shown.starts_with(['\'', '"']) {
-                " "
-            } else {
-                ""
-            };
-            long_line(&format!("{pad}{shown}"), meta, tier)
-        } else {
-            shown.clone()
-        };
-        out.line(&line).await?;
-    }
-    Ok(())
 }
 
 /// One entry of `stat --json`: the path as resolved and the engine's `Meta`.

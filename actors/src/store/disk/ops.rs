@@ -15,13 +15,14 @@ use futures::future::BoxFuture;
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
 use crate::store::{
-    BatchFuture, Capability, DirEntry, FileReader, Meta, Store, Usage, Version, WholeFile,
-    WholeRead, WriteMode, changed_during_move, source_changed,
+    BatchFuture, Capability, DirEntry, FileReader, ListCursor, ListPage, Meta, Store, Usage,
+    Version, WholeFile, WholeRead, WriteMode, changed_during_move, source_changed,
 };
 
 use super::commit::{commit_blocking, open_write_now};
 use super::errors::{error, io_error, join_error, lost_batch};
 use super::lane::Lane;
+use super::lister::{self, DiskCursor};
 use super::reader::{open_read_blocking, read_files_blocking};
 use super::sandbox::{file_id, meta_of, open_regular, rel_path, version_of, write_target};
 use super::staging::{DiskStaged, DiskWriter, TempFile};
@@ -62,6 +63,32 @@ impl Store for DiskStore {
             .await
             .map_err(|e| join_error(OP, path, e))?
             .map_err(io_error(OP, path))
+    }
+
+    async fn list_page(
+        &mut self,
+        path: &VPath,
+        cursor: Option<ListCursor>,
+        limit: usize,
+    ) -> Result<ListPage> {
+        const OP: &str = "list";
+        self.check_root(OP, path)?;
+        let rel = rel_path(OP, path)?;
+        let cursor = match cursor {
+            None => None,
+            Some(c) => Some(DiskCursor::parse(&c).ok_or_else(|| {
+                error(ErrorKind::InvalidInput, OP, path).with_detail("not a listing cursor")
+            })?),
+        };
+        let root = self.root.clone();
+        let root_id = self.root_id;
+        let (entries, next) = tokio::task::spawn_blocking(move || {
+            lister::list_page(&root, &rel, root_id, cursor, limit)
+        })
+        .await
+        .map_err(|e| join_error(OP, path, e))?
+        .map_err(io_error(OP, path))?;
+        Ok(ListPage { entries, next })
     }
 
     async fn mkdir(&mut self, path: &VPath, parents: bool) -> Result<()> {

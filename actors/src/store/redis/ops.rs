@@ -2,8 +2,6 @@
 //! one script (`scripts`), one round trip whatever the path's depth; chunk data moves through
 //! the reader, the writer and the batches, outside the store's actor.
 
-use std::collections::HashSet;
-
 use fred::prelude::{ClientLike, Value};
 use fred::types::InfoKind;
 use futures::FutureExt;
@@ -20,8 +18,8 @@ use super::{LIST_PAGE, RedisStore, batch, gc};
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
 use crate::store::{
-    BatchFuture, Capability, DirEntry, FileReader, Meta, Store, Usage, Version, WholeFile,
-    WholeRead, WriteMode, changed_during_move,
+    BatchFuture, Capability, DirEntry, FileReader, ListCursor, ListPage, Meta, Store, Usage,
+    Version, WholeFile, WholeRead, WriteMode, changed_during_move,
 };
 
 impl Store for RedisStore {
@@ -39,44 +37,41 @@ impl Store for RedisStore {
     }
 
     async fn list(&mut self, path: &VPath) -> Result<Vec<DirEntry>> {
-        const OP: &str = "list";
-        let count = LIST_PAGE.to_string();
-        let reply = self
-            .shared
-            .run(OP, &SCRIPTS.list, vec![Self::path_arg(path), count.clone()])
-            .await
-            .map_err(|e| e.with_path(path))?;
-        let (Some(dir), Some(mut cursor), Some(flat)) = (
-            reply.first().and_then(text).map(str::to_string),
-            reply.get(1).and_then(text).map(str::to_string),
-            reply.get(2),
-        ) else {
-            return Err(self.shared.origin.bad_reply(OP, "listing").with_path(path));
-        };
         let mut out = Vec::new();
-        if cursor == "0" {
-            self.collect_entries(path, &dir, flat, None, &mut out)?;
-            return Ok(out);
+        let mut page = self.first_page(path, LIST_PAGE).await?;
+        let paged = page.1.is_some();
+        loop {
+            out.append(&mut page.0);
+            let Some((dir, scan)) = page.1 else { break };
+            page = self.next_page(path, &dir, &scan, LIST_PAGE).await?;
         }
-        let mut seen = HashSet::new();
-        self.collect_entries(path, &dir, flat, Some(&mut seen), &mut out)?;
-        while cursor != "0" {
-            let reply = self
-                .shared
-                .run(
-                    OP,
-                    &SCRIPTS.list_page,
-                    vec![dir.clone(), cursor.clone(), count.clone()],
-                )
-                .await
-                .map_err(|e| e.with_path(path))?;
-            let (Some(next), Some(flat)) = (reply.first().and_then(text), reply.get(1)) else {
-                return Err(self.shared.origin.bad_reply(OP, "page").with_path(path));
-            };
-            cursor = next.to_string();
-            self.collect_entries(path, &dir, flat, Some(&mut seen), &mut out)?;
+        if paged {
+            // HSCAN may return an entry twice (a hash that shrank meanwhile): sorting and
+            // dropping neighbours with one name costs less than a set of every name, and callers
+            // sort anyway (an already sorted run sorts in one pass).
+            out.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+            out.dedup_by(|a, b| a.name == b.name);
         }
         Ok(out)
+    }
+
+    async fn list_page(
+        &mut self,
+        path: &VPath,
+        cursor: Option<ListCursor>,
+        limit: usize,
+    ) -> Result<ListPage> {
+        let (entries, next) = match cursor {
+            None => self.first_page(path, limit).await?,
+            Some(cursor) => {
+                let (dir, scan) = Self::parse_cursor(path, &cursor)?;
+                self.next_page(path, dir, scan, limit).await?
+            }
+        };
+        Ok(ListPage {
+            entries,
+            next: next.map(|(dir, scan)| ListCursor::new(format!("{dir}:{scan}"))),
+        })
     }
 
     async fn mkdir(&mut self, path: &VPath, parents: bool) -> Result<()> {
@@ -412,16 +407,76 @@ impl RedisStore {
         path.as_str().to_string()
     }
 
-    /// Entries of a flat `name, entry, ...` reply, into `out`; `seen` drops the duplicates that
-    /// `HSCAN` may return.
-    fn collect_entries(
+    /// The first page of directory `path`, of about `count` entries: the whole directory when
+    /// it holds no more (`HGETALL`), else the first `HSCAN` page and where to go on (the
+    /// directory's id and the scan's cursor).
+    async fn first_page(&self, path: &VPath, count: usize) -> Result<RedisPage> {
+        const OP: &str = "list";
+        let reply = self
+            .shared
+            .run(
+                OP,
+                &SCRIPTS.list,
+                vec![Self::path_arg(path), count.max(1).to_string()],
+            )
+            .await
+            .map_err(|e| e.with_path(path))?;
+        let (Some(dir), Some(cursor), Some(flat)) = (
+            reply.first().and_then(text),
+            reply.get(1).and_then(text),
+            reply.get(2),
+        ) else {
+            return Err(self.shared.origin.bad_reply(OP, "listing").with_path(path));
+        };
+        let entries = self.entries(path, dir, flat)?;
+        let next = (cursor != "0").then(|| (dir.to_string(), cursor.to_string()));
+        Ok((entries, next))
+    }
+
+    /// The directory id and `HSCAN` cursor of a listing cursor, `<dir id>:<HSCAN cursor>` as
+    /// [`Store::list_page`] hands it out. Errors: `InvalidInput` for any other text.
+    fn parse_cursor<'c>(path: &VPath, cursor: &'c ListCursor) -> Result<(&'c str, &'c str)> {
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        cursor
+            .as_str()
+            .split_once(':')
+            .filter(|(dir, scan)| digits(dir) && digits(scan))
+            .ok_or_else(|| {
+                Error::new(ErrorKind::InvalidInput, "list")
+                    .with_path(path)
+                    .with_detail("not a listing cursor")
+            })
+    }
+
+    /// The page of directory `dir` (id) of `path` at `HSCAN` cursor `scan`, of about `count`
+    /// entries. A directory removed meanwhile has no hash left: its listing ends.
+    async fn next_page(
         &self,
         path: &VPath,
         dir: &str,
-        flat: &Value,
-        seen: Option<&mut HashSet<String>>,
-        out: &mut Vec<DirEntry>,
-    ) -> Result<()> {
+        scan: &str,
+        count: usize,
+    ) -> Result<RedisPage> {
+        const OP: &str = "list";
+        let reply = self
+            .shared
+            .run(
+                OP,
+                &SCRIPTS.list_page,
+                vec![dir.to_string(), scan.to_string(), count.max(1).to_string()],
+            )
+            .await
+            .map_err(|e| e.with_path(path))?;
+        let (Some(next), Some(flat)) = (reply.first().and_then(text), reply.get(1)) else {
+            return Err(self.shared.origin.bad_reply(OP, "page").with_path(path));
+        };
+        let entries = self.entries(path, dir, flat)?;
+        let next = (next != "0").then(|| (dir.to_string(), next.to_string()));
+        Ok((entries, next))
+    }
+
+    /// The entries of a flat `name, entry, ...` reply from directory `dir`'s hash.
+    fn entries(&self, path: &VPath, dir: &str, flat: &Value) -> Result<Vec<DirEntry>> {
         let Value::Array(items) = flat else {
             return Err(self
                 .shared
@@ -429,7 +484,7 @@ impl RedisStore {
                 .bad_reply("list", "entries")
                 .with_path(path));
         };
-        let mut seen = seen;
+        let mut out = Vec::with_capacity(items.len() / 2);
         for pair in items.chunks(2) {
             let (Some(name), Some(value)) =
                 (pair.first().and_then(text), pair.get(1).and_then(text))
@@ -440,11 +495,6 @@ impl RedisStore {
                     .bad_reply("list", "entry")
                     .with_path(path));
             };
-            if let Some(seen) = seen.as_deref_mut()
-                && !seen.insert(name.to_string())
-            {
-                continue;
-            }
             let entry = Entry::parse(value).ok_or_else(|| {
                 self.shared
                     .origin
@@ -460,9 +510,13 @@ impl RedisStore {
                 meta: entry.meta(),
             });
         }
-        Ok(())
+        Ok(out)
     }
 }
+
+/// A page of a Redis listing: its entries, and the directory id and `HSCAN` cursor it goes on
+/// from (`None`: it ended).
+type RedisPage = (Vec<DirEntry>, Option<(String, String)>);
 
 /// Names the path a two-path script's error is about: `to` when the script said so.
 fn name_path(err: Error, about: &str, from: &VPath, to: &VPath) -> Error {
