@@ -23,12 +23,6 @@ use tracing_subscriber::EnvFilter;
 use crate::cli::{Cli, Command};
 use crate::shell::{Session, SessionOptions};
 
-/// mimalloc rather than glibc's malloc: a transfer of small files allocates and frees a buffer
-/// per file on several threads, and glibc grew and trimmed its per-thread arenas for them
-/// (`mprotect` and page faults were a third of a small-file push's CPU in `perf`).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The daemon logs each connection and job at info level by default.
