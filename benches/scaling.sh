@@ -51,6 +51,8 @@ redis_pid=""
 cleanup() {
   [ -z "$redis_pid" ] || { kill "$redis_pid" 2>/dev/null; wait "$redis_pid" 2>/dev/null || true; }
   [ -z "$mounted" ] || umount "$mnt" 2>/dev/null || true
+  # The raw rows outlive the run, so that a run that stops late still leaves its figures.
+  [ ! -f "$work/rows" ] || cp "$work/rows" "${SCALING_ROWS:-/tmp/mavfs-scaling-rows.txt}"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -181,7 +183,7 @@ timed_exec() {
 
 # Appends a row: operation, store, N, seconds, peak RSS KiB, RSS bytes per file above the data,
 # RSS bytes per file the operation added at its peak above the data it added.
-row() { printf '%s %s %s %s %s %s\n' "$@" >> "$work/rows"; }
+row() { printf '%s %s %s %s %s %s %s\n' "$@" >> "$work/rows"; }
 
 # Turns marker lines (from timed_exec, in file $1) into rows for store $2 at size $3; $4 is the
 # bytes per file the process holds as data for store memory, by operation ("pull:1" = N x 1 KiB).
@@ -249,6 +251,7 @@ sort -k1,1 -k2,2 -k3,3n "$work/rows" | awk '
   BEGIN { printf "%-10s %-7s %8s %9s %9s %6s %9s %10s %12s\n",
           "OPERATION", "STORE", "N", "SECONDS", "US/FILE", "RATIO", "RSS MIB", "RSS B/FILE",
           "ADDED B/FILE" }
+  NF < 7 || $3 == 0 { print "scaling.sh: skipped a malformed row: " $0 > "/dev/stderr"; next }
   { key = $1 " " $2; us = $4 * 1e6 / $3
     if (!(key in first)) first[key] = us
     ratio = first[key] > 0 ? sprintf("%.2f", us / first[key]) : "-"
