@@ -10,7 +10,7 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `<ns>:{<ns>}:meta` | hash | `layout` (format version, 2; see [`LAYOUT`]), `mtime` (root's mtime, ms), `next` (last directory id), `epoch` (module `epoch`), `scan` (`1` while a scan for chunks of earlier epochs is owed) |
+//! | `<ns>:{<ns>}:meta` | hash | `layout` (format version, 2: packed files came in 2; a store upgrades a layout-1 namespace in place), `mtime` (root's mtime, ms), `next` (last directory id), `epoch` (module `epoch`), `scan` (`1` while a scan for chunks of earlier epochs is owed) |
 //! | `<ns>:{<ns>}:stats` | hash | maintained counters `files`, `dirs` (root excluded), `bytes`: `usage` reads them, never scans |
 //! | `<ns>:{<ns>}:d:<id>` | hash | the entries of directory `<id>` (root: 0): name -> entry |
 //! | `<ns>:{<ns>}:pending` | zset | staged and dead data not yet deleted, scored by last heartbeat (server ms) |
