@@ -58,7 +58,7 @@ async fn connect(server: &RedisServer, namespace: &str) -> RedisStore {
 }
 
 /// A store mounted at `/r`.
-async fn mount(server: &RedisServer, namespace: &str) -> BackendHandle {
+pub(crate) async fn mount(server: &RedisServer, namespace: &str) -> BackendHandle {
     BackendHandle::spawn(
         p("/r"),
         BackendKind::Redis,
@@ -66,7 +66,7 @@ async fn mount(server: &RedisServer, namespace: &str) -> BackendHandle {
     )
 }
 
-fn pattern(len: usize, seed: usize) -> Vec<u8> {
+pub(crate) fn pattern(len: usize, seed: usize) -> Vec<u8> {
     (0..len)
         .map(|i| (i * 7 + i / 251 + seed * 13) as u8)
         .collect()
@@ -80,7 +80,7 @@ async fn write(b: &BackendHandle, path: &str, data: &[u8]) -> Result<(), Error> 
     w.commit().await
 }
 
-async fn read(b: &BackendHandle, path: &str) -> Result<Vec<u8>, Error> {
+pub(crate) async fn read(b: &BackendHandle, path: &str) -> Result<Vec<u8>, Error> {
     let mut r = b.open_read(&p(path)).await?;
     let mut out = Vec::new();
     while let Some(chunk) = r.chunks.next().await {
@@ -103,13 +103,13 @@ async fn names(b: &BackendHandle, path: &str) -> Vec<String> {
 }
 
 /// The chunk keys of `namespace`.
-fn chunk_keys(server: &RedisServer, namespace: &str) -> Vec<String> {
+pub(crate) fn chunk_keys(server: &RedisServer, namespace: &str) -> Vec<String> {
     server.scan(&format!("{namespace}:c:*"))
 }
 
 /// Waits until the namespace holds exactly `expected` chunk keys and no pending data (the
 /// store deletes abandoned data in the background).
-async fn settle(server: &RedisServer, namespace: &str, expected: usize) {
+pub(crate) async fn settle(server: &RedisServer, namespace: &str, expected: usize) {
     let pending = format!("{namespace}:{{{namespace}}}:pending");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

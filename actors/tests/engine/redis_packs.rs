@@ -11,37 +11,20 @@
 //! - memory: the keys of 4 KiB files take at most 1.15x their bytes.
 //!
 //! Each test runs its own `redis-server`; without one the test says it is skipped and passes
-//! (fails with `MAVFS_REQUIRE_REDIS=1`).
-
-use std::time::{Duration, Instant};
+//! (fails with `MAVFS_REQUIRE_REDIS=1`). The stores, reads and waits are `redis_faults`'s.
 
 use bytes::Bytes;
-use futures::StreamExt;
 use mavfs_actors::backend::BackendHandle;
 use mavfs_actors::store::redis::{RedisOptions, RedisStore};
 use mavfs_actors::store::{WholeFile, WholeRead, WriteMode};
-use mavfs_actors::{BackendKind, ErrorKind, VPath};
+use mavfs_actors::{ErrorKind, VPath};
 
 use mavfs_test_support::redis::{self as redis_support, RedisServer};
 
+use crate::redis_faults::{chunk_keys, mount, pattern, read, settle};
+
 fn p(s: &str) -> VPath {
     VPath::parse(s).unwrap()
-}
-
-async fn mount(server: &RedisServer, namespace: &str) -> BackendHandle {
-    let options = RedisOptions {
-        url: Some(server.url()),
-        namespace: namespace.to_string(),
-        command_timeout: Duration::from_secs(5),
-        ..RedisOptions::default()
-    };
-    let store = RedisStore::connect(options).await.unwrap();
-    BackendHandle::spawn(p("/r"), BackendKind::Redis, store)
-}
-
-/// Distinct contents for file `i`, `len` bytes.
-fn contents(i: usize, len: usize) -> Bytes {
-    (0..len).map(|j| (i * 31 + j * 7 + j / 253) as u8).collect()
 }
 
 async fn write_batch(b: &BackendHandle, files: &[(String, Bytes)]) {
@@ -57,16 +40,6 @@ async fn write_batch(b: &BackendHandle, files: &[(String, Bytes)]) {
     }
 }
 
-async fn read_stream(b: &BackendHandle, path: &str) -> Result<Vec<u8>, mavfs_actors::Error> {
-    let mut r = b.open_read(&p(path)).await?;
-    let mut out = Vec::new();
-    while let Some(chunk) = r.chunks.next().await {
-        out.extend_from_slice(&chunk?);
-    }
-    assert_eq!(out.len() as u64, r.size, "a reader yields exactly its size");
-    Ok(out)
-}
-
 async fn read_whole(b: &BackendHandle, paths: &[String]) -> Vec<Result<Bytes, ErrorKind>> {
     let paths: Vec<VPath> = paths.iter().map(|s| p(s)).collect();
     b.read_files(&paths, 1 << 20)
@@ -80,10 +53,6 @@ async fn read_whole(b: &BackendHandle, paths: &[String]) -> Vec<Result<Bytes, Er
         .collect()
 }
 
-fn chunk_keys(server: &RedisServer, ns: &str) -> Vec<String> {
-    server.scan(&format!("{ns}:c:*"))
-}
-
 /// The `packs` hash: pack id -> files using it.
 fn packs(server: &RedisServer, ns: &str) -> Vec<(String, u64)> {
     let flat = server.cli(&["HGETALL", &format!("{ns}:{{{ns}}}:packs")]);
@@ -94,27 +63,9 @@ fn packs(server: &RedisServer, ns: &str) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// Waits until the namespace holds exactly `chunks` chunk keys and nothing pending.
-async fn settle(server: &RedisServer, ns: &str, chunks: usize) {
-    let pending = format!("{ns}:{{{ns}}}:pending");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let now = chunk_keys(server, ns).len();
-        let staged = server.cli(&["ZCARD", &pending]).trim().to_string();
-        if now == chunks && staged == "0" {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{now} chunk keys (expected {chunks}), {staged} pending"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 fn small_files(dir: &str, n: usize, len: usize) -> Vec<(String, Bytes)> {
     (0..n)
-        .map(|i| (format!("{dir}/f{i}"), contents(i, len)))
+        .map(|i| (format!("{dir}/f{i}"), Bytes::from(pattern(len, i))))
         .collect()
 }
 
@@ -134,20 +85,16 @@ async fn a_batch_of_small_files_is_one_pack_that_goes_with_its_last_file() {
     assert_eq!(pack[0].1, 10);
 
     let paths: Vec<String> = files.iter().map(|(path, _)| path.clone()).collect();
-    for ((path, data), read) in files.iter().zip(read_whole(&b, &paths).await) {
-        assert_eq!(read.unwrap(), data, "{path} read whole");
-        assert_eq!(
-            read_stream(&b, path).await.unwrap(),
-            &data[..],
-            "{path} streamed"
-        );
+    for ((path, data), whole) in files.iter().zip(read_whole(&b, &paths).await) {
+        assert_eq!(whole.unwrap(), data, "{path} read whole");
+        assert_eq!(read(&b, path).await.unwrap(), &data[..], "{path} streamed");
     }
     for (path, _) in &files[..9] {
         b.remove_file(&p(path)).await.unwrap();
     }
     settle(&server, &ns, 1).await;
     assert_eq!(packs(&server, &ns)[0].1, 1, "one file still uses the pack");
-    assert_eq!(read_stream(&b, &files[9].0).await.unwrap(), files[9].1);
+    assert_eq!(read(&b, &files[9].0).await.unwrap(), files[9].1);
     b.remove_file(&p(&files[9].0)).await.unwrap();
     settle(&server, &ns, 0).await;
     assert!(packs(&server, &ns).is_empty());
@@ -162,18 +109,18 @@ async fn a_batch_that_writes_one_path_twice_keeps_the_last_and_its_pack() {
     let ns = redis_support::namespace("packs");
     let b = mount(&server, &ns).await;
     let files = vec![
-        ("/r/twice".to_string(), contents(1, 1000)),
-        ("/r/other".to_string(), contents(2, 1000)),
-        ("/r/twice".to_string(), contents(3, 1000)),
+        ("/r/twice".to_string(), Bytes::from(pattern(1000, 1))),
+        ("/r/other".to_string(), Bytes::from(pattern(1000, 2))),
+        ("/r/twice".to_string(), Bytes::from(pattern(1000, 3))),
     ];
     write_batch(&b, &files).await;
     settle(&server, &ns, 1).await;
-    assert_eq!(read_stream(&b, "/r/twice").await.unwrap(), &files[2].1[..]);
+    assert_eq!(read(&b, "/r/twice").await.unwrap(), &files[2].1[..]);
     // Two files use the pack: the first `twice` was replaced by the second.
     assert_eq!(packs(&server, &ns)[0].1, 2);
     b.remove_file(&p("/r/other")).await.unwrap();
     settle(&server, &ns, 1).await;
-    assert_eq!(read_stream(&b, "/r/twice").await.unwrap(), &files[2].1[..]);
+    assert_eq!(read(&b, "/r/twice").await.unwrap(), &files[2].1[..]);
     b.remove_file(&p("/r/twice")).await.unwrap();
     settle(&server, &ns, 0).await;
     assert!(packs(&server, &ns).is_empty());
@@ -196,7 +143,7 @@ async fn a_packed_file_copies_appends_moves_and_is_replaced_like_any_other() {
     // A copy has data of its own: it outlives its source and the pack.
     b.copy_file(&p(&f0.0), &p("/r/copy"), 4096).await.unwrap();
     b.remove_file(&p(&f0.0)).await.unwrap();
-    assert_eq!(read_stream(&b, "/r/copy").await.unwrap(), f0.1);
+    assert_eq!(read(&b, "/r/copy").await.unwrap(), f0.1);
 
     // An append writes old and new bytes as new data.
     let mut w = b.open_write(&p(&f1.0), WriteMode::Append).await.unwrap();
@@ -204,13 +151,13 @@ async fn a_packed_file_copies_appends_moves_and_is_replaced_like_any_other() {
     w.commit().await.unwrap();
     let mut appended = f1.1.to_vec();
     appended.extend_from_slice(b" and more");
-    assert_eq!(read_stream(&b, &f1.0).await.unwrap(), appended);
+    assert_eq!(read(&b, &f1.0).await.unwrap(), appended);
 
     // A rename keeps the packed entry; a rename over a packed file retires it.
     b.rename(&p(&f2.0), &p("/r/moved")).await.unwrap();
-    assert_eq!(read_stream(&b, "/r/moved").await.unwrap(), f2.1);
+    assert_eq!(read(&b, "/r/moved").await.unwrap(), f2.1);
     b.rename(&p("/r/moved"), &p(&f3.0)).await.unwrap();
-    assert_eq!(read_stream(&b, &f3.0).await.unwrap(), f2.1);
+    assert_eq!(read(&b, &f3.0).await.unwrap(), f2.1);
 
     // A move's remove of a changed source keeps it; of the version read, removes it.
     let version = match b.read_files(&[p(&f4.0)], 1 << 20).await.remove(0) {
@@ -227,7 +174,7 @@ async fn a_packed_file_copies_appends_moves_and_is_replaced_like_any_other() {
     let mut w = b.open_write(&p(&f5.0), WriteMode::Replace).await.unwrap();
     w.write(Bytes::from_static(b"whole new")).await.unwrap();
     w.commit().await.unwrap();
-    assert_eq!(read_stream(&b, &f5.0).await.unwrap(), b"whole new");
+    assert_eq!(read(&b, &f5.0).await.unwrap(), b"whole new");
 
     // Of the six packed files, only the one renamed over f3 still uses the pack; the copy, the
     // append and the replace have data of their own.
@@ -272,7 +219,7 @@ async fn a_pack_that_is_gone_fails_its_files_by_name_never_short() {
     for read in read_whole(&b, &paths).await {
         assert_eq!(read.unwrap_err(), ErrorKind::Io);
     }
-    let err = read_stream(&b, &paths[0]).await.unwrap_err();
+    let err = read(&b, &paths[0]).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Io);
     assert!(err.to_string().contains("/r/d/f0"), "{err}");
 }
@@ -302,7 +249,12 @@ async fn files_of_4_kib_cost_at_most_1_15x_their_bytes_in_redis() {
     }
     let before = used();
     let files: Vec<(String, Bytes)> = (0..2000)
-        .map(|i| (format!("/r/d{}/file{i:05}", i / 100), contents(i, 4096)))
+        .map(|i| {
+            (
+                format!("/r/d{}/file{i:05}", i / 100),
+                Bytes::from(pattern(4096, i)),
+            )
+        })
         .collect();
     for batch in files.chunks(128) {
         write_batch(&b, batch).await;

@@ -204,7 +204,7 @@ async fn read_run(
         .map(|&i| file(i).offset.unwrap_or(0) + file(i).size)
         .max()
         .unwrap_or(start);
-    let key = shared.keys.chunk(&first.place, 0, &first.data);
+    let key = first.key(&shared.keys, 0);
     let range: std::result::Result<Bytes, FredError> = shared
         .data
         .next()

@@ -17,7 +17,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use super::gc::Pin;
-use super::keys::{Entry, chunk_count};
+use super::keys::{Entry, Keys, chunk_count};
 use super::shared::Shared;
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
@@ -64,36 +64,34 @@ impl FileData {
     pub(crate) fn chunk_len(&self, index: u64) -> u64 {
         (self.size - index * self.chunk_size).min(self.chunk_size)
     }
+
+    /// The key holding chunk `index`: for a packed file, its pack's one key.
+    pub(crate) fn key(&self, keys: &Keys, index: u64) -> String {
+        let index = if self.offset.is_some() { 0 } else { index };
+        keys.chunk(&self.place, index, &self.data)
+    }
 }
 
-/// Chunk `index` of `file` as the server has it, `None` when its key is gone: a `GET`, or for a
-/// packed file a `GETRANGE` of its pack (which answers a missing key with no bytes). On error,
-/// the key it names.
+/// Chunk `index` of `file`, held at `key` ([`FileData::key`]), as the server has it, `None` when
+/// the key is gone: a `GET`, or for a packed file a `GETRANGE` of its pack (which answers a
+/// missing key with no bytes).
 pub(crate) async fn get_chunk(
     shared: &Shared,
     file: &FileData,
+    key: &str,
     index: u64,
-) -> std::result::Result<Option<Bytes>, (FredError, String)> {
+) -> std::result::Result<Option<Bytes>, FredError> {
     let client = shared.data.next();
-    match file.offset {
-        None => {
-            let key = shared.keys.chunk(&file.place, index, &file.data);
-            client.get(&key).await.map_err(|e| (e, key))
-        }
-        Some(offset) => {
-            let key = shared.keys.chunk(&file.place, 0, &file.data);
-            let len = file.chunk_len(index);
-            if len == 0 {
-                return Ok(Some(Bytes::new()));
-            }
-            let start = offset as i64;
-            let range: Bytes = client
-                .getrange(&key, start as usize, (start + len as i64 - 1) as usize)
-                .await
-                .map_err(|e| (e, key))?;
-            Ok((!range.is_empty()).then_some(range))
-        }
+    let Some(offset) = file.offset else {
+        return client.get(key).await;
+    };
+    let len = file.chunk_len(index) as usize;
+    if len == 0 {
+        return Ok(Some(Bytes::new()));
     }
+    let start = offset as usize;
+    let range: Bytes = client.getrange(key, start, start + len - 1).await?;
+    Ok((!range.is_empty()).then_some(range))
 }
 
 /// The chunks of `file`: exactly `file.size` bytes or an error.
@@ -133,10 +131,10 @@ pub(crate) async fn fetch(
     count: u64,
 ) -> Result<Bytes> {
     const OP: &str = "read";
-    let key = shared.keys.chunk(&file.place, index, &file.data);
-    let chunk = get_chunk(shared, file, index)
+    let key = file.key(&shared.keys, index);
+    let chunk = get_chunk(shared, file, &key, index)
         .await
-        .map_err(|(e, key)| shared.origin.error(OP, &e, Some(&key)).with_path(path))?;
+        .map_err(|e| shared.origin.error(OP, &e, Some(&key)).with_path(path))?;
     let expected = file.chunk_len(index);
     match chunk {
         None if shared.is_lost() => Err(shared.lost_error(OP).with_path(path)),

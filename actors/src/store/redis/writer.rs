@@ -202,9 +202,10 @@ impl RedisWriter {
 
 /// Chunk `index` of an append's old file. Errors: `Io` when it is gone.
 async fn read_chunk(shared: &Shared, path: &VPath, old: &FileData, index: u64) -> Result<Bytes> {
-    let chunk = get_chunk(shared, old, index)
+    let key = old.key(&shared.keys, index);
+    let chunk = get_chunk(shared, old, &key, index)
         .await
-        .map_err(|(e, key)| shared.origin.error("write", &e, Some(&key)).with_path(path))?;
+        .map_err(|e| shared.origin.error("write", &e, Some(&key)).with_path(path))?;
     chunk.ok_or_else(|| {
         Error::new(ErrorKind::Io, "write")
             .with_path(path)
@@ -261,9 +262,10 @@ pub(crate) async fn copy_packed(
     place: &str,
     to: &str,
 ) -> Result<()> {
-    let bytes = get_chunk(shared, from, 0)
+    let key = from.key(&shared.keys, 0);
+    let bytes = get_chunk(shared, from, &key, 0)
         .await
-        .map_err(|(e, key)| shared.origin.error("cp", &e, Some(&key)).with_path(path))?;
+        .map_err(|e| shared.origin.error("cp", &e, Some(&key)).with_path(path))?;
     let Some(bytes) = bytes.filter(|b| b.len() as u64 == from.size) else {
         return Err(Error::new(ErrorKind::Io, "cp")
             .with_path(path)
