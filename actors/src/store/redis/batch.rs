@@ -80,31 +80,23 @@ async fn read_part(shared: &Arc<Shared>, paths: &[VPath], limit: u64) -> Vec<Res
     for (path, (code, value)) in paths.iter().zip(pairs) {
         let entry = Entry::parse(&value);
         let file = entry.as_ref().and_then(FileData::of);
-        match (code.is_empty(), entry, file) {
+        let (answer, to_read) = match (code.is_empty(), entry, file) {
             (false, ..) => {
-                out.push(Some(Err(shared
-                    .origin
-                    .script_error(OP, &code, &value)
-                    .with_path(path))));
-                found.push(None);
+                let e = shared.origin.script_error(OP, &code, &value);
+                (Some(Err(e.with_path(path))), None)
             }
-            (true, Some(Entry::File { mtime, .. }), Some(file)) => {
-                if file.size > limit {
-                    out.push(Some(Ok(WholeRead::TooLarge(file.size))));
-                    found.push(None);
-                } else {
-                    let version = Version::redis(file.size, mtime, &file.data);
-                    out.push(None);
-                    found.push(Some((file, version)));
-                }
+            (true, Some(Entry::File { mtime, .. }), Some(file)) if file.size <= limit => {
+                let version = Version::redis(file.size, mtime, &file.data);
+                (None, Some((file, version)))
             }
+            (true, _, Some(file)) => (Some(Ok(WholeRead::TooLarge(file.size))), None),
             (true, ..) => {
-                out.push(Some(Err(
-                    Error::new(ErrorKind::IsADirectory, OP).with_path(path)
-                )));
-                found.push(None);
+                let e = Error::new(ErrorKind::IsADirectory, OP).with_path(path);
+                (Some(Err(e)), None)
             }
-        }
+        };
+        out.push(answer);
+        found.push(to_read);
     }
     // In this process, a replace or remove now waits for these reads before deleting.
     let _pins: Vec<Option<Pin>> = found
