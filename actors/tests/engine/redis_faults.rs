@@ -379,8 +379,19 @@ async fn a_batch_past_maxmemory_commits_what_fit_whole_and_leaves_nothing_staged
     }
     assert!(committed < files.len(), "4 MiB cannot hold 8 MiB");
     assert_eq!(names(&b, "/r").await.len(), committed, "no partial file");
-    // One chunk per committed file; the failed files' chunks and members are gone.
-    settle(&server, ns, committed).await;
+    // The committed files are packed: one key per pack they use, counted in `packs`; the failed
+    // files' packs and members are gone.
+    let packs = server.cli(&["HVALS", &format!("{ns}:{{{ns}}}:packs")]);
+    let counts: Vec<usize> = packs
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    assert_eq!(
+        counts.iter().sum::<usize>(),
+        committed,
+        "packs count the committed files"
+    );
+    settle(&server, ns, counts.len()).await;
     let usage = b.usage().await.unwrap();
     assert_eq!(usage.files, committed as u64);
 }
