@@ -23,6 +23,14 @@ use tracing_subscriber::EnvFilter;
 use crate::cli::{Cli, Command};
 use crate::shell::{Session, SessionOptions};
 
+/// jemalloc rather than glibc's malloc. A transfer into a memory mount keeps every file it reads
+/// in an allocation of its own, made on a runtime worker; glibc grows a worker's arena by exactly
+/// what each allocation needs, an `mprotect` call per 4 KiB file: 14% of `perf`'s samples in
+/// pushing 20,000 files of 4 KiB out of Redis into a memory mount. In six alternating runs of
+/// each, that push took 10% less time with jemalloc and the pull back into Redis 16% less.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The daemon logs each connection and job at info level by default.
