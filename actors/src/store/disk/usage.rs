@@ -2,16 +2,19 @@
 //! them, never from a walk, so that a dashboard asking each second costs nothing on the disk.
 //!
 //! - **The first count.** [`DiskStore::open`](super::DiskStore::open) starts the store's scanner
-//!   thread, which walks the tree once (open does not wait for it). Until that walk is applied,
-//!   the counters hold what the store's own operations changed since open, and `usage` says so
-//!   ([`Usage::approximate`]); `usage` asked within [`FIRST_COUNT_WAIT`] of open first waits for
-//!   the walk, until then at most.
+//!   thread, which walks the tree once `usage` is first asked for (open does not wait for it). A
+//!   process that never asks (`mavfs exec "pull /disk/tree /vram/tree"`, the `df` of no one)
+//!   never walks its roots: a walk of a million files takes seconds of a core, which a transfer
+//!   started beside it had to share. Until that walk is applied, the counters hold what the
+//!   store's own operations changed since open, and `usage` says so ([`Usage::approximate`]);
+//!   `usage` asked within [`FIRST_COUNT_WAIT`] of the first ask waits for the walk, until then
+//!   at most.
 //! - **Own operations.** Each operation that changes the tree applies what it changed: a commit
 //!   one file and its bytes, or the new size less the old when it replaced a file (an append is
 //!   such a replace); a removal what it removed (`remove_all` walks the subtree it removes, in
 //!   the same blocking job); `mkdir` each directory it created; a rename the destination it
 //!   replaced. So the counters are exact for everything MAVFS does itself.
-//! - **Rescans.** The scanner walks the tree again every [`DiskOptions::rescan`](super::DiskOptions)
+//! - **Rescans.** Once the first count is asked for, the scanner walks the tree again every [`DiskOptions::rescan`](super::DiskOptions)
 //!   (default [`RESCAN_EVERY`]), to pick up changes made outside MAVFS (another program writing
 //!   into the root). A failed removal also asks for an early rescan, since it may have removed
 //!   part of what it meant to.
@@ -31,7 +34,7 @@
 //! costs nothing beside the syscalls it makes (see the measurement in the usage commit).
 
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use cap_std::fs::Dir;
@@ -47,7 +50,7 @@ use super::walk;
 /// own writes show at once whatever the interval.
 pub const RESCAN_EVERY: Duration = Duration::from_secs(60);
 
-/// How long after open a `usage` call waits for the first count, at most. Past it (a large
+/// How long after the first `usage` call a `usage` call waits for the first count, at most. Past it (a large
 /// tree), `usage` answers with what it knows, marked approximate, rather than hold up the mount's
 /// actor, whose mailbox waits meanwhile.
 const FIRST_COUNT_WAIT: Duration = Duration::from_millis(500);
@@ -142,6 +145,8 @@ struct State {
 struct Wake {
     stop: bool,
     rescan: bool,
+    /// `usage` has been asked for: the scanner may walk.
+    asked: bool,
 }
 
 /// The counters of one store, shared by the store, its lane jobs and its scanner thread.
@@ -152,7 +157,8 @@ pub(super) struct Counters {
     first: watch::Sender<bool>,
     wake: Mutex<Wake>,
     wakeup: Condvar,
-    opened: Instant,
+    /// When `usage` was first asked for.
+    first_asked: OnceLock<Instant>,
 }
 
 /// An operation under way: created by [`Counters::begin`] before the tree changes, consumed by
@@ -194,7 +200,7 @@ impl Counters {
             first: watch::Sender::new(false),
             wake: Mutex::new(Wake::default()),
             wakeup: Condvar::new(),
-            opened: Instant::now(),
+            first_asked: OnceLock::new(),
         }
     }
 
@@ -217,7 +223,12 @@ impl Counters {
 
     /// The counts now, for `usage`; the first count waited for while the store is young.
     pub(super) async fn usage(&self) -> Usage {
-        let left = FIRST_COUNT_WAIT.saturating_sub(self.opened.elapsed());
+        let first_asked = *self.first_asked.get_or_init(|| {
+            self.wake().asked = true;
+            self.wakeup.notify_all();
+            Instant::now()
+        });
+        let left = FIRST_COUNT_WAIT.saturating_sub(first_asked.elapsed());
         if !left.is_zero() {
             let mut first = self.first.subscribe();
             // A timeout only means the walk is still running: answer with what is known.
@@ -241,6 +252,17 @@ impl Counters {
 
     fn stopped(&self) -> bool {
         self.wake().stop
+    }
+
+    /// Sleeps until `usage` is first asked for. False when the store has gone first. An early
+    /// rescan asked for meanwhile is dropped: the first walk is about to count everything.
+    fn sleep_until_asked(&self) -> bool {
+        let mut wake = self.wake();
+        while !wake.stop && !wake.asked {
+            wake = self.wakeup.wait(wake).unwrap_or_else(|p| p.into_inner());
+        }
+        wake.rescan = false;
+        !wake.stop
     }
 
     /// Sleeps until `timeout` (forever if `None`) or an early rescan is asked for. False when
@@ -320,8 +342,8 @@ pub(super) struct Scanner {
 }
 
 impl Scanner {
-    /// Starts the scanner thread on `root`: the first count now, then a walk every `every` (none
-    /// if `None`). Errors: the host could not start a thread.
+    /// Starts the scanner thread on `root`: the first count once `usage` is asked for, then a
+    /// walk every `every` (none if `None`). Errors: the host could not start a thread.
     pub(super) fn start(root: Arc<Dir>, every: Option<Duration>) -> std::io::Result<Scanner> {
         let counters = Arc::new(Counters::new());
         let theirs = counters.clone();
@@ -348,6 +370,9 @@ impl Drop for Scanner {
 
 /// The scanner thread: walks, applies, sleeps, until the store goes.
 fn scan(root: &Dir, counters: &Counters, every: Option<Duration>) {
+    if !counters.sleep_until_asked() {
+        return;
+    }
     let mut first_tries = 0u32;
     loop {
         let first = !counters.counted();
@@ -454,6 +479,27 @@ mod tests {
         assert!(now(&counters).1);
         // The scanner's sleep ends at once.
         assert!(counters.sleep(None));
+    }
+
+    #[tokio::test]
+    async fn the_scanner_waits_for_the_first_ask() {
+        let counters = Arc::new(Counters::new());
+        let theirs = counters.clone();
+        let sleeper = std::thread::spawn(move || theirs.sleep_until_asked());
+        // An early rescan (a failed removal) does not start the walk.
+        counters.rescan_soon();
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            !sleeper.is_finished(),
+            "the scanner walked before usage was asked for"
+        );
+        counters.first.send_replace(true);
+        counters.usage().await;
+        assert!(sleeper.join().unwrap(), "asked, the scanner walks");
+        assert!(
+            !counters.wake().rescan,
+            "the first walk counts what the rescan would have"
+        );
     }
 
     #[tokio::test]
