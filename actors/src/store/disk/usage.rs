@@ -14,9 +14,9 @@
 //!   such a replace); a removal what it removed (`remove_all` walks the subtree it removes, in
 //!   the same blocking job); `mkdir` each directory it created; a rename the destination it
 //!   replaced. So the counters are exact for everything MAVFS does itself.
-//! - **Rescans.** Once the first count is asked for, the scanner walks the tree again every [`DiskOptions::rescan`](super::DiskOptions)
-//!   (default [`RESCAN_EVERY`]), to pick up changes made outside MAVFS (another program writing
-//!   into the root). A failed removal also asks for an early rescan, since it may have removed
+//! - **Rescans.** Once the first count is asked for, the scanner walks the tree again every
+//!   [`DiskOptions::rescan`](super::DiskOptions) (default [`RESCAN_EVERY`]), to pick up changes
+//!   made outside MAVFS (another program writing into the root). A failed removal also asks for an early rescan, since it may have removed
 //!   part of what it meant to.
 //!
 //! A walk takes time and the store's operations go on meanwhile, most of them outside the actor
@@ -25,7 +25,9 @@
 //! announces itself ([`Counters::begin`]) before it touches the tree and applies its change after
 //! ([`Pending::apply`]); a walk's total replaces the counters only if no operation was under way
 //! when it started and none began before it ended. A raced walk is thrown away (the counters
-//! stay exact for own operations) and tried again after [`RACED_RETRY`]. The first walk, which
+//! stay exact for own operations) and tried again after [`RACED_RETRY`], doubled for each raced
+//! rescan in a row up to the rescan interval: a long transfer into the root races every walk,
+//! and walking again each second would have the scanner walk a growing tree all the time. The first walk, which
 //! has no counters to fall back on, gives up after [`FIRST_COUNT_TRIES`] raced tries: then its
 //! total plus what own operations changed while it ran is applied and marked approximate, until
 //! a quiet walk settles it.
@@ -58,7 +60,8 @@ const FIRST_COUNT_WAIT: Duration = Duration::from_millis(500);
 /// Raced tries of the first walk before its total is applied with the changes made meanwhile.
 const FIRST_COUNT_TRIES: u32 = 8;
 
-/// The wait before a raced walk is tried again (doubled for each raced first walk, from 10 ms).
+/// The wait before a raced rescan is tried again, doubled for each raced rescan in a row (a
+/// raced first walk waits from 10 ms, doubled likewise).
 const RACED_RETRY: Duration = Duration::from_secs(1);
 
 /// Signed totals: a change, or the counters themselves (which never go negative in practice, and
@@ -368,12 +371,20 @@ impl Drop for Scanner {
     }
 }
 
+/// The wait before retrying a rescan raced `raced` times in a row before this one:
+/// [`RACED_RETRY`] doubled for each, at most the rescan interval `every`.
+fn raced_rescan_wait(raced: u32, every: Option<Duration>) -> Duration {
+    let backoff = RACED_RETRY.saturating_mul(1 << raced.min(16));
+    every.map_or(backoff, |every| backoff.min(every))
+}
+
 /// The scanner thread: walks, applies, sleeps, until the store goes.
 fn scan(root: &Dir, counters: &Counters, every: Option<Duration>) {
     if !counters.sleep_until_asked() {
         return;
     }
     let mut first_tries = 0u32;
+    let mut raced_rescans = 0u32;
     loop {
         let first = !counters.counted();
         let mark = counters.mark();
@@ -386,12 +397,14 @@ fn scan(root: &Dir, counters: &Counters, every: Option<Duration>) {
                 let force = first && first_tries + 1 >= FIRST_COUNT_TRIES;
                 if counters.settle(mark, Totals::of(&usage), force) {
                     first_tries = 0;
+                    raced_rescans = 0;
                 } else if first {
                     first_tries += 1;
                     first_over = false;
                     wait = Some(Duration::from_millis(10 << first_tries.min(6)));
                 } else {
-                    wait = Some(every.map_or(RACED_RETRY, |e| e.min(RACED_RETRY)));
+                    wait = Some(raced_rescan_wait(raced_rescans, every));
+                    raced_rescans += 1;
                 }
             }
             Err(_) if counters.stopped() => return,
@@ -479,6 +492,20 @@ mod tests {
         assert!(now(&counters).1);
         // The scanner's sleep ends at once.
         assert!(counters.sleep(None));
+    }
+
+    #[test]
+    fn raced_rescans_back_off_up_to_the_rescan_interval() {
+        let every = Some(Duration::from_secs(60));
+        let waits: Vec<u64> = (0..8)
+            .map(|raced| raced_rescan_wait(raced, every).as_secs())
+            .collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(
+            raced_rescan_wait(0, Some(Duration::from_millis(100))),
+            Duration::from_millis(100)
+        );
+        assert_eq!(raced_rescan_wait(40, None), RACED_RETRY * (1 << 16));
     }
 
     #[tokio::test]
