@@ -16,8 +16,8 @@
 //!   replaced. So the counters are exact for everything MAVFS does itself.
 //! - **Rescans.** Once the first count is asked for, the scanner walks the tree again every
 //!   [`DiskOptions::rescan`](super::DiskOptions) (default [`RESCAN_EVERY`]), to pick up changes
-//!   made outside MAVFS (another program writing into the root). A failed removal also asks for an early rescan, since it may have removed
-//!   part of what it meant to.
+//!   made outside MAVFS (another program writing into the root). A failed removal also asks for
+//!   an early rescan, since it may have removed part of what it meant to.
 //!
 //! A walk takes time and the store's operations go on meanwhile, most of them outside the actor
 //! (on the lane, in batches, in the blocking pool). A walk that an operation raced may have seen
@@ -27,10 +27,10 @@
 //! when it started and none began before it ended. A raced walk is thrown away (the counters
 //! stay exact for own operations) and tried again after [`RACED_RETRY`], doubled for each raced
 //! rescan in a row up to the rescan interval: a long transfer into the root races every walk,
-//! and walking again each second would have the scanner walk a growing tree all the time. The first walk, which
-//! has no counters to fall back on, gives up after [`FIRST_COUNT_TRIES`] raced tries: then its
-//! total plus what own operations changed while it ran is applied and marked approximate, until
-//! a quiet walk settles it.
+//! and walking again each second would have the scanner walk a growing tree all the time. The
+//! first walk, which has no counters to fall back on, gives up after [`FIRST_COUNT_TRIES`] raced
+//! tries: then its total plus what own operations changed while it ran is applied and marked
+//! approximate, until a quiet walk settles it.
 //!
 //! One small mutex guards the counters: an operation takes it twice, for nanoseconds, which
 //! costs nothing beside the syscalls it makes (see the measurement in the usage commit).
@@ -52,9 +52,9 @@ use super::walk;
 /// own writes show at once whatever the interval.
 pub const RESCAN_EVERY: Duration = Duration::from_secs(60);
 
-/// How long after the first `usage` call a `usage` call waits for the first count, at most. Past it (a large
-/// tree), `usage` answers with what it knows, marked approximate, rather than hold up the mount's
-/// actor, whose mailbox waits meanwhile.
+/// How long after the first `usage` call a `usage` call waits for the first count, at most.
+/// Past it (a large tree), `usage` answers with what it knows, marked approximate, rather than
+/// hold up the mount's actor, whose mailbox waits meanwhile.
 const FIRST_COUNT_WAIT: Duration = Duration::from_millis(500);
 
 /// Raced tries of the first walk before its total is applied with the changes made meanwhile.
