@@ -501,6 +501,9 @@ pub trait Store: Send + 'static {
     /// errors of `start_open_read`; an error of the whole call (the store is unreachable) comes
     /// first.
     ///
+    /// For files a listing showed as regular (a transfer's plan): a store may open a path before
+    /// checking its kind, and still refuses a FIFO, socket or device without blocking.
+    ///
     /// The default opens each path with [`Store::start_open_read`] and reads them side by side.
     fn start_read_files(
         &mut self,

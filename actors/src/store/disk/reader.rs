@@ -17,7 +17,7 @@ use crate::store::{FileReader, WholeRead};
 
 use super::buffers::Buffers;
 use super::errors::{error, io_error, join_error, truncated};
-use super::sandbox::{OpenDir, open_dir, open_regular, open_regular_in, rel_path, split_parent};
+use super::sandbox::{OpenDir, open_dir, open_listed_in, open_regular, rel_path, split_parent};
 use super::staging::SMALL_FILE;
 
 /// [`Store::start_open_read`] of `rel`: opens it, and reads a small file whole while at it, so that
@@ -54,8 +54,9 @@ pub(super) fn open_read_blocking(
     })
 }
 
-/// [`Store::start_read_files`]: reads each of `paths` whole if it holds at most `limit` bytes. A
-/// file's parent directory stays open for the next file if it is in the same one (a batch
+/// [`Store::start_read_files`]: reads each of `paths` whole if it holds at most `limit` bytes,
+/// each opened as a file its caller listed ([`open_listed_in`]). A file's parent directory stays
+/// open for the next file if it is in the same one (a batch
 /// mostly reads one directory), which saves opening and closing it for each file. A blocking
 /// call.
 pub(super) fn read_files_blocking(
@@ -88,14 +89,33 @@ fn read_whole_in<'a>(
         *parent = Some((dir_rel.to_path_buf(), dir));
     }
     let dir = &parent.as_ref().expect("opened above").1;
-    let (mut file, size, version) = open_regular_in(root, dir, OP, path, &rel)?;
+    let (mut file, size, version) = open_listed_in(root, dir, OP, path, &rel)?;
     if size > limit {
         return Ok(WholeRead::TooLarge(size));
     }
     Ok(WholeRead::Data(
-        read_whole_file(&mut file, size, path)?,
+        read_listed(&mut file, size, path)?,
         version,
     ))
+}
+
+/// [`read_whole_file`] of a file [`open_listed_in`] left non-blocking: where the filesystem
+/// honours the flag (`WouldBlock`), it is cleared and the file read again from its start.
+pub(super) fn read_listed(file: &mut std::fs::File, size: u64, path: &VPath) -> Result<Bytes> {
+    let data = match read_chunk(file, size as usize) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            rustix::fs::fcntl_setfl(&*file, rustix::fs::OFlags::empty())
+                .and_then(|()| rustix::fs::seek(&*file, rustix::fs::SeekFrom::Start(0)).map(drop))
+                .map_err(|e| io_error("read", path)(e.into()))?;
+            read_chunk(file, size as usize)
+        }
+        read => read,
+    }
+    .map_err(io_error("read", path))?;
+    if (data.len() as u64) < size {
+        return Err(truncated(path, data.len() as u64, size));
+    }
+    Ok(data)
 }
 
 /// The `size` bytes of open `file`, all of them. Errors: `Io` when it holds fewer now (it was
