@@ -56,9 +56,8 @@ pub(super) fn open_read_blocking(
 
 /// [`Store::start_read_files`]: reads each of `paths` whole if it holds at most `limit` bytes,
 /// each opened as a file its caller listed ([`open_listed_in`]). A file's parent directory stays
-/// open for the next file if it is in the same one (a batch
-/// mostly reads one directory), which saves opening and closing it for each file. A blocking
-/// call.
+/// open for the next file if it is in the same one (a batch mostly reads one directory), which
+/// saves opening and closing it for each file. A blocking call.
 pub(super) fn read_files_blocking(
     root: &Dir,
     paths: &[VPath],
