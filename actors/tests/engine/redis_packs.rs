@@ -7,6 +7,7 @@
 //! - every operation on a packed file: read whole, read as a stream, copy, append, rename, move
 //!   (`remove_file_if`), replace by a one-file write, a second store reading it;
 //! - a pack whose key is gone is an `Io` error naming the file, never short data;
+//! - `rm -r` has freed its tree's data, packs and keys of their own, when it returns;
 //! - a namespace of a layout this MAVFS does not know is refused by name;
 //! - memory: the keys of 4 KiB files take at most 1.15x their bytes.
 //!
@@ -280,4 +281,37 @@ async fn a_namespace_of_another_layout_is_refused_by_name() {
     };
     let err = RedisStore::connect(options).await.err().expect("refused");
     assert!(err.to_string().contains("holds key layout 3"), "{err}");
+}
+
+/// `rm -r` frees the data of the tree it removes before it returns, packs and files of their
+/// own alike (copies of packed files): nothing of it is left for the background. One thread,
+/// which the checks below block: a deletion left to a background task would not have run.
+#[tokio::test]
+async fn rm_r_has_freed_the_data_of_its_tree_when_it_returns() {
+    let Some(server) = RedisServer::start("rm -r frees") else {
+        return;
+    };
+    let ns = redis_support::namespace("rmfree");
+    let b = mount(&server, &ns).await;
+    b.mkdir(&p("/r/d/sub"), true).await.unwrap();
+    let packed = small_files("/r/d", 40, 700);
+    write_batch(&b, &packed).await;
+    // Copies have data of their own: a member each to delete, as many as a purge step takes.
+    for (i, (path, _)) in packed.iter().enumerate() {
+        let copy = p(&format!("/r/d/sub/c{i}"));
+        b.copy_file(&p(path), &copy, 700).await.unwrap();
+    }
+    assert!(
+        chunk_keys(&server, &ns).len() > packed.len(),
+        "copies have keys of their own"
+    );
+    b.remove_all(&p("/r/d")).await.unwrap();
+    assert_eq!(
+        chunk_keys(&server, &ns),
+        Vec::<String>::new(),
+        "data left after rm -r"
+    );
+    let pending = server.cli(&["ZCARD", &format!("{ns}:{{{ns}}}:pending")]);
+    assert_eq!(pending.trim(), "0", "members left in pending after rm -r");
+    assert!(packs(&server, &ns).is_empty());
 }

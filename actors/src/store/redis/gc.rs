@@ -115,19 +115,8 @@ impl Drop for Pin {
 /// Deletes dead data `member` (as a commit, remove or rename returned it) in the background, or
 /// once the last local pin on it goes.
 pub(crate) fn retire(shared: &Arc<Shared>, member: String) {
-    let Some(parsed) = Member::parse(&member) else {
+    if deferred(shared, &member) {
         return;
-    };
-    {
-        let mut pins = shared.pins.lock().expect("pins lock");
-        if let Some(PinState { count, deferred }) = pins.get_mut(&parsed.data)
-            && *count > 0
-        {
-            deferred.push(member.clone());
-            drop(pins);
-            shared.keep_alive(&member);
-            return;
-        }
     }
     let owned = shared.clone();
     shared.spawn(async move {
@@ -164,6 +153,57 @@ pub(crate) fn discard(
 }
 
 /// Deletes a member's chunks, then the member.
+/// Whether deleting dead data `member` waits for local pins on its data (or it is not ours to
+/// delete): then it is deleted when the last pin goes.
+fn deferred(shared: &Shared, member: &str) -> bool {
+    let Some(parsed) = Member::parse(member) else {
+        return true;
+    };
+    let mut pins = shared.pins.lock().expect("pins lock");
+    if let Some(PinState { count, deferred }) = pins.get_mut(&parsed.data)
+        && *count > 0
+    {
+        deferred.push(member.to_string());
+        drop(pins);
+        shared.keep_alive(member);
+        return true;
+    }
+    false
+}
+
+/// Deletes dead data `members` together, as [`retire`] would one by one, and waits for it: the
+/// chunk keys of all of them in batched `UNLINK`s, then the members in batched `ZREM`s (a member
+/// goes only after its chunks). For `rm -r`, which frees a tree's data a batch at a time: a
+/// task per member let an `rm -r` of 200,000 copied files queue 200,000 deletions faster than
+/// Redis took them, about 1 KiB of client memory each. Errors: the first failed command; the
+/// members not deleted stay in `pending` for a sweep.
+async fn retire_all(shared: &Shared, members: Vec<String>) -> Result<(), FredError> {
+    let members: Vec<String> = members
+        .into_iter()
+        .filter(|member| !deferred(shared, member))
+        .collect();
+    let mut keys = Vec::new();
+    for member in &members {
+        let m = Member::parse(member).expect("deferred() keeps only members that parse");
+        match m.chunks {
+            Some(n) => keys.extend((0..n).map(|i| shared.keys.chunk(&m.place, i, &m.data))),
+            // Staged data of unknown length: probed one member at a time, as `retire` does.
+            None => delete_member(shared, member).await?,
+        }
+    }
+    unlink(shared, keys).await?;
+    for batch in members.chunks(UNLINK_BATCH) {
+        shared
+            .client
+            .zrem::<i64, _, _>(shared.keys.pending(), batch.to_vec())
+            .await?;
+    }
+    for member in &members {
+        shared.let_go(member);
+    }
+    Ok(())
+}
+
 async fn delete_member(shared: &Shared, member: &str) -> Result<(), FredError> {
     let Some(m) = Member::parse(member) else {
         // Not ours to interpret: drop the entry, which holds no data of its own.
@@ -356,8 +396,10 @@ pub(crate) async fn purge_tree(shared: &Arc<Shared>, id: String) -> Result<()> {
             }
             let done = reply.first().and_then(integer) == Some(1);
             if let Some(fred::prelude::Value::Array(dead)) = reply.get(1) {
-                for member in dead.iter().filter_map(text) {
-                    retire(shared, member.to_string());
+                let dead = dead.iter().filter_map(text).map(str::to_string).collect();
+                if let Err(e) = retire_all(shared, dead).await {
+                    // Those members stay in `pending`: a later sweep deletes their data.
+                    tracing::warn!(namespace = shared.keys.namespace(), "deleting data: {e}");
                 }
             }
             if let Some(fred::prelude::Value::Array(dirs)) = reply.get(2) {
