@@ -197,6 +197,11 @@ pub enum WriteMode {
 pub struct Capability {
     /// `copy_file` is cheaper than streaming (shared buffers, copy_file_range, server-side copy).
     pub fast_copy: bool,
+    /// Small files copied within the store go faster in batches, read and written whole many
+    /// at a time ([`Store::start_read_files`], [`Store::start_write_files`]), than by
+    /// `copy_file` one at a time: a store whose copy costs a script and round trips per file
+    /// (Redis). Larger files still take `copy_file` when `fast_copy`.
+    pub batch_small_copies: bool,
     /// The store enforces a byte capacity and reports `NoSpace` before exceeding it.
     pub capacity: bool,
 }

@@ -5,7 +5,8 @@
 //! coreutils refuses (a directory into itself, a directory without `-r`, a file onto a directory),
 //! and pre-scans the source trees so that every entry is known before anything is written. Then
 //! the directories are created, parents first, and the files are copied several at a time: inside
-//! one mount by the store's fast path; across mounts, files of up to
+//! one mount by the store's fast path (but small files in batches where the store says they go
+//! faster so, [`crate::store::Capability::batch_small_copies`]); across mounts, files of up to
 //! [`crate::store::SMALL_FILE_MAX`] whole, in batches (module `batch`), since for them the cost
 //! per file, not per byte, decides the speed, and larger files by streaming chunks through a
 //! bounded pipeline ([`stream_file`]), so memory stays at chunk size x window whatever the file
@@ -146,6 +147,12 @@ impl PlannedSource {
     fn fast_copy(&self) -> bool {
         self.from_mount.path == self.to_mount.path && self.from_mount.backend.capability().fast_copy
     }
+
+    /// Whether every file goes by the fast path ([`PlannedSource::fast_copy`]), small ones
+    /// included: not when the store moves small files faster in batches.
+    fn fast_copy_all(&self) -> bool {
+        self.fast_copy() && !self.from_mount.backend.capability().batch_small_copies
+    }
 }
 
 /// A checked and scanned transfer, ready to run.
@@ -238,7 +245,7 @@ pub async fn execute(plan: &Plan, report: &Reporter<'_>) -> Result<TransferSumma
         let moves = plan.kind.moves();
         // Steps are made as the transfer reaches them, each file's paths only then: a tree's
         // files are never all held as paths.
-        let units: Box<dyn Iterator<Item = Unit> + Send + '_> = if planned.fast_copy() {
+        let units: Box<dyn Iterator<Item = Unit> + Send + '_> = if planned.fast_copy_all() {
             Box::new((0..planned.tree.file_count()).map(Unit::One))
         } else {
             Box::new(batch::units(&planned.tree))

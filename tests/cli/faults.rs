@@ -41,16 +41,16 @@ fn same_as(path: &std::path::Path, want: &[u8]) -> bool {
     }
 }
 
-/// The size a transfer's summary line reports (`cp: 1 file, 200.00 MiB in ...`), in bytes,
-/// to the MiB's hundredth.
-fn reported_mib(stdout: &str) -> f64 {
-    let line = stdout.lines().find(|l| l.contains(" MiB")).unwrap_or("");
+/// The size a transfer's summary line reports (`cp: 1 file, 200.00 MiB in ...`, on stderr), in
+/// MiB, to the hundredth.
+fn reported_mib(stderr: &str) -> f64 {
+    let line = stderr.lines().find(|l| l.contains(" MiB")).unwrap_or("");
     let number = line
         .split(", ")
         .nth(1)
         .and_then(|s| s.split(' ').next())
         .and_then(|n| n.parse::<f64>().ok());
-    number.unwrap_or_else(|| panic!("no size in {stdout:?}"))
+    number.unwrap_or_else(|| panic!("no size in {stderr:?}"))
 }
 
 /// The reproduction: a 200 MiB file truncated to 30 MiB 20 ms into a same-mount `cp`
@@ -96,7 +96,7 @@ fn a_same_mount_copy_of_a_source_truncated_meanwhile_commits_no_partial_file() {
                 same_as(&dir.join("dst"), &data[..dst_len]),
                 "{ctx}: wrong bytes"
             );
-            let reported = reported_mib(&stdout);
+            let reported = reported_mib(&stderr);
             let committed = dst_len as f64 / MIB as f64;
             assert!(
                 (reported - committed).abs() < 0.01,

@@ -300,6 +300,7 @@ impl Store for MemoryStore {
     fn capability(&self) -> Capability {
         Capability {
             fast_copy: true,
+            batch_small_copies: false,
             capacity: self.ledger.capacity.is_some(),
         }
     }

@@ -35,6 +35,7 @@ impl Store for DiskStore {
     fn capability(&self) -> Capability {
         Capability {
             fast_copy: true,
+            batch_small_copies: false,
             capacity: false,
         }
     }

@@ -28,6 +28,9 @@ impl Store for RedisStore {
     fn capability(&self) -> Capability {
         Capability {
             fast_copy: true,
+            // `copy_file` runs a script and a GETRANGE and SET (packed) or COPY per chunk for
+            // each file: about 160 µs a small file against about 10 µs batched.
+            batch_small_copies: true,
             capacity: false,
         }
     }
