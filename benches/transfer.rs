@@ -48,6 +48,7 @@ fn copy(from: &str, to: &str) -> TransferRequest {
         kind: TransferKind::Copy,
         sources: vec![p(from)],
         dest: p(to),
+        dest_is_dir: false,
         recursive: false,
         jobs: 4,
     }

@@ -106,6 +106,7 @@ fn plain_data_round_trips() {
         kind: TransferKind::Move,
         sources: vec![p("/vram/a"), p("/vram/b")],
         dest: p("/vdisk"),
+        dest_is_dir: false,
         recursive: true,
         jobs: 4,
     });

@@ -109,6 +109,11 @@ pub struct TransferRequest {
     pub sources: Vec<VPath>,
     /// The target, following `cp`'s rules.
     pub dest: VPath,
+    /// The target was written with a trailing `/` (`cp f dir/`): as in coreutils it names a
+    /// directory, which must exist unless the source is a directory to create it as; no file is
+    /// ever made under that name.
+    #[serde(default)]
+    pub dest_is_dir: bool,
     /// Copy directories (`-r`); implied by `mv`, `push` and `pull`.
     pub recursive: bool,
     /// Files copied at once (at least 1).

@@ -506,6 +506,7 @@ mod tests {
             kind: TransferKind::Push,
             sources: vec![p("/vram/f")],
             dest: p("/vdisk/f"),
+            dest_is_dir: false,
             recursive: false,
             jobs: 1,
         };

@@ -98,6 +98,7 @@ fn copy(kind: TransferKind, from: &str, to: &str) -> TransferRequest {
         kind,
         sources: vec![p(from)],
         dest: p(to),
+        dest_is_dir: false,
         recursive: true,
         jobs: 4,
     }

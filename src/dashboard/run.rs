@@ -153,6 +153,7 @@ mod tests {
             kind: TransferKind::Pull,
             sources: vec![VPath::parse("/vdisk/big").unwrap()],
             dest: VPath::parse("/vram/big").unwrap(),
+            dest_is_dir: false,
             recursive: true,
             jobs: 1,
         };

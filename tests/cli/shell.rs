@@ -271,6 +271,37 @@ fn cp_merges_into_an_existing_directory_like_coreutils() {
 }
 
 #[test]
+fn a_target_with_a_trailing_slash_names_a_directory_like_coreutils() {
+    let m = Mavfs::new();
+    m.exec(&["echo a > /vram/f", "cp /vram/f /vdisk/missing/"])
+        .fails(1, "mavfs: cp: /vdisk/missing: Not a directory");
+    assert!(
+        !m.block_dir().join("missing").exists(),
+        "a file was made under a directory's name"
+    );
+    m.exec(&["echo a > /vram/f", "mv /vram/f /vdisk/missing/"])
+        .fails(1, "mavfs: mv: /vdisk/missing: Not a directory");
+    m.exec(&[
+        "echo b > /vdisk/file",
+        "echo a > /vram/f",
+        "cp /vram/f /vdisk/file/",
+    ])
+    .fails(1, "mavfs: cp: /vdisk/file/: Not a directory");
+    assert_eq!(std::fs::read(m.block_dir().join("file")).unwrap(), b"b\n");
+    // A directory source creates it, and an existing directory receives the file, as without
+    // the slash.
+    let out = m.exec(&[
+        "mkdir -p /vram/d",
+        "echo x > /vram/d/x",
+        "cp -r /vram/d /vdisk/newdir/",
+        "echo a > /vram/f",
+        "cp /vram/f /vdisk/newdir/",
+        "cat /vdisk/newdir/x /vdisk/newdir/f",
+    ]);
+    assert_eq!(out.ok(), "x\na\n");
+}
+
+#[test]
 fn a_directory_is_never_copied_or_moved_into_itself() {
     let m = Mavfs::new();
     m.exec(&["mkdir -p /vram/a/b", "cp -r /vram/a /vram/a/b"])

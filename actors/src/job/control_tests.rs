@@ -264,6 +264,7 @@ impl Rig {
             kind,
             sources: vec![p(from)],
             dest: p(to),
+            dest_is_dir: false,
             recursive: true,
             jobs,
         };

@@ -22,6 +22,9 @@ pub async fn plan(table: &MountTable, request: &TransferRequest) -> Result<Plan>
         Err(e) => return Err(e),
     };
     let dest_is_dir = dest_meta.as_ref().is_some_and(|m| m.is_dir());
+    if request.dest_is_dir && dest_meta.is_some() && !dest_is_dir {
+        return Err(Error::new(ErrorKind::NotADirectory, op).with_path(&request.dest));
+    }
     if request.sources.len() > 1 && !dest_is_dir {
         let kind = if dest_meta.is_some() {
             ErrorKind::NotADirectory
@@ -47,6 +50,15 @@ pub async fn plan(table: &MountTable, request: &TransferRequest) -> Result<Plan>
             return Err(Error::new(ErrorKind::IsADirectory, op)
                 .with_path(source)
                 .with_detail("-r not specified; omitting directory"));
+        }
+        if request.dest_is_dir && dest_meta.is_none() && !meta.is_dir() {
+            // `cp f missing/`: coreutils' "cannot create regular file 'missing/'".
+            return Err(Error::new(ErrorKind::NotADirectory, op)
+                .with_path(&request.dest)
+                .with_detail(format!(
+                    "{}/ names a directory, and there is none",
+                    request.dest
+                )));
         }
         let target = if dest_is_dir {
             let name = source.file_name().unwrap_or_default();

@@ -99,6 +99,7 @@ async fn copy(router: &RouterHandle, from: &str, to: &str) {
         kind: TransferKind::Copy,
         sources: vec![p(from)],
         dest: p(to),
+        dest_is_dir: false,
         recursive: true,
         jobs: 4,
     };

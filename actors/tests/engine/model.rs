@@ -146,6 +146,7 @@ impl Transfer {
             kind: self.kind,
             sources: self.sources.iter().map(P::vpath).collect(),
             dest: self.dest.vpath(),
+            dest_is_dir: false,
             recursive: self.recursive,
             jobs: self.jobs,
         }

@@ -260,6 +260,7 @@ async fn a_transfer_to_a_dead_server_fails_within_the_timeout_and_keeps_the_sour
         kind: TransferKind::Copy,
         sources: vec![p("/m/src")],
         dest: p("/r/dst"),
+        dest_is_dir: false,
         recursive: true,
         jobs: 4,
     };
@@ -1109,6 +1110,7 @@ async fn a_copy_into_a_cluster_rides_out_slot_migrations() {
         kind: TransferKind::Copy,
         sources: vec![p("/m/src")],
         dest: p("/r/dst"),
+        dest_is_dir: false,
         recursive: true,
         jobs: 4,
     };
@@ -1158,6 +1160,7 @@ async fn a_copy_into_a_cluster_rides_out_slot_migrations() {
             kind: TransferKind::Copy,
             sources: vec![p("/m/src")],
             dest: p("/r/dst"),
+            dest_is_dir: false,
             recursive: true,
             jobs: 4,
         };

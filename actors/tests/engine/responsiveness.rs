@@ -57,6 +57,7 @@ async fn ls_and_stat_answer_while_a_large_push_runs() {
         kind: TransferKind::Push,
         sources: vec![p("/vram/big")],
         dest: p("/vdisk/big"),
+        dest_is_dir: false,
         recursive: true,
         jobs: 1,
     };

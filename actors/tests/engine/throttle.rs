@@ -210,6 +210,7 @@ impl Route {
             kind: TransferKind::Copy,
             sources: vec![p(&format!("{}/{dir}", self.from))],
             dest: p(&format!("{}/{dir}", self.to)),
+            dest_is_dir: false,
             recursive: true,
             jobs: 4,
         };

@@ -884,6 +884,7 @@ fn request(kind: TransferKind, from: &str, to: &str) -> TransferRequest {
         kind,
         sources: vec![p(from)],
         dest: p(to),
+        dest_is_dir: false,
         recursive: true,
         jobs: DEFAULT_JOBS,
     }

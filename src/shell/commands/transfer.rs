@@ -135,6 +135,7 @@ pub async fn request(
         kind,
         sources: resolved,
         dest: session.resolve(&dest[0]).await?,
+        dest_is_dir: dest[0].ends_with('/'),
         recursive: kind != TransferKind::Copy || opts.has('r') || opts.has('R'),
         jobs,
     };
