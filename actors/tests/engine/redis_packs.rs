@@ -296,7 +296,7 @@ async fn rm_r_has_freed_the_data_of_its_tree_when_it_returns() {
     b.mkdir(&p("/r/d/sub"), true).await.unwrap();
     let packed = small_files("/r/d", 40, 700);
     write_batch(&b, &packed).await;
-    // Copies have data of their own: a member each to delete, as many as a purge step takes.
+    // Copies have data of their own: a member each to delete.
     for (i, (path, _)) in packed.iter().enumerate() {
         let copy = p(&format!("/r/d/sub/c{i}"));
         b.copy_file(&p(path), &copy, 700).await.unwrap();
