@@ -67,6 +67,25 @@ fn escape(name: &str) -> String {
     out
 }
 
+/// The completion of entry `name` (a directory when `is_dir`) typed after `dir_part`. A name with
+/// control characters is shown and inserted as `ls` shows it on a terminal (`'a'$'\n''b'`),
+/// which the parser reads back as the name: raw, an escape sequence in a name would reach the
+/// terminal and a newline would end the line.
+fn path_completion(dir_part: &str, name: &str, is_dir: bool) -> Pair {
+    let suffix = if is_dir { "/" } else { "" };
+    if name.contains(char::is_control) {
+        let quoted = mavfs_actors::quote::shell_escape(name);
+        return Pair {
+            display: format!("{quoted}{suffix}"),
+            replacement: format!("{dir_part}{quoted}{suffix}"),
+        };
+    }
+    Pair {
+        display: format!("{name}{suffix}"),
+        replacement: format!("{dir_part}{}{suffix}", escape(name)),
+    }
+}
+
 /// The commands of the table whose names start with `prefix`, each completed with a blank.
 pub(crate) fn complete_command(prefix: &str) -> Vec<Pair> {
     COMMANDS
@@ -100,13 +119,7 @@ impl ShellHelper {
         entries
             .into_iter()
             .filter(|e| e.name.starts_with(prefix))
-            .map(|e| {
-                let suffix = if e.meta.is_dir() { "/" } else { "" };
-                Pair {
-                    display: format!("{}{suffix}", e.name),
-                    replacement: format!("{dir_part}{}{suffix}", escape(&e.name)),
-                }
-            })
+            .map(|e| path_completion(dir_part, &e.name, e.meta.is_dir()))
             .collect()
     }
 }
@@ -296,4 +309,46 @@ pub async fn run(session: &mut Session) -> i32 {
         }
     }
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shell::parse::parse_line;
+
+    /// The word a completed line reads back as, after `cp `.
+    fn read_back(replacement: &str) -> String {
+        let line = format!("cp {replacement} x");
+        parse_line(&line).unwrap()[0].argv[1].clone()
+    }
+
+    #[test]
+    fn completed_names_read_back_as_themselves_and_show_no_control_characters() {
+        for name in [
+            "plain",
+            "a b",
+            "it's",
+            "x>y&z;#",
+            "a\nb",
+            "\u{1b}[31mred",
+            "tab\there",
+            "\r",
+        ] {
+            for is_dir in [false, true] {
+                let pair = path_completion("/vram/d/", name, is_dir);
+                assert!(
+                    !pair.display.contains(char::is_control)
+                        && !pair.replacement.contains(char::is_control),
+                    "{name:?}: {:?} {:?}",
+                    pair.display,
+                    pair.replacement
+                );
+                let slash = if is_dir { "/" } else { "" };
+                assert_eq!(
+                    read_back(&pair.replacement),
+                    format!("/vram/d/{name}{slash}")
+                );
+            }
+        }
+    }
 }
