@@ -150,6 +150,44 @@ async fn reads_through_escaping_symlinks_are_refused() {
         assert_eq!(err.path(), Some(&p(path)));
         assert_eq!(err.op(), "read");
     }
+    // A batched read (a transfer's, which opens a listed file without a stat first) refuses the
+    // same links, and a directory that a link to the outside replaced after it was listed.
+    std::fs::create_dir(f.root.join("listed")).unwrap();
+    std::fs::write(f.root.join("listed/canary"), b"inside").unwrap();
+    std::fs::rename(f.root.join("listed"), f.root.join("was_listed")).unwrap();
+    symlink(&f.outside, f.root.join("listed")).unwrap();
+    symlink("ok", f.root.join("link_in")).unwrap();
+    let paths = [
+        "/abs/canary",
+        "/abs_file",
+        "/sub/rel/canary",
+        "/sub/rel_file",
+        "/listed/canary",
+        "/ok",
+        "/link_in",
+    ];
+    let batch = paths.iter().map(|s| p(s)).collect();
+    let reads = f
+        .store
+        .start_read_files(batch, 1 << 20)
+        .await
+        .unwrap()
+        .await;
+    for (path, read) in paths.iter().zip(&reads).take(5) {
+        let err = read
+            .as_ref()
+            .err()
+            .unwrap_or_else(|| panic!("{path}: read"));
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{path}");
+        assert_eq!(err.path(), Some(&p(path)));
+    }
+    // A link that stays inside is followed, the long way.
+    for read in &reads[5..] {
+        assert!(
+            matches!(read, Ok(WholeRead::Data(d, _)) if d == &b"inside"[..]),
+            "{read:?}"
+        );
+    }
     assert_eq!(
         kind(f.store.list(&p("/abs")).await),
         ErrorKind::PermissionDenied
