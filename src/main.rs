@@ -65,7 +65,7 @@ fn main() -> ExitCode {
 /// its work in its own process, usually on this host); a worker on every core contends with the
 /// Redis server for them and wakes the other workers across cores. On 2 cores, 1 worker rather
 /// than 2 pushed 20,000 files of 4 KiB out of Redis into a memory mount 12% faster (six
-/// alternating runs) and large files out of Redis no slower; `benches/compare.sh` no slower.
+/// alternating runs) and large files out of Redis no slower; `benches/compare.sh` within noise.
 /// `TOKIO_WORKER_THREADS` overrides it.
 fn embedded_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
