@@ -70,6 +70,9 @@ impl JobRun {
         let plan = plan(&self.table, &self.request).await?;
         let _claim = self.destinations.claim(self.id.0, &plan)?;
         let (files, bytes) = plan.totals();
+        // How long the pre-scan took, before anything moved: `-vv` shows it beside the job's
+        // own start and end.
+        tracing::debug!(files, bytes, elapsed = ?self.meter.snapshot().elapsed, "planned");
         self.meter.set_totals(files, bytes);
         self.bus.publish(self.event(EventKind::Started));
         let file_done = |path: &VPath, bytes: u64| {
