@@ -140,10 +140,12 @@ backend_ops! {
         cursor: Option<ListCursor>,
         limit: usize,
     ) -> Result<ListPage> {
-        self.ask(path, ListDirPage { path: self.local(path)?, cursor, limit }).await
+        let page = self.ask(path, ListDirPage { path: self.local(path)?, cursor, limit }).await?;
+        page.await.map_err(|e| self.full(e, path))
     }
-    => "list" ListDirPage { path: VPath, cursor: Option<ListCursor>, limit: usize } -> ListPage
-        = |store| store.list_page(&path, cursor, limit);
+    => "list" ListDirPage { path: VPath, cursor: Option<ListCursor>, limit: usize }
+        -> BoxFuture<'static, Result<ListPage>>
+        = |store| store.start_list_page(&path, cursor, limit);
 
     /// See [`Store::mkdir`].
     pub async fn mkdir(&self, path: &VPath, parents: bool) -> Result<()> {

@@ -423,6 +423,23 @@ pub trait Store: Send + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<ListPage>> + Send;
 
+    /// [`Store::list_page`] in two parts, as [`Store::start_open_read`]: the returned future
+    /// lists the page outside the actor, so that pages of several directories are listed side
+    /// by side (a transfer's pre-scan). Errors of the first part: a bad path or cursor.
+    ///
+    /// The default lists the page in the first part.
+    fn start_list_page(
+        &mut self,
+        path: &VPath,
+        cursor: Option<ListCursor>,
+        limit: usize,
+    ) -> impl Future<Output = Result<BoxFuture<'static, Result<ListPage>>>> + Send {
+        async move {
+            let page = self.list_page(path, cursor, limit).await;
+            Ok(futures::future::ready(page).boxed())
+        }
+    }
+
     /// Creates directory `path`. Without `parents` the parent must exist (`NotFound`) and `path` must
     /// not (`AlreadyExists`). With `parents`, missing ancestors are created and an existing directory
     /// is success. Errors: `NotADirectory` when an ancestor is a file; `AlreadyExists` when `path`

@@ -1,10 +1,14 @@
 //! Planning a transfer: `cp`'s destination rules applied to each source, and the pre-scan.
 
+use std::collections::VecDeque;
+
+use tokio_util::task::AbortOnDropHandle;
+
 use crate::backend::BackendHandle;
 use crate::error::{Error, ErrorKind, Result};
 use crate::mounts::{Mount, MountTable, Tier};
 use crate::path::VPath;
-use crate::store::{EntryKind, LIST_PAGE_ENTRIES};
+use crate::store::{EntryKind, LIST_PAGE_ENTRIES, ListPage};
 
 use super::tree::Tree;
 use super::{Plan, PlannedSource, TransferKind, TransferRequest};
@@ -154,15 +158,32 @@ fn unsupported_entry(op: &'static str, path: &VPath, kind: EntryKind, in_tree: b
         .with_detail(what)
 }
 
+/// Directories whose first page the pre-scan asks for ahead, each in a task of its own, while it
+/// goes through the ones before them: a disk store lists them on threads side by side, where one
+/// at a time the listing of 20,000 small files took 31-36 ms before a pull could start.
+const SCAN_AHEAD: usize = 4;
+
 /// Lists the tree under directory `root`, a page at a time (a directory of 10^6 entries is
-/// never held whole): its directories (relative, parents first, starting with `/` for the root
+/// never held whole), the first pages of the next [`SCAN_AHEAD`] directories asked for ahead
+/// and taken in order, so the tree is the same as listed one directory at a time: its directories (relative, parents first, starting with `/` for the root
 /// itself) and its files with sizes, each directory's sorted by name. Errors: `Unsupported` for
 /// an entry that is neither (a FIFO, or a symlink leading outside a disk root), before anything
 /// is copied.
 async fn scan_tree(backend: &BackendHandle, root: &VPath, op: &'static str) -> Result<Tree> {
     let mut tree = Tree::directory();
+    // The first pages of directories `next..asked`, asked for ahead, in directory order.
+    let mut ahead: VecDeque<AbortOnDropHandle<Result<ListPage>>> = VecDeque::new();
+    let mut asked = 0;
     let mut next = 0;
     while next < tree.dirs().len() {
+        while asked < tree.dirs().len() && asked < next + SCAN_AHEAD {
+            let (backend, abs) = (backend.clone(), tree.dirs()[asked].rebase(root));
+            ahead.push_back(AbortOnDropHandle::new(tokio::spawn(async move {
+                backend.list_page(&abs, None, LIST_PAGE_ENTRIES).await
+            })));
+            asked += 1;
+        }
+        let mut first_page = Some(ahead.pop_front().expect("asked for above"));
         let rel = tree.dirs()[next].clone();
         let at = next as u32;
         next += 1;
@@ -174,7 +195,14 @@ async fn scan_tree(backend: &BackendHandle, root: &VPath, op: &'static str) -> R
         let mut refused: Option<(String, EntryKind)> = None;
         let mut cursor = None;
         loop {
-            let page = backend.list_page(&abs, cursor, LIST_PAGE_ENTRIES).await?;
+            let page = match first_page.take() {
+                Some(task) => task.await.map_err(|e| {
+                    Error::new(ErrorKind::Io, op)
+                        .with_path(&abs)
+                        .with_detail(format!("listing it failed: {e}"))
+                })??,
+                None => backend.list_page(&abs, cursor, LIST_PAGE_ENTRIES).await?,
+            };
             for entry in page.entries {
                 match entry.meta.kind {
                     EntryKind::Dir => subdirs.push(entry.name),

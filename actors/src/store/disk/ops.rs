@@ -72,6 +72,15 @@ impl Store for DiskStore {
         cursor: Option<ListCursor>,
         limit: usize,
     ) -> Result<ListPage> {
+        self.start_list_page(path, cursor, limit).await?.await
+    }
+
+    async fn start_list_page(
+        &mut self,
+        path: &VPath,
+        cursor: Option<ListCursor>,
+        limit: usize,
+    ) -> Result<BoxFuture<'static, Result<ListPage>>> {
         const OP: &str = "list";
         self.check_root(OP, path)?;
         let rel = rel_path(OP, path)?;
@@ -83,13 +92,17 @@ impl Store for DiskStore {
         };
         let root = self.root.clone();
         let root_id = self.root_id;
-        let (entries, next) = tokio::task::spawn_blocking(move || {
-            lister::list_page(&root, &rel, root_id, cursor, limit)
-        })
-        .await
-        .map_err(|e| join_error(OP, path, e))?
-        .map_err(io_error(OP, path))?;
-        Ok(ListPage { entries, next })
+        let path = path.clone();
+        Ok(async move {
+            let (entries, next) = tokio::task::spawn_blocking(move || {
+                lister::list_page(&root, &rel, root_id, cursor, limit)
+            })
+            .await
+            .map_err(|e| join_error(OP, &path, e))?
+            .map_err(io_error(OP, &path))?;
+            Ok(ListPage { entries, next })
+        }
+        .boxed())
     }
 
     async fn mkdir(&mut self, path: &VPath, parents: bool) -> Result<()> {
