@@ -163,10 +163,11 @@ fn unsupported_entry(op: &'static str, path: &VPath, kind: EntryKind, in_tree: b
 /// at a time the listing of 20,000 small files took 31-36 ms before a pull could start.
 const SCAN_AHEAD: usize = 4;
 
-/// Lists the tree under directory `root`, a page at a time (a directory of 10^6 entries is
-/// never held whole), the first pages of the next [`SCAN_AHEAD`] directories asked for ahead
-/// and taken in order, so the tree is the same as listed one directory at a time: its directories (relative, parents first, starting with `/` for the root
-/// itself) and its files with sizes, each directory's sorted by name. Errors: `Unsupported` for
+/// Lists the tree under directory `root`: its directories (relative, parents first, starting
+/// with `/` for the root itself) and its files with sizes, each directory's sorted by name. A
+/// page at a time (a directory of 10^6 entries is never held whole); the first pages of the
+/// next [`SCAN_AHEAD`] directories are asked for ahead and taken in order, so the tree is the
+/// same as listed one directory at a time. Errors: `Unsupported` for
 /// an entry that is neither (a FIFO, or a symlink leading outside a disk root), before anything
 /// is copied.
 async fn scan_tree(backend: &BackendHandle, root: &VPath, op: &'static str) -> Result<Tree> {

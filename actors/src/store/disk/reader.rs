@@ -100,7 +100,7 @@ fn read_whole_in<'a>(
 
 /// [`read_whole_file`] of a file [`open_listed_in`] left non-blocking: where the filesystem
 /// honours the flag (`WouldBlock`), it is cleared and the file read again from its start.
-pub(super) fn read_listed(file: &mut std::fs::File, size: u64, path: &VPath) -> Result<Bytes> {
+fn read_listed(file: &mut std::fs::File, size: u64, path: &VPath) -> Result<Bytes> {
     let data = match read_chunk(file, size as usize) {
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
             rustix::fs::fcntl_setfl(&*file, rustix::fs::OFlags::empty())
@@ -109,18 +109,23 @@ pub(super) fn read_listed(file: &mut std::fs::File, size: u64, path: &VPath) -> 
             read_chunk(file, size as usize)
         }
         read => read,
-    }
-    .map_err(io_error("read", path))?;
-    if (data.len() as u64) < size {
-        return Err(truncated(path, data.len() as u64, size));
-    }
-    Ok(data)
+    };
+    whole(data.map_err(io_error("read", path))?, size, path)
 }
 
 /// The `size` bytes of open `file`, all of them. Errors: `Io` when it holds fewer now (it was
 /// truncated since its size was taken). A blocking call.
 pub(super) fn read_whole_file(file: &mut std::fs::File, size: u64, path: &VPath) -> Result<Bytes> {
-    let data = read_chunk(file, size as usize).map_err(io_error("read", path))?;
+    whole(
+        read_chunk(file, size as usize).map_err(io_error("read", path))?,
+        size,
+        path,
+    )
+}
+
+/// `data` read from a file of `size` bytes, if it is all of them; `Io` naming the file that
+/// ended early otherwise.
+fn whole(data: Bytes, size: u64, path: &VPath) -> Result<Bytes> {
     if (data.len() as u64) < size {
         return Err(truncated(path, data.len() as u64, size));
     }

@@ -339,9 +339,10 @@ pub(super) fn open_listed_in(
     rel: &Path,
 ) -> Result<(std::fs::File, u64, Version)> {
     let (_, name) = split_parent(rel);
-    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::NOFOLLOW;
+    let flags =
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
-    match rustix::fs::openat2(dir, name, flags | OFlags::CLOEXEC, Mode::empty(), resolve) {
+    match rustix::fs::openat2(dir, name, flags, Mode::empty(), resolve) {
         Ok(fd) => {
             let file = cap_std::fs::File::from_std(std::fs::File::from(fd));
             let md = file.metadata().map_err(io_error(op, path))?;

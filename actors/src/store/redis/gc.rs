@@ -152,7 +152,6 @@ pub(crate) fn discard(
     });
 }
 
-/// Deletes a member's chunks, then the member.
 /// Whether deleting dead data `member` waits for local pins on its data (or it is not ours to
 /// delete): then it is deleted when the last pin goes.
 fn deferred(shared: &Shared, member: &str) -> bool {
@@ -186,7 +185,7 @@ async fn retire_all(shared: &Shared, members: Vec<String>) -> Result<(), FredErr
     for member in &members {
         let m = Member::parse(member).expect("deferred() keeps only members that parse");
         match m.chunks {
-            Some(n) => keys.extend((0..n).map(|i| shared.keys.chunk(&m.place, i, &m.data))),
+            Some(n) => keys.extend(chunk_keys(shared, &m.data, &m.place, 0..n)),
             // Staged data of unknown length: probed one member at a time, as `retire` does.
             None => delete_member(shared, member).await?,
         }
@@ -204,6 +203,7 @@ async fn retire_all(shared: &Shared, members: Vec<String>) -> Result<(), FredErr
     Ok(())
 }
 
+/// Deletes a member's chunks, then the member.
 async fn delete_member(shared: &Shared, member: &str) -> Result<(), FredError> {
     let Some(m) = Member::parse(member) else {
         // Not ours to interpret: drop the entry, which holds no data of its own.
@@ -243,11 +243,17 @@ pub(crate) async fn delete_chunks(
     place: &str,
     range: Range<u64>,
 ) -> Result<u64, FredError> {
-    if range.is_empty() {
-        return Ok(0);
-    }
-    let keys = range.map(|i| shared.keys.chunk(place, i, data)).collect();
-    unlink(shared, keys).await
+    unlink(shared, chunk_keys(shared, data, place, range).collect()).await
+}
+
+/// The keys of chunks `range` of `data`, placed by `place`.
+fn chunk_keys<'a>(
+    shared: &'a Shared,
+    data: &'a str,
+    place: &'a str,
+    range: Range<u64>,
+) -> impl Iterator<Item = String> + 'a {
+    range.map(move |i| shared.keys.chunk(place, i, data))
 }
 
 /// Unlinks `keys`; returns how many existed.
