@@ -51,7 +51,8 @@
 //!
 //! Small files also move in batches ([`crate::store::Store::start_read_files`], [`crate::store::Store::start_write_files`];
 //! module `batch`), in a few round trips per batch instead of a few per file: a read resolves
-//! every path in one script (`stat_files`), then fetches every chunk at once; a write registers
+//! every parent directory in one script (`dirs`), reads their entries (`HMGET`, or `HGETALL` of a
+//! directory it reads much of), then fetches every chunk at once; a write registers
 //! every file's new data id in `pending` in one script (`stage_files`), `SET`s every chunk at once,
 //! then commits each file in one script (`commit_files`), which applies `commit`'s checks and
 //! rules to each file on its own, so that one refused file leaves the others committed. A batch
@@ -138,6 +139,7 @@ pub mod gc;
 mod keys;
 mod ops;
 mod pack;
+mod raw;
 mod reader;
 mod scripts;
 mod shared;

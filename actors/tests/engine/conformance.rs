@@ -675,6 +675,37 @@ conformance! {
         assert!(b.read_files(&[], 1).await.is_empty());
     }
 
+    pub async fn a_batched_read_of_a_few_files_of_a_large_directory(f: Fixture) {
+        // A Redis store reads a few names of a large directory one by one (`HMGET`) and most
+        // of a small one whole (`HGETALL`): both give the same answers.
+        let b = &f.backend;
+        b.mkdir(&p("/m/big"), false).await.unwrap();
+        let files: Vec<WholeFile> = (0..40)
+            .map(|i| WholeFile {
+                path: p(&format!("/m/big/f{i:02}")),
+                data: Bytes::from(format!("file {i}")),
+            })
+            .collect();
+        for result in b.write_files(files).await {
+            result.unwrap();
+        }
+        let paths: Vec<VPath> = ["/m/big/f07", "/m/big/none", "/m/gone/f07", "/m/big/f31"]
+            .iter()
+            .map(|s| p(s))
+            .collect();
+        let results = b.read_files(&paths, 1 << 20).await;
+        let data = |i: usize| match &results[i] {
+            Ok(WholeRead::Data(d, _)) => d.to_vec(),
+            other => panic!("{}: {other:?}", paths[i]),
+        };
+        assert_eq!(data(0), b"file 7");
+        assert_kind!(&results[1], ErrorKind::NotFound);
+        assert_kind!(&results[2], ErrorKind::NotFound);
+        assert_eq!(data(3), b"file 31");
+        let gone = results[2].as_ref().unwrap_err();
+        assert_eq!(gone.path(), Some(&p("/m/gone/f07")), "{gone}");
+    }
+
     pub async fn hostile_names_behave_alike(f: Fixture) {
         let b = &f.backend;
         let long = "n".repeat(255);

@@ -7,6 +7,8 @@
 //! - every operation on a packed file: read whole, read as a stream, copy, append, rename, move
 //!   (`remove_file_if`), replace by a one-file write, a second store reading it;
 //! - a pack whose key is gone is an `Io` error naming the file, never short data;
+//! - an entry written by hand is an `Io` error naming the file and the key, and the rest of its
+//!   batch is read;
 //! - `rm -r` has freed its tree's data, packs and keys of their own, when it returns;
 //! - a namespace of a layout this MAVFS does not know is refused by name;
 //! - memory: the keys of 4 KiB files take at most 1.15x their bytes.
@@ -265,6 +267,60 @@ async fn files_of_4_kib_cost_at_most_1_15x_their_bytes_in_redis() {
         per_file <= 1.15 * 4096.0,
         "{per_file:.0} bytes of keys per 4 KiB file"
     );
+}
+
+/// An entry written into a directory's hash by hand is refused by name, by a batched read that
+/// reads the directory whole (`HGETALL`) or name by name (`HMGET`) and by a listing; the other
+/// files of the batch are read all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_written_by_hand_is_refused_by_name_and_alone() {
+    let Some(server) = RedisServer::start("packs") else {
+        return;
+    };
+    let ns = redis_support::namespace("packs");
+    let b = mount(&server, &ns).await;
+    b.mkdir(&p("/r/d"), true).await.unwrap();
+    let files = small_files("/r/d", 40, 100);
+    write_batch(&b, &files).await;
+    // `/r` is the store's root (directory id 0); `d/<id>/<mtime>` is the entry of `d`.
+    let d = server.cli(&["HGET", &format!("{ns}:{{{ns}}}:d:0"), "d"]);
+    let id = d
+        .trim()
+        .split('/')
+        .nth(1)
+        .expect("a directory entry")
+        .to_string();
+    let hash = format!("{ns}:{{{ns}}}:d:{id}");
+    server.cli(&["HSET", &hash, "junk", "not an entry"]);
+
+    // Every name of the directory (read whole), then two of its 41 (read name by name).
+    let junk = "/r/d/junk".to_string();
+    let every: Vec<String> = files
+        .iter()
+        .map(|f| f.0.clone())
+        .chain([junk.clone()])
+        .collect();
+    let two = vec![junk.clone(), files[39].0.clone()];
+    for paths in [every, two] {
+        let reads = read_whole(&b, &paths).await;
+        for (path, read) in paths.iter().zip(&reads) {
+            if *path == junk {
+                assert_eq!(*read, Err(ErrorKind::Io));
+            } else {
+                assert!(read.is_ok(), "{path}: {read:?}");
+            }
+        }
+    }
+    let paths = [p("/r/d/junk")];
+    let err = b.read_files(&paths, 1 << 20).await.remove(0).unwrap_err();
+    assert!(err.to_string().contains("/r/d/junk"), "{err}");
+    assert!(
+        err.to_string().contains(&format!("{hash} field junk")),
+        "{err}"
+    );
+    let err = b.list(&p("/r/d")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Io);
+    assert!(err.to_string().contains("field junk"), "{err}");
 }
 
 #[tokio::test]

@@ -12,12 +12,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use fred::error::Error as FredError;
-use fred::prelude::KeysInterface;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use super::gc::Pin;
 use super::keys::{Entry, Keys, chunk_count};
+use super::raw;
 use super::shared::Shared;
 use crate::error::{Error, ErrorKind, Result};
 use crate::path::VPath;
@@ -83,14 +83,13 @@ pub(crate) async fn get_chunk(
 ) -> std::result::Result<Option<Bytes>, FredError> {
     let client = shared.data.next();
     let Some(offset) = file.offset else {
-        return client.get(key).await;
+        return raw::get(client, key).await;
     };
-    let len = file.chunk_len(index) as usize;
+    let len = file.chunk_len(index);
     if len == 0 {
         return Ok(Some(Bytes::new()));
     }
-    let start = offset as usize;
-    let range: Bytes = client.getrange(key, start, start + len - 1).await?;
+    let range = raw::getrange(client, key, offset, offset + len - 1).await?;
     Ok((!range.is_empty()).then_some(range))
 }
 

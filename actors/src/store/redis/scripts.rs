@@ -70,7 +70,7 @@ scripts! {
     touch: WRITE,
     open: WRITE,
     commit: WRITE,
-    stat_files: READ,
+    dirs: READ,
     stage_files: WRITE,
     commit_files: WRITE,
     copy: WRITE,
