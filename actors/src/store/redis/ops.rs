@@ -10,6 +10,7 @@ use futures::future::BoxFuture;
 use super::errors::CHANGED;
 use super::gc::{Pin, retire};
 use super::keys::{Entry, chunk_count};
+use super::raw;
 use super::reader::{self, FileData};
 use super::scripts::SCRIPTS;
 use super::shared::{integer, text};
@@ -431,6 +432,23 @@ impl RedisStore {
         ) else {
             return Err(self.shared.origin.bad_reply(OP, "listing").with_path(path));
         };
+        if cursor == "all" {
+            // As with `openat` on a directory opened before: one renamed meanwhile is listed
+            // where it went, one removed has no entries left.
+            let key = self.shared.keys.dir(dir);
+            let all = raw::hgetall(&self.shared.client, &key)
+                .await
+                .map_err(|e| self.shared.origin.error(OP, &e, Some(&key)).with_path(path))?;
+            let mut entries = Vec::with_capacity(all.len());
+            for (name, value) in &all {
+                let (Ok(name), Ok(value)) = (std::str::from_utf8(name), std::str::from_utf8(value))
+                else {
+                    return Err(self.shared.origin.bad_reply(OP, "entry").with_path(path));
+                };
+                entries.push(self.listed_entry(path, dir, name, value)?);
+            }
+            return Ok((entries, None));
+        }
         let entries = self.entries(path, dir, flat)?;
         let next = (cursor != "0").then(|| (dir.to_string(), cursor.to_string()));
         Ok((entries, next))
@@ -498,22 +516,27 @@ impl RedisStore {
                     .bad_reply("list", "entry")
                     .with_path(path));
             };
-            let entry = Entry::parse(value).ok_or_else(|| {
-                self.shared
-                    .origin
-                    .script_error(
-                        "list",
-                        "CORRUPT",
-                        &format!("{} field {name}", self.shared.keys.dir(dir)),
-                    )
-                    .with_path(path)
-            })?;
-            out.push(DirEntry {
-                name: name.to_string(),
-                meta: entry.meta(),
-            });
+            out.push(self.listed_entry(path, dir, name, value)?);
         }
         Ok(out)
+    }
+
+    /// Entry `name` of directory `dir` (of `path`), listed as `value`.
+    fn listed_entry(&self, path: &VPath, dir: &str, name: &str, value: &str) -> Result<DirEntry> {
+        let entry = Entry::parse(value).ok_or_else(|| {
+            self.shared
+                .origin
+                .script_error(
+                    "list",
+                    "CORRUPT",
+                    &format!("{} field {name}", self.shared.keys.dir(dir)),
+                )
+                .with_path(path)
+        })?;
+        Ok(DirEntry {
+            name: name.to_string(),
+            meta: entry.meta(),
+        })
     }
 }
 
