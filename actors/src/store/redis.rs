@@ -26,7 +26,10 @@
 //! it has entries. Listing a directory reads its hash only (`HGETALL`, or `HSCAN` pages of
 //! [`LIST_PAGE`] entries past that size), never the keyspace; entries hold kind, size and mtime,
 //! so a listing needs no other key. A path resolves from the root, one `HGET` per component,
-//! inside the script that needs it: every operation is one round trip whatever the depth.
+//! inside the script that needs it: every operation is one round trip whatever the depth. A
+//! listing and a batched read take a second: the script resolves the directory, and the client
+//! reads its hash (`HGETALL`, `HSCAN`, `HMGET`), since handing entries through Lua cost Redis
+//! more than reading them (about 0.5 µs an entry each way).
 //! Directory contents are keyed by id, so `rename` moves one hash field between two directory
 //! hashes and touches nothing else: O(1) for a file or a directory of any size.
 //!

@@ -9,7 +9,7 @@
 //!   a replace by another process;
 //! - a directory of 100,000 entries;
 //! - a server that loses the namespace (issue 12 point 4): a restart without persistence under a
-//!   running store, a `meta` deleted alone, a namespace made before epochs, and on a cluster the
+//!   running store, a flush between two pages of a listing, a `meta` deleted alone, a namespace made before epochs, and on a cluster the
 //!   chunks a lost namespace left on every master, swept by the next start.
 //!
 //! Without `redis-server` each test says it is skipped and passes (fails with
@@ -784,6 +784,56 @@ async fn wait_for(what: &str, expected: usize, count: impl Fn() -> usize) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A listing whose server loses the namespace between two pages says so on the next page: the
+/// page is read from the client, where a hash that is gone would read as an empty directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_lost_between_two_pages_of_a_listing_is_reported() {
+    let Some(server) = RedisServer::start("lost between pages") else {
+        return;
+    };
+    // More than a listpack holds (hash-max-listpack-entries is 128 or 512), so that `HSCAN`
+    // pages instead of answering whole.
+    const ENTRIES: usize = 1100;
+    let b = mount(&server, "pages").await;
+    b.mkdir(&p("/r/d"), false).await.unwrap();
+    let files: Vec<WholeFile> = (0..ENTRIES)
+        .map(|i| WholeFile {
+            path: p(&format!("/r/d/f{i:04}")),
+            data: Bytes::new(),
+        })
+        .collect();
+    for result in b.write_files(files).await {
+        result.unwrap();
+    }
+    let d = p("/r/d");
+    // Paged to its end, the listing holds every name once.
+    let mut names = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = b.list_page(&d, cursor, 100).await.unwrap();
+        names.extend(page.entries.into_iter().map(|e| e.name));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), ENTRIES);
+
+    let first = b.list_page(&d, None, 100).await.unwrap();
+    let next = first
+        .next
+        .expect("a directory of this size takes more than one page");
+    server.cli(&["FLUSHALL"]);
+    let err = assert_kind!(
+        b.list_page(&d, Some(next), 100).await,
+        ErrorKind::Unavailable
+    );
+    assert!(err.to_string().contains(LOST), "{err}");
+    assert!(err.to_string().contains("/r/d"), "{err}");
 }
 
 /// A store whose server restarts empty reports the loss on its next read, refuses every write

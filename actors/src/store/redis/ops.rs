@@ -2,6 +2,8 @@
 //! one script (`scripts`), one round trip whatever the path's depth; chunk data moves through
 //! the reader, the writer and the batches, outside the store's actor.
 
+use bytes::Bytes;
+use fred::error::Error as FredError;
 use fred::prelude::{ClientLike, Value};
 use fred::types::InfoKind;
 use futures::FutureExt;
@@ -439,15 +441,7 @@ impl RedisStore {
             let all = raw::hgetall(&self.shared.client, &key)
                 .await
                 .map_err(|e| self.shared.origin.error(OP, &e, Some(&key)).with_path(path))?;
-            let mut entries = Vec::with_capacity(all.len());
-            for (name, value) in &all {
-                let (Ok(name), Ok(value)) = (std::str::from_utf8(name), std::str::from_utf8(value))
-                else {
-                    return Err(self.shared.origin.bad_reply(OP, "entry").with_path(path));
-                };
-                entries.push(self.listed_entry(path, dir, name, value)?);
-            }
-            return Ok((entries, None));
+            return Ok((self.raw_entries(path, dir, &all)?, None));
         }
         let entries = self.entries(path, dir, flat)?;
         let next = (cursor != "0").then(|| (dir.to_string(), cursor.to_string()));
@@ -471,6 +465,12 @@ impl RedisStore {
 
     /// The page of directory `dir` (id) of `path` at `HSCAN` cursor `scan`, of about `count`
     /// entries. A directory removed meanwhile has no hash left: its listing ends.
+    ///
+    /// The `HSCAN` is sent from the client, not through a script (which spent about 0.5 µs an
+    /// entry handing the page through Lua, 40% of Redis's time for a page of 1,000), and is
+    /// followed on the same connection by a read of the namespace's epoch, which Redis runs
+    /// after it: an epoch still the store's says the page is of the namespace it opened, where
+    /// one the server lost would list as an empty directory.
     async fn next_page(
         &self,
         path: &VPath,
@@ -479,21 +479,49 @@ impl RedisStore {
         count: usize,
     ) -> Result<RedisPage> {
         const OP: &str = "list";
-        let reply = self
-            .shared
-            .run(
-                OP,
-                &SCRIPTS.list_page,
-                vec![dir.to_string(), scan.to_string(), count.max(1).to_string()],
-            )
-            .await
-            .map_err(|e| e.with_path(path))?;
-        let (Some(next), Some(flat)) = (reply.first().and_then(text), reply.get(1)) else {
-            return Err(self.shared.origin.bad_reply(OP, "page").with_path(path));
-        };
-        let entries = self.entries(path, dir, flat)?;
-        let next = (next != "0").then(|| (dir.to_string(), next.to_string()));
+        let shared = &self.shared;
+        if shared.is_lost() {
+            return Err(shared.lost_error(OP).with_path(path));
+        }
+        let (key, meta) = (shared.keys.dir(dir), shared.keys.meta());
+        let (page, epoch) = futures::future::join(
+            raw::hscan(&shared.client, &key, scan, count.max(1)),
+            raw::hget(&shared.client, &meta, "epoch"),
+        )
+        .await;
+        let failed =
+            |e: FredError, key: &str| shared.origin.error(OP, &e, Some(key)).with_path(path);
+        let epoch = epoch.map_err(|e| failed(e, &meta))?;
+        if epoch.as_deref() != Some(shared.session().epoch.as_bytes()) {
+            shared.mark_lost();
+            return Err(shared.lost_error(OP).with_path(path));
+        }
+        let (next, page) = page.map_err(|e| failed(e, &key))?;
+        let entries = self.raw_entries(path, dir, &page)?;
+        let next = (next != "0").then(|| (dir.to_string(), next));
         Ok((entries, next))
+    }
+
+    /// The entries of `name, entry` pairs read from directory `dir`'s hash.
+    fn raw_entries(
+        &self,
+        path: &VPath,
+        dir: &str,
+        pairs: &[(Bytes, Bytes)],
+    ) -> Result<Vec<DirEntry>> {
+        let mut entries = Vec::with_capacity(pairs.len());
+        for (name, value) in pairs {
+            let (Ok(name), Ok(value)) = (std::str::from_utf8(name), std::str::from_utf8(value))
+            else {
+                return Err(self
+                    .shared
+                    .origin
+                    .bad_reply("list", "entry")
+                    .with_path(path));
+            };
+            entries.push(self.listed_entry(path, dir, name, value)?);
+        }
+        Ok(entries)
     }
 
     /// The entries of a flat `name, entry, ...` reply from directory `dir`'s hash.

@@ -37,28 +37,53 @@ pub(crate) async fn hgetall(
     key: &str,
 ) -> Result<Vec<(Bytes, Bytes)>, FredError> {
     let frame = run(client, "HGETALL", vec![key.into()]).await?;
-    let pairs = match frame {
-        // RESP2 gives a flat array of field, value, ...
-        Resp3Frame::Array { data, .. } if data.len() % 2 == 0 => {
-            let mut items = data.into_iter();
-            let mut pairs = Vec::with_capacity(items.len() / 2);
-            while let (Some(field), Some(value)) = (items.next(), items.next()) {
-                pairs.push((field, value));
-            }
-            pairs
-        }
-        Resp3Frame::Map { data, .. } => data.into_iter().collect(),
-        _ => return Err(unexpected("HGETALL")),
+    match frame {
+        Resp3Frame::Array { data, .. } => pairs(data, "HGETALL"),
+        Resp3Frame::Map { data, .. } => data
+            .into_iter()
+            .map(|(field, value)| pair(field, value, "HGETALL"))
+            .collect(),
+        _ => Err(unexpected("HGETALL")),
+    }
+}
+
+/// `HGET key field`: the value, `None` when there is none.
+pub(crate) async fn hget(
+    client: &impl ClientLike,
+    key: &str,
+    field: &str,
+) -> Result<Option<Bytes>, FredError> {
+    let frame = run(client, "HGET", vec![key.into(), field.into()]).await?;
+    bulk(frame, "HGET")
+}
+
+/// `HSCAN key cursor COUNT count`: the next cursor (`0` once the scan is over) and a page of
+/// fields and values.
+pub(crate) async fn hscan(
+    client: &impl ClientLike,
+    key: &str,
+    cursor: &str,
+    count: usize,
+) -> Result<(String, Vec<(Bytes, Bytes)>), FredError> {
+    let args = vec![
+        key.into(),
+        cursor.into(),
+        "COUNT".into(),
+        int(count as u64)?,
+    ];
+    let Resp3Frame::Array { data, .. } = run(client, "HSCAN", args).await? else {
+        return Err(unexpected("HSCAN"));
     };
-    pairs
-        .into_iter()
-        .map(
-            |(field, value)| match (bulk(field, "HGETALL")?, bulk(value, "HGETALL")?) {
-                (Some(field), Some(value)) => Ok((field, value)),
-                _ => Err(unexpected("HGETALL")),
-            },
-        )
-        .collect()
+    let mut parts = data.into_iter();
+    let (Some(next), Some(Resp3Frame::Array { data: flat, .. }), None) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(unexpected("HSCAN"));
+    };
+    let next = bulk(next, "HSCAN")?
+        .and_then(|b| String::from_utf8(b.to_vec()).ok())
+        .ok_or_else(|| unexpected("HSCAN"))?;
+    Ok((next, pairs(flat, "HSCAN")?))
 }
 
 /// `HMGET key field...`: each field's value, `None` where there is none.
@@ -101,6 +126,26 @@ fn bulk(frame: Resp3Frame, cmd: &str) -> Result<Option<Bytes>, FredError> {
             Ok(Some(data))
         }
         Resp3Frame::Null => Ok(None),
+        _ => Err(unexpected(cmd)),
+    }
+}
+
+/// The field and value pairs of a flat RESP2 array `field, value, ...`.
+fn pairs(flat: Vec<Resp3Frame>, cmd: &str) -> Result<Vec<(Bytes, Bytes)>, FredError> {
+    if !flat.len().is_multiple_of(2) {
+        return Err(unexpected(cmd));
+    }
+    let mut items = flat.into_iter();
+    let mut out = Vec::with_capacity(items.len() / 2);
+    while let (Some(field), Some(value)) = (items.next(), items.next()) {
+        out.push(pair(field, value, cmd)?);
+    }
+    Ok(out)
+}
+
+fn pair(field: Resp3Frame, value: Resp3Frame, cmd: &str) -> Result<(Bytes, Bytes), FredError> {
+    match (bulk(field, cmd)?, bulk(value, cmd)?) {
+        (Some(field), Some(value)) => Ok((field, value)),
         _ => Err(unexpected(cmd)),
     }
 }

@@ -65,7 +65,6 @@ scripts! {
     init: WRITE,
     stat: READ,
     list: READ,
-    list_page: READ,
     mkdir: WRITE,
     touch: WRITE,
     open: WRITE,
