@@ -217,6 +217,12 @@ async fn dir_entries(shared: &Shared, id: &str, names: &[&str], count: u64) -> V
             return names.iter().map(|_| Err(e.clone())).collect();
         }
     };
+    // A name is missing: was the namespace lost since the script resolved the directory?
+    if values.iter().any(Option::is_none)
+        && let Err(e) = shared.check_epoch(OP).await
+    {
+        return names.iter().map(|_| Err(e.clone())).collect();
+    }
     names
         .iter()
         .zip(values)

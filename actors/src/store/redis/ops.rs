@@ -3,7 +3,6 @@
 //! the reader, the writer and the batches, outside the store's actor.
 
 use bytes::Bytes;
-use fred::error::Error as FredError;
 use fred::prelude::{ClientLike, Value};
 use fred::types::InfoKind;
 use futures::FutureExt;
@@ -489,14 +488,11 @@ impl RedisStore {
             raw::hget(&shared.client, &meta, "epoch"),
         )
         .await;
-        let failed =
-            |e: FredError, key: &str| shared.origin.error(OP, &e, Some(key)).with_path(path);
-        let epoch = epoch.map_err(|e| failed(e, &meta))?;
-        if epoch.as_deref() != Some(shared.session().epoch.as_bytes()) {
-            shared.mark_lost();
-            return Err(shared.lost_error(OP).with_path(path));
-        }
-        let (next, page) = page.map_err(|e| failed(e, &key))?;
+        shared
+            .epoch_held(OP, &meta, epoch)
+            .map_err(|e| e.with_path(path))?;
+        let (next, page) =
+            page.map_err(|e| shared.origin.error(OP, &e, Some(&key)).with_path(path))?;
         let entries = self.raw_entries(path, dir, &page)?;
         let next = (next != "0").then(|| (dir.to_string(), next));
         Ok((entries, next))

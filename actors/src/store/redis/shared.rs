@@ -154,6 +154,35 @@ impl Shared {
             .expect("connect sets the session before the store is handed out")
     }
 
+    /// Checks that the namespace still holds this store's epoch, after a read sent from the
+    /// client rather than through a script (which checks it first): on the metadata connection,
+    /// Redis runs this after that read, so an epoch still there says the read saw the namespace
+    /// this store opened, where one the server lost reads as empty. Errors: `Unavailable` once
+    /// it was lost, or the failure of the check.
+    pub(crate) async fn check_epoch(&self, op: &'static str) -> Result<()> {
+        let meta = self.keys.meta();
+        self.epoch_held(
+            op,
+            &meta,
+            super::raw::hget(&self.client, &meta, "epoch").await,
+        )
+    }
+
+    /// [`Shared::check_epoch`] on the reply of `HGET <meta> epoch` sent already.
+    pub(crate) fn epoch_held(
+        &self,
+        op: &'static str,
+        meta: &str,
+        epoch: std::result::Result<Option<bytes::Bytes>, fred::error::Error>,
+    ) -> Result<()> {
+        let epoch = epoch.map_err(|e| self.origin.error(op, &e, Some(meta)))?;
+        if epoch.as_deref() != Some(self.session().epoch.as_bytes()) {
+            self.mark_lost();
+            return Err(self.lost_error(op));
+        }
+        Ok(())
+    }
+
     /// A new data id, carrying the epoch.
     pub(crate) fn next_id(&self) -> String {
         self.session().ids.next()
