@@ -65,9 +65,12 @@ pub use crate::limits::DEFAULT_CHUNK_SIZE;
 pub const SMALL_FILE_MAX: u64 = 64 << 10;
 
 /// Most files in one batch of [`Store::start_read_files`] or [`Store::start_write_files`] from a
-/// transfer: enough to spread each step's fixed cost thin, few enough that a batch's data stays
-/// a few MiB and several batches overlap.
-pub const BATCH_FILES: usize = 128;
+/// transfer: enough to spread each step's fixed cost thin (its scripts, round trips and thread
+/// hand-offs), few enough that several batches overlap; a batch's bytes are bounded apart (2 MiB
+/// by scanned size). 512 against 128, for 20,000 files of 4 KiB (medians of six to eight
+/// alternating runs): a pull from disk into Redis 0.38 -> 0.34 s with 16% less Redis CPU, a push
+/// out of Redis 0.314 -> 0.303 s, disk to memory and back 0.208 / 0.272 -> 0.175 / 0.256 s.
+pub const BATCH_FILES: usize = 512;
 
 /// Which store backs a mount: the one vocabulary of config files, `stats` and `mounts`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

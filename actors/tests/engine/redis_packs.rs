@@ -19,7 +19,7 @@
 use bytes::Bytes;
 use mavfs_actors::backend::BackendHandle;
 use mavfs_actors::store::redis::{RedisOptions, RedisStore};
-use mavfs_actors::store::{WholeFile, WholeRead, WriteMode};
+use mavfs_actors::store::{BATCH_FILES, WholeFile, WholeRead, WriteMode};
 use mavfs_actors::{ErrorKind, VPath};
 
 use mavfs_test_support::redis::{self as redis_support, RedisServer};
@@ -246,7 +246,7 @@ async fn files_of_4_kib_cost_at_most_1_15x_their_bytes_in_redis() {
             })
             .sum()
     };
-    // As a transfer writes them: 2,000 files in batches of 128, 100 files a directory.
+    // As a transfer writes them: 2,000 files in batches of `BATCH_FILES`, 100 files a directory.
     for d in 0..20 {
         b.mkdir(&p(&format!("/r/d{d}")), true).await.unwrap();
     }
@@ -259,7 +259,7 @@ async fn files_of_4_kib_cost_at_most_1_15x_their_bytes_in_redis() {
             )
         })
         .collect();
-    for batch in files.chunks(128) {
+    for batch in files.chunks(BATCH_FILES) {
         write_batch(&b, batch).await;
     }
     let per_file = (used() - before) as f64 / files.len() as f64;
