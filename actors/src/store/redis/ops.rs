@@ -505,19 +505,13 @@ impl RedisStore {
         dir: &str,
         pairs: &[(Bytes, Bytes)],
     ) -> Result<Vec<DirEntry>> {
-        let mut entries = Vec::with_capacity(pairs.len());
-        for (name, value) in pairs {
-            let (Ok(name), Ok(value)) = (std::str::from_utf8(name), std::str::from_utf8(value))
-            else {
-                return Err(self
-                    .shared
-                    .origin
-                    .bad_reply("list", "entry")
-                    .with_path(path));
-            };
-            entries.push(self.listed_entry(path, dir, name, value)?);
+        fn utf8(b: &Bytes) -> Option<&str> {
+            std::str::from_utf8(b).ok()
         }
-        Ok(entries)
+        let pairs = pairs
+            .iter()
+            .map(|(name, value)| Some((utf8(name)?, utf8(value)?)));
+        self.listed_entries(path, dir, pairs)
     }
 
     /// The entries of a flat `name, entry, ...` reply from directory `dir`'s hash.
@@ -529,11 +523,23 @@ impl RedisStore {
                 .bad_reply("list", "entries")
                 .with_path(path));
         };
-        let mut out = Vec::with_capacity(items.len() / 2);
-        for pair in items.chunks(2) {
-            let (Some(name), Some(value)) =
-                (pair.first().and_then(text), pair.get(1).and_then(text))
-            else {
+        let pairs = items
+            .chunks(2)
+            .map(|pair| Some((text(pair.first()?)?, text(pair.get(1)?)?)));
+        self.listed_entries(path, dir, pairs)
+    }
+
+    /// The entries of directory `dir` (of `path`) from its names and entries, `None` for a pair
+    /// that is not text.
+    fn listed_entries<'a>(
+        &self,
+        path: &VPath,
+        dir: &str,
+        pairs: impl ExactSizeIterator<Item = Option<(&'a str, &'a str)>>,
+    ) -> Result<Vec<DirEntry>> {
+        let mut out = Vec::with_capacity(pairs.len());
+        for pair in pairs {
+            let Some((name, value)) = pair else {
                 return Err(self
                     .shared
                     .origin
