@@ -7,6 +7,9 @@
 //! owned keys built to look up a few names once. Here a bulk string stays the `Bytes` slice of
 //! the connection's read buffer it was decoded into, and an error reply becomes the same error
 //! fred gives, so that callers map it as they map any other.
+//!
+//! One cost: fred flushes the socket after every custom command, where it writes its own commands
+//! queued together in one go. A batch's `GETRANGE`s therefore stay fred's own (`batch::read_run`).
 
 use bytes::Bytes;
 use fred::error::{Error as FredError, ErrorKind as FredKind};
