@@ -4,11 +4,12 @@
 //! A batched read is one script that resolves every parent directory (`dirs`), a read of each
 //! directory's entries from the client, then the chunk `GET`s of every file at once, which fred
 //! pipelines. A batched write is one script that registers each file's new data in `pending`
-//! (`stage_files`), the chunk `SET`s of every file at once, then one script that checks and commits each file (`commit_files`). Each file keeps the rules
-//! of its one-file form: its own checks and errors, an atomic switch to its new data, the old
-//! data retired, its staged chunks discarded when it fails or the batch is dropped. One
-//! difference: a file's destination is checked at its commit only, not before its data moves,
-//! which would cost every file a second walk of its path in Lua.
+//! (`stage_files`), the chunk `SET`s of every file at once, then one script that checks and
+//! commits each file (`commit_files`). Each file keeps the rules of its one-file form: its own
+//! checks and errors, an atomic switch to its new data, the old data retired, its staged chunks
+//! discarded when it fails or the batch is dropped. One difference: a file's destination is
+//! checked at its commit only, not before its data moves, which would cost every file a second
+//! walk of its path in Lua.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -726,14 +727,7 @@ impl Drop for Staging {
 
 /// The `{code, id or key, count, ...}` triples of a `dirs` reply, if it holds `n` of them.
 fn triples(reply: &[Value], n: usize) -> Option<Vec<(String, String, u64)>> {
-    let Some(Value::Array(items)) = reply.first() else {
-        return None;
-    };
-    if items.len() != 3 * n {
-        return None;
-    }
-    items
-        .chunks(3)
+    records(reply, n, 3)?
         .map(|t| {
             let count = u64::try_from(integer(&t[2])?).ok()?;
             Some((text(&t[0])?.to_string(), text(&t[1])?.to_string(), count))
@@ -743,16 +737,17 @@ fn triples(reply: &[Value], n: usize) -> Option<Vec<(String, String, u64)>> {
 
 /// The `{code, value, ...}` pairs of a batch script's reply, if it holds `n` of them.
 fn pairs(reply: &[Value], n: usize) -> Option<Vec<(String, String)>> {
+    records(reply, n, 2)?
+        .map(|pair| Some((text(&pair[0])?.to_string(), text(&pair[1])?.to_string())))
+        .collect()
+}
+
+/// The `n` records of `width` values each in the flat array a batch script replies with.
+fn records(reply: &[Value], n: usize, width: usize) -> Option<std::slice::Chunks<'_, Value>> {
     let Some(Value::Array(items)) = reply.first() else {
         return None;
     };
-    if items.len() != 2 * n {
-        return None;
-    }
-    items
-        .chunks(2)
-        .map(|pair| Some((text(&pair[0])?.to_string(), text(&pair[1])?.to_string())))
-        .collect()
+    (items.len() == width * n).then(|| items.chunks(width))
 }
 
 /// A path that is not the root as the scripts take it: its parent directory and its name.

@@ -181,26 +181,34 @@ async fn retire_all(shared: &Shared, members: Vec<String>) -> Result<(), FredErr
         .into_iter()
         .filter(|member| !deferred(shared, member))
         .collect();
-    let mut keys = Vec::new();
-    for member in &members {
-        let m = Member::parse(member).expect("deferred() keeps only members that parse");
-        match m.chunks {
-            Some(n) => keys.extend(chunk_keys(shared, &m.data, &m.place, 0..n)),
-            // Staged data of unknown length: probed one member at a time, as `retire` does.
-            None => delete_member(shared, member).await?,
+    let result = async {
+        let (mut keys, mut known) = (Vec::new(), Vec::new());
+        for member in &members {
+            let m = Member::parse(member).expect("deferred() keeps only members that parse");
+            match m.chunks {
+                Some(n) => {
+                    keys.extend(chunk_keys(shared, &m.data, &m.place, 0..n));
+                    known.push(member.clone());
+                }
+                // Staged data of unknown length: probed and forgotten on its own, as `retire`
+                // does.
+                None => delete_member(shared, member).await?,
+            }
         }
+        unlink(shared, keys).await?;
+        for batch in known.chunks(UNLINK_BATCH) {
+            shared
+                .client
+                .zrem::<i64, _, _>(shared.keys.pending(), batch.to_vec())
+                .await?;
+        }
+        Ok(())
     }
-    unlink(shared, keys).await?;
-    for batch in members.chunks(UNLINK_BATCH) {
-        shared
-            .client
-            .zrem::<i64, _, _>(shared.keys.pending(), batch.to_vec())
-            .await?;
-    }
+    .await;
     for member in &members {
         shared.let_go(member);
     }
-    Ok(())
+    result
 }
 
 /// Deletes a member's chunks, then the member.

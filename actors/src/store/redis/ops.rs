@@ -437,9 +437,11 @@ impl RedisStore {
             // As with `openat` on a directory opened before: one renamed meanwhile is listed
             // where it went, one removed has no entries left.
             let key = self.shared.keys.dir(dir);
-            let all = raw::hgetall(&self.shared.client, &key)
+            let all = self
+                .shared
+                .read_checked(OP, &key, raw::hgetall(&self.shared.client, &key))
                 .await
-                .map_err(|e| self.shared.origin.error(OP, &e, Some(&key)).with_path(path))?;
+                .map_err(|e| e.with_path(path))?;
             return Ok((self.raw_entries(path, dir, &all)?, None));
         }
         let entries = self.entries(path, dir, flat)?;
@@ -479,20 +481,15 @@ impl RedisStore {
     ) -> Result<RedisPage> {
         const OP: &str = "list";
         let shared = &self.shared;
-        if shared.is_lost() {
-            return Err(shared.lost_error(OP).with_path(path));
-        }
-        let (key, meta) = (shared.keys.dir(dir), shared.keys.meta());
-        let (page, epoch) = futures::future::join(
-            raw::hscan(&shared.client, &key, scan, count.max(1)),
-            raw::hget(&shared.client, &meta, "epoch"),
-        )
-        .await;
-        shared
-            .epoch_held(OP, &meta, epoch)
+        let key = shared.keys.dir(dir);
+        let (next, page) = shared
+            .read_checked(
+                OP,
+                &key,
+                raw::hscan(&shared.client, &key, scan, count.max(1)),
+            )
+            .await
             .map_err(|e| e.with_path(path))?;
-        let (next, page) =
-            page.map_err(|e| shared.origin.error(OP, &e, Some(&key)).with_path(path))?;
         let entries = self.raw_entries(path, dir, &page)?;
         let next = (next != "0").then(|| (dir.to_string(), next));
         Ok((entries, next))

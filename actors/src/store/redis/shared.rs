@@ -6,6 +6,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
+use bytes::Bytes;
+use fred::error::Error as FredError;
 use fred::prelude::{Client, Pool, Value};
 use fred::types::scripts::Script;
 use tokio::runtime::Handle;
@@ -14,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use super::epoch::IdGen;
 use super::errors::{Origin, is_ambiguous};
 use super::keys::Keys;
+use super::raw;
 use crate::error::{Error, ErrorKind, Result};
 
 /// The state shared by a store and everything it hands out. Always behind an `Arc`.
@@ -161,19 +164,35 @@ impl Shared {
     /// it was lost, or the failure of the check.
     pub(crate) async fn check_epoch(&self, op: &'static str) -> Result<()> {
         let meta = self.keys.meta();
-        self.epoch_held(
-            op,
-            &meta,
-            super::raw::hget(&self.client, &meta, "epoch").await,
-        )
+        self.epoch_held(op, &meta, raw::hget(&self.client, &meta, "epoch").await)
     }
 
-    /// [`Shared::check_epoch`] on the reply of `HGET <meta> epoch` sent already.
-    pub(crate) fn epoch_held(
+    /// Runs `read` of metadata key `key`, sent on the metadata connection, together with
+    /// [`Shared::check_epoch`]'s read of the epoch right behind it: one round trip. Errors: as
+    /// `check_epoch` (without sending anything once the namespace is known lost), then the
+    /// read's own.
+    pub(crate) async fn read_checked<T>(
+        &self,
+        op: &'static str,
+        key: &str,
+        read: impl Future<Output = std::result::Result<T, FredError>>,
+    ) -> Result<T> {
+        if self.is_lost() {
+            return Err(self.lost_error(op));
+        }
+        let meta = self.keys.meta();
+        let (value, epoch) =
+            futures::future::join(read, raw::hget(&self.client, &meta, "epoch")).await;
+        self.epoch_held(op, &meta, epoch)?;
+        value.map_err(|e| self.origin.error(op, &e, Some(key)))
+    }
+
+    /// Whether `epoch`, the reply of `HGET <meta> epoch`, is this store's.
+    fn epoch_held(
         &self,
         op: &'static str,
         meta: &str,
-        epoch: std::result::Result<Option<bytes::Bytes>, fred::error::Error>,
+        epoch: std::result::Result<Option<Bytes>, FredError>,
     ) -> Result<()> {
         let epoch = epoch.map_err(|e| self.origin.error(op, &e, Some(meta)))?;
         if epoch.as_deref() != Some(self.session().epoch.as_bytes()) {

@@ -1,5 +1,5 @@
 -- `list(path, count)`: `{'ok', dir id, cursor, {name, entry, ...}}`; cursor `0` means that was
--- all, else the caller goes on with `list_page`. A directory of at most `count` entries comes as
+-- all, else the caller goes on from that `HSCAN` cursor. A directory of at most `count` entries comes as
 -- cursor `all` and no entries: the caller reads it whole with `HGETALL` itself, which costs
 -- Redis a fraction of handing every entry through Lua.
 local function main()
