@@ -137,20 +137,31 @@ pub(super) async fn transfer_batch(
     // The batch writes its bytes at once, so it takes their tokens first.
     let bytes: u64 = whole.iter().map(|(_, data)| data.len() as u64).sum();
     pace.admit(bytes).await;
+    // Each file's bytes go to the destination, not a clone of them: a clone of bytes read into
+    // a buffer of their own allocates a shared header, which a memory mount would keep for the
+    // file's life (32 bytes a file). A move keeps a clone, to check the copy against.
+    let mut sent = Vec::with_capacity(whole.len());
     let batch = whole
-        .iter()
-        .map(|(i, data)| WholeFile {
-            path: to[*i].clone(),
-            data: data.clone(),
+        .into_iter()
+        .map(|(i, data)| {
+            sent.push(Sent {
+                index: i,
+                len: data.len() as u64,
+                kept: moves.then(|| data.clone()),
+            });
+            WholeFile {
+                path: to[i].clone(),
+                data,
+            }
         })
         .collect();
     let mut failure = None;
-    let mut committed = Vec::with_capacity(whole.len());
-    for ((i, data), result) in whole.into_iter().zip(dst.write_files(batch).await) {
+    let mut committed = Vec::with_capacity(sent.len());
+    for (file, result) in sent.into_iter().zip(dst.write_files(batch).await) {
         match result {
             Ok(()) => {
-                report.meter.add_bytes(data.len() as u64);
-                committed.push((i, data));
+                report.meter.add_bytes(file.len);
+                committed.push(file);
             }
             Err(e) => {
                 failure.get_or_insert(e);
@@ -162,14 +173,15 @@ pub(super) async fn transfer_batch(
         pace.ready().await;
         verify_batch(dst, &to, &committed).await?;
     }
-    for (i, data) in &committed {
+    for file in &committed {
         if moves {
             pace.ready().await;
-            src.remove_file_if(&from[*i], &versions[*i]).await?;
+            src.remove_file_if(&from[file.index], &versions[file.index])
+                .await?;
         }
-        report.done(&to[*i], data.len() as u64);
+        report.done(&to[file.index], file.len);
         moved_files += 1;
-        moved_bytes += data.len() as u64;
+        moved_bytes += file.len;
     }
     if let Some(e) = failure {
         return Err(e);
@@ -177,19 +189,24 @@ pub(super) async fn transfer_batch(
     Ok((moved_files, moved_bytes))
 }
 
+/// A file of a batch handed to the destination.
+struct Sent {
+    /// Its index in the batch.
+    index: usize,
+    len: u64,
+    /// For a move: the bytes sent, to check the copy against before the source goes.
+    kept: Option<Bytes>,
+}
+
 /// Reads the committed files of a moved batch back and checks each against what was sent.
 /// Errors: `Io` naming the first that differs, or the read-back's own; either way no source of
 /// the batch has been deleted yet, and all are kept.
-async fn verify_batch(
-    dst: &BackendHandle,
-    to: &[VPath],
-    committed: &[(usize, Bytes)],
-) -> Result<()> {
-    let paths: Vec<VPath> = committed.iter().map(|(i, _)| to[*i].clone()).collect();
+async fn verify_batch(dst: &BackendHandle, to: &[VPath], committed: &[Sent]) -> Result<()> {
+    let paths: Vec<VPath> = committed.iter().map(|f| to[f.index].clone()).collect();
     let back = dst.read_files(&paths, SMALL_FILE_MAX).await;
-    for ((path, (_, sent)), got) in paths.iter().zip(committed).zip(back) {
+    for ((path, file), got) in paths.iter().zip(committed).zip(back) {
         match got? {
-            WholeRead::Data(data, _) if data == *sent => {}
+            WholeRead::Data(data, _) if Some(&data) == file.kept.as_ref() => {}
             _ => {
                 return Err(Error::new(ErrorKind::Io, "mv")
                     .with_path(path)
