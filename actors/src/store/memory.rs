@@ -4,8 +4,10 @@
 //! nodes, files are shared, immutable lists of `Bytes` chunks. Reads hand out clones of the chunk
 //! list (zero-copy); writes build a new chunk list outside the actor and swap it in at commit, so a
 //! reader holding the old list keeps reading the old file whole. Copies inside the store share the
-//! same buffers. Every file made, replaced or touched takes a new generation from the store's
-//! counter: its [`Version`], which a move checks before it removes its source.
+//! same buffers. A batch of whole files (a transfer's small files) skips the writer: each file is
+//! checked and committed in one step in the actor, as one `start_commit` would commit it. Every
+//! file made, replaced or touched takes a new generation from the store's counter: its
+//! [`Version`], which a move checks before it removes its source.
 //!
 //! Capacity is a byte ledger shared with the writers, so that a write is refused with `NoSpace`
 //! before the chunk that would exceed it is kept. Bytes count by logical file size: a file copied
@@ -135,6 +137,21 @@ struct DirNode {
 
 impl DirNode {
     /// The directory at `path` below this one. Errors: `NotFound`, `NotADirectory`.
+    fn descend(&self, op: &'static str, path: &VPath) -> Result<&DirNode> {
+        let mut dir = self;
+        for name in path.components() {
+            match dir.entries.get(name) {
+                Some(Node::Dir(d)) => dir = d,
+                Some(Node::File(_)) => {
+                    return Err(Error::new(ErrorKind::NotADirectory, op).with_path(path));
+                }
+                None => return Err(not_found(op, path)),
+            }
+        }
+        Ok(dir)
+    }
+
+    /// [`DirNode::descend`], for changing what it finds.
     fn descend_mut(&mut self, op: &'static str, path: &VPath) -> Result<&mut DirNode> {
         let mut dir = self;
         for name in path.components() {
@@ -213,17 +230,7 @@ impl MemoryStore {
 
     /// The directory at `path`. Errors: `NotFound`, `NotADirectory`.
     fn dir(&self, op: &'static str, path: &VPath) -> Result<&DirNode> {
-        let mut dir = &self.root;
-        for name in path.components() {
-            match dir.entries.get(name) {
-                Some(Node::Dir(d)) => dir = d,
-                Some(Node::File(_)) => {
-                    return Err(Error::new(ErrorKind::NotADirectory, op).with_path(path));
-                }
-                None => return Err(not_found(op, path)),
-            }
-        }
-        Ok(dir)
+        self.root.descend(op, path)
     }
 
     fn dir_mut(&mut self, op: &'static str, path: &VPath) -> Result<&mut DirNode> {
