@@ -143,6 +143,7 @@ mod keys;
 mod ops;
 mod pack;
 mod raw;
+mod read_ahead;
 mod reader;
 mod scripts;
 mod shared;
@@ -178,8 +179,10 @@ pub struct RedisStore {
     shared: Arc<Shared>,
     warnings: Vec<String>,
     stop: CancellationToken,
-    /// [`RedisStore::close`] has run: the connections are closed, nothing is left to do.
+    /// [`RedisStore::close`](crate::store::Store::close) has run: the connections are closed, nothing is left to do.
     closed: bool,
+    /// The next pages of the listings served last, on their way.
+    read_ahead: read_ahead::ReadAheads,
 }
 
 impl RedisStore {

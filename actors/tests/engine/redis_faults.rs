@@ -25,7 +25,7 @@ use mavfs_actors::store::memory::MemoryStore;
 use mavfs_actors::store::redis::{RedisOptions, RedisStore};
 use mavfs_actors::store::{WholeFile, WholeRead, WriteMode};
 use mavfs_actors::transfer::{TransferKind, TransferRequest};
-use mavfs_actors::{BackendKind, Mount, MountTable, Tier};
+use mavfs_actors::{BackendKind, ListCursor, Mount, MountTable, Tier};
 use mavfs_actors::{Error, ErrorKind, RouterHandle, VPath};
 
 use mavfs_test_support::redis as redis_support;
@@ -823,17 +823,81 @@ async fn a_namespace_lost_between_two_pages_of_a_listing_is_reported() {
     names.dedup();
     assert_eq!(names.len(), ENTRIES);
 
+    // The pages after the first are read ahead (a page and the one being read): those read
+    // before the loss may still be served, as the directory was; the first read after it
+    // reports the loss, before the listing ends, and never as an empty directory.
     let first = b.list_page(&d, None, 100).await.unwrap();
-    let next = first
+    let mut cursor = first
         .next
         .expect("a directory of this size takes more than one page");
+    let mut served = first.entries.len();
+    tokio::time::sleep(Duration::from_millis(200)).await;
     server.cli(&["FLUSHALL"]);
-    let err = assert_kind!(
-        b.list_page(&d, Some(next), 100).await,
-        ErrorKind::Unavailable
-    );
+    let err = loop {
+        match b.list_page(&d, Some(cursor), 100).await {
+            Ok(page) => {
+                assert!(!page.entries.is_empty(), "a page read after the loss");
+                served += page.entries.len();
+                cursor = page
+                    .next
+                    .expect("the listing ended without reporting the loss");
+            }
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
     assert!(err.to_string().contains(LOST), "{err}");
     assert!(err.to_string().contains("/r/d"), "{err}");
+    assert!(
+        served < ENTRIES / 2,
+        "{served} entries served after the loss"
+    );
+}
+
+/// Two listings paged in turn each list their own directory whole: a page asked for that is
+/// not the one read ahead is read anew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_paged_in_turn_each_list_their_own_directory() {
+    let Some(server) = RedisServer::start("listings in turn") else {
+        return;
+    };
+    // More than a listpack holds, so that `HSCAN` pages.
+    const ENTRIES: usize = 700;
+    let b = mount(&server, "turns").await;
+    for dir in ["a", "b"] {
+        b.mkdir(&p(&format!("/r/{dir}")), false).await.unwrap();
+        let files: Vec<WholeFile> = (0..ENTRIES)
+            .map(|i| WholeFile {
+                path: p(&format!("/r/{dir}/{dir}{i:04}")),
+                data: Bytes::new(),
+            })
+            .collect();
+        for result in b.write_files(files).await {
+            result.unwrap();
+        }
+    }
+    let dirs = [p("/r/a"), p("/r/b")];
+    let mut names: [Vec<String>; 2] = Default::default();
+    let mut cursors: [Option<Option<ListCursor>>; 2] = [Some(None), Some(None)];
+    // A page of a, a page of b, and so on: each request finds the other listing read ahead.
+    let mut turn = 0;
+    while cursors.iter().any(Option::is_some) {
+        let i = turn % 2;
+        turn += 1;
+        let Some(cursor) = cursors[i].take() else {
+            continue;
+        };
+        let page = b.list_page(&dirs[i], cursor, 50).await.unwrap();
+        names[i].extend(page.entries.into_iter().map(|e| e.name));
+        cursors[i] = page.next.map(Some);
+    }
+    for (i, dir) in ["a", "b"].iter().enumerate() {
+        let mut got = std::mem::take(&mut names[i]);
+        got.sort_unstable();
+        got.dedup();
+        let want: Vec<String> = (0..ENTRIES).map(|n| format!("{dir}{n:04}")).collect();
+        assert_eq!(got, want, "listing of /r/{dir}");
+    }
 }
 
 /// A store whose server restarts empty reports the loss on its next read, refuses every write
@@ -1229,4 +1293,49 @@ async fn a_copy_into_a_cluster_rides_out_slot_migrations() {
     })
     .await;
     router.shutdown().await;
+}
+
+/// A listing resumed after a pause longer than a read-ahead page is kept reads its pages anew:
+/// files removed during the pause are not listed from pages read before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_resumed_after_a_pause_reads_its_pages_anew() {
+    let Some(server) = RedisServer::start("listing after a pause") else {
+        return;
+    };
+    const ENTRIES: usize = 700;
+    let b = mount(&server, "pause").await;
+    b.mkdir(&p("/r/d"), false).await.unwrap();
+    let files: Vec<WholeFile> = (0..ENTRIES)
+        .map(|i| WholeFile {
+            path: p(&format!("/r/d/f{i:04}")),
+            data: Bytes::new(),
+        })
+        .collect();
+    for result in b.write_files(files).await {
+        result.unwrap();
+    }
+    let d = p("/r/d");
+    let first = b.list_page(&d, None, 50).await.unwrap();
+    let kept: std::collections::HashSet<String> =
+        first.entries.into_iter().map(|e| e.name).collect();
+    let mut cursor = first.next.expect("more than one page");
+    // The pages after the first are read ahead meanwhile; then every file not listed yet goes.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for i in 0..ENTRIES {
+        let name = format!("f{i:04}");
+        if !kept.contains(&name) {
+            b.remove_file(&p(&format!("/r/d/{name}"))).await.unwrap();
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    loop {
+        let page = b.list_page(&d, Some(cursor), 50).await.unwrap();
+        for entry in &page.entries {
+            assert!(kept.contains(&entry.name), "{} was removed", entry.name);
+        }
+        match page.next {
+            Some(next) => cursor = next,
+            None => break,
+        }
+    }
 }

@@ -330,7 +330,7 @@ pub(super) fn open_regular_in(
 ///
 /// The file is left non-blocking: local filesystems ignore the flag on a regular file; a reader
 /// that gets `WouldBlock` (FUSE may honour it) clears it and reads again
-/// ([`super::reader::read_listed`]).
+/// (`super::reader::read_listed`).
 pub(super) fn open_listed_in(
     root: &Dir,
     dir: &Dir,

@@ -158,6 +158,7 @@ impl RedisStore {
             warnings,
             stop,
             closed: false,
+            read_ahead: Default::default(),
         })
     }
 

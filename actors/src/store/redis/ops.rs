@@ -12,6 +12,7 @@ use super::errors::CHANGED;
 use super::gc::{Pin, retire};
 use super::keys::{Entry, chunk_count};
 use super::raw;
+use super::read_ahead::{Scanned, scan_page};
 use super::reader::{self, FileData};
 use super::scripts::SCRIPTS;
 use super::shared::{integer, text};
@@ -69,10 +70,20 @@ impl Store for RedisStore {
         let (entries, next) = match cursor {
             None => self.first_page(path, limit).await?,
             Some(cursor) => {
+                // A page its caller pages on to: read ahead ([`super::read_ahead`]) if it was.
                 let (dir, scan) = Self::parse_cursor(path, &cursor)?;
-                self.next_page(path, dir, scan, limit).await?
+                let scanned = self.read_ahead.page(&self.shared, dir, scan, limit).await;
+                let page = self.scanned_page(path, dir, scanned)?;
+                if page.1.is_none() {
+                    self.read_ahead.served(&self.shared, dir, None, limit);
+                }
+                page
             }
         };
+        // Redis scans the next pages while the caller works through this one.
+        if let Some((dir, scan)) = &next {
+            self.read_ahead.served(&self.shared, dir, Some(scan), limit);
+        }
         Ok(ListPage {
             entries,
             next: next.map(|(dir, scan)| ListCursor::new(format!("{dir}:{scan}"))),
@@ -354,6 +365,7 @@ impl Store for RedisStore {
     }
 
     async fn close(&mut self) {
+        self.read_ahead.clear();
         self.shut().await;
     }
 
@@ -479,17 +491,13 @@ impl RedisStore {
         scan: &str,
         count: usize,
     ) -> Result<RedisPage> {
-        const OP: &str = "list";
-        let shared = &self.shared;
-        let key = shared.keys.dir(dir);
-        let (next, page) = shared
-            .read_checked(
-                OP,
-                &key,
-                raw::hscan(&shared.client, &key, scan, count.max(1)),
-            )
-            .await
-            .map_err(|e| e.with_path(path))?;
+        let scanned = scan_page(&self.shared, dir, scan, count).await;
+        self.scanned_page(path, dir, scanned)
+    }
+
+    /// The page of `path` (directory `dir`) an `HSCAN` read, and where its listing goes on.
+    fn scanned_page(&self, path: &VPath, dir: &str, scanned: Result<Scanned>) -> Result<RedisPage> {
+        let (next, page) = scanned.map_err(|e| e.with_path(path))?;
         let entries = self.raw_entries(path, dir, &page)?;
         let next = (next != "0").then(|| (dir.to_string(), next));
         Ok((entries, next))
