@@ -797,16 +797,7 @@ async fn a_namespace_lost_between_two_pages_of_a_listing_is_reported() {
     // pages instead of answering whole.
     const ENTRIES: usize = 1100;
     let b = mount(&server, "pages").await;
-    b.mkdir(&p("/r/d"), false).await.unwrap();
-    let files: Vec<WholeFile> = (0..ENTRIES)
-        .map(|i| WholeFile {
-            path: p(&format!("/r/d/f{i:04}")),
-            data: Bytes::new(),
-        })
-        .collect();
-    for result in b.write_files(files).await {
-        result.unwrap();
-    }
+    directory_of_empty_files(&b, "/r/d", "f", ENTRIES).await;
     let d = p("/r/d");
     // Paged to its end, the listing holds every name once.
     let mut names = Vec::new();
@@ -854,6 +845,21 @@ async fn a_namespace_lost_between_two_pages_of_a_listing_is_reported() {
     );
 }
 
+/// Makes directory `dir` holding `count` empty files named `<prefix><n>` (`n` of four digits),
+/// written in one batch.
+async fn directory_of_empty_files(b: &BackendHandle, dir: &str, prefix: &str, count: usize) {
+    b.mkdir(&p(dir), false).await.unwrap();
+    let files: Vec<WholeFile> = (0..count)
+        .map(|i| WholeFile {
+            path: p(&format!("{dir}/{prefix}{i:04}")),
+            data: Bytes::new(),
+        })
+        .collect();
+    for result in b.write_files(files).await {
+        result.unwrap();
+    }
+}
+
 /// Two listings paged in turn each list their own directory whole: a page asked for that is
 /// not the one read ahead is read anew.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -865,16 +871,7 @@ async fn listings_paged_in_turn_each_list_their_own_directory() {
     const ENTRIES: usize = 700;
     let b = mount(&server, "turns").await;
     for dir in ["a", "b"] {
-        b.mkdir(&p(&format!("/r/{dir}")), false).await.unwrap();
-        let files: Vec<WholeFile> = (0..ENTRIES)
-            .map(|i| WholeFile {
-                path: p(&format!("/r/{dir}/{dir}{i:04}")),
-                data: Bytes::new(),
-            })
-            .collect();
-        for result in b.write_files(files).await {
-            result.unwrap();
-        }
+        directory_of_empty_files(&b, &format!("/r/{dir}"), dir, ENTRIES).await;
     }
     let dirs = [p("/r/a"), p("/r/b")];
     let mut names: [Vec<String>; 2] = Default::default();
@@ -1304,16 +1301,7 @@ async fn a_listing_resumed_after_a_pause_reads_its_pages_anew() {
     };
     const ENTRIES: usize = 700;
     let b = mount(&server, "pause").await;
-    b.mkdir(&p("/r/d"), false).await.unwrap();
-    let files: Vec<WholeFile> = (0..ENTRIES)
-        .map(|i| WholeFile {
-            path: p(&format!("/r/d/f{i:04}")),
-            data: Bytes::new(),
-        })
-        .collect();
-    for result in b.write_files(files).await {
-        result.unwrap();
-    }
+    directory_of_empty_files(&b, "/r/d", "f", ENTRIES).await;
     let d = p("/r/d");
     let first = b.list_page(&d, None, 50).await.unwrap();
     let kept: std::collections::HashSet<String> =
