@@ -29,7 +29,8 @@
 //! inside the script that needs it: every operation is one round trip whatever the depth. A
 //! listing and a batched read take a second: the script resolves the directory, and the client
 //! reads its hash (`HGETALL`, `HSCAN`, `HMGET`), since handing entries through Lua cost Redis
-//! more than reading them (about 0.5 µs an entry each way).
+//! more than reading them (about 0.5 µs an entry each way). A listing paged by its caller reads
+//! its next pages ahead while the caller works through one (module `read_ahead`).
 //! Directory contents are keyed by id, so `rename` moves one hash field between two directory
 //! hashes and touches nothing else: O(1) for a file or a directory of any size.
 //!
@@ -179,7 +180,8 @@ pub struct RedisStore {
     shared: Arc<Shared>,
     warnings: Vec<String>,
     stop: CancellationToken,
-    /// [`RedisStore::close`](crate::store::Store::close) has run: the connections are closed, nothing is left to do.
+    /// [`RedisStore::close`](crate::store::Store::close) has run: the connections are closed,
+    /// nothing is left to do.
     closed: bool,
     /// The next pages of the listings served last, on their way.
     read_ahead: read_ahead::ReadAheads,

@@ -67,23 +67,25 @@ impl Store for RedisStore {
         cursor: Option<ListCursor>,
         limit: usize,
     ) -> Result<ListPage> {
+        // Pages past the first are read ahead ([`super::read_ahead`]): Redis scans the next
+        // while the caller works through this one.
         let (entries, next) = match cursor {
-            None => self.first_page(path, limit).await?,
-            Some(cursor) => {
-                // A page its caller pages on to: read ahead ([`super::read_ahead`]) if it was.
-                let (dir, scan) = Self::parse_cursor(path, &cursor)?;
-                let scanned = self.read_ahead.page(&self.shared, dir, scan, limit).await;
-                let page = self.scanned_page(path, dir, scanned)?;
-                if page.1.is_none() {
-                    self.read_ahead.served(&self.shared, dir, None, limit);
+            None => {
+                let page = self.first_page(path, limit).await?;
+                if let Some((dir, scan)) = &page.1 {
+                    self.read_ahead.served(&self.shared, dir, Some(scan), limit);
                 }
                 page
             }
+            Some(cursor) => {
+                let (dir, scan) = Self::parse_cursor(path, &cursor)?;
+                let scanned = self.read_ahead.page(&self.shared, dir, scan, limit).await;
+                let page = self.scanned_page(path, dir, scanned)?;
+                let next = page.1.as_ref().map(|(_, scan)| scan.as_str());
+                self.read_ahead.served(&self.shared, dir, next, limit);
+                page
+            }
         };
-        // Redis scans the next pages while the caller works through this one.
-        if let Some((dir, scan)) = &next {
-            self.read_ahead.served(&self.shared, dir, Some(scan), limit);
-        }
         Ok(ListPage {
             entries,
             next: next.map(|(dir, scan)| ListCursor::new(format!("{dir}:{scan}"))),

@@ -1,7 +1,7 @@
 -- `list(path, count)`: `{'ok', dir id, cursor, {name, entry, ...}}`; cursor `0` means that was
--- all, else the caller goes on from that `HSCAN` cursor. A directory of at most `count` entries comes as
--- cursor `all` and no entries: the caller reads it whole with `HGETALL` itself, which costs
--- Redis a fraction of handing every entry through Lua.
+-- all, else the caller goes on from that `HSCAN` cursor. A directory of at most `count`
+-- entries comes as cursor `all` and no entries: the caller reads it whole with `HGETALL`
+-- itself, which costs Redis a fraction of handing every entry through Lua.
 local function main()
   local names = split(ARGV[2])
   local ids = walk(names, #names)
