@@ -312,11 +312,11 @@ async fn read_run(
         .max()
         .unwrap_or(start);
     let key = first.key(&shared.keys, 0);
-    // fred's own `GETRANGE`, not `raw::getrange`: it flushes the socket only after the last of
-    // the commands queued together, where a custom command flushes after each.
-    let range: std::result::Result<Bytes, FredError> = client
-        .getrange(&key, start as usize, (end - 1) as usize)
-        .await;
+    // The raw frame, not fred's `GETRANGE`, which scans every byte for UTF-8. fred flushes the
+    // socket after each custom command (a `writev` per run, 1,372 a push of 20,000 files of
+    // 4 KiB instead of 747), but the scan cost more: that push took 6% less time and 3% less
+    // client CPU (medians of twelve alternating runs), and Redis no more CPU.
+    let range = raw::getrange(client, &key, start, end - 1).await;
     run.iter()
         .map(|&i| {
             let f = file(i);

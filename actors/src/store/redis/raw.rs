@@ -9,7 +9,8 @@
 //! fred gives, so that callers map it as they map any other.
 //!
 //! One cost: fred flushes the socket after every custom command, where it writes its own commands
-//! queued together in one go. A batch's `GETRANGE`s therefore stay fred's own (`batch::read_run`).
+//! queued together in one go. For a command that brings file data back the scan costs more than
+//! the flush (see `batch::read_run`).
 
 use bytes::Bytes;
 use fred::error::{Error as FredError, ErrorKind as FredKind};
