@@ -39,7 +39,7 @@ local function main()
     for i = 3, #ARGV, 6 do
       local dir = try(dir_at, ARGV[i], cache)
       if dir then
-        local k = dkey(dir.ids[#dir.names])
+        local k = dir.key
         if not wanted[k] then
           wanted[k] = {}
           order[#order + 1] = k
@@ -63,7 +63,7 @@ local function main()
   end
   local function commit_one(i)
     local dir = dir_at(ARGV[i], cache)
-    local k = dkey(dir.ids[#dir.names])
+    local k = dir.key
     local name, size, data, off = ARGV[i + 1], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
     local v = entries[k][name]
     local old

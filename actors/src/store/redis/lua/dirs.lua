@@ -16,7 +16,7 @@ local function main()
       local id = dir.ids[#dir.names]
       out[#out + 1] = ''
       out[#out + 1] = id
-      out[#out + 1] = call('HLEN', dkey(id))
+      out[#out + 1] = call('HLEN', dir.key)
     end
   end
   return {'ok', out}

@@ -114,13 +114,14 @@ local function answer(out, value, err)
   end
 end
 -- The directory at `path`, resolved once per batch: `cache` maps a path to what resolving it
--- gave, {names, ids} (ids[#names] is the directory's id) or {err}, raised again on every use.
+-- gave, {names, ids, key} (ids[#names] is the directory's id, key its hash) or {err}, raised
+-- again on every use.
 local function dir_at(path, cache)
   local hit = cache[path]
   if not hit then
     local names = split(path)
     local ids, err = try(walk, names, #names)
-    hit = {names = names, ids = ids, err = err}
+    hit = {names = names, ids = ids, key = ids and dkey(ids[#names]), err = err}
     cache[path] = hit
   end
   if hit.err then error(hit.err) end
