@@ -21,9 +21,10 @@
 # rows' base is the RSS after pulling the flat directory, so they show what listing adds (each
 # its own peak). ADDED B/FILE is what the operation itself added: its peak RSS above the RSS when
 # it started, less the file bytes it added to the memory store (a memory store's own bookkeeping
-# for the files an operation creates, about 180 bytes a file, counts as added). Issue 13's targets: ratio <= 1.3 and <= 300 B/file; mavfs ls within 2x of GNU
-# ls in time and peak RSS; ls -U in bounded memory (its RSS B/FILE falls as N grows). One run,
-# not best-of: large N takes minutes.
+# for the files an operation creates, about 180 bytes a file, counts as added). Issue 13's
+# targets: ratio <= 1.3 and <= 300 B/file; mavfs ls within 2x of GNU ls in time and peak RSS;
+# ls -U in bounded memory (its RSS B/FILE falls as N grows). One run, not best-of: large N
+# takes minutes.
 #
 # Usage: benches/scaling.sh [N...]    (run as root for the ext4 loop mount and clear_refs)
 #   MAVFS=/path     the binary (default: target/release/mavfs, built once)

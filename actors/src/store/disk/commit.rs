@@ -20,7 +20,8 @@ use super::session::Session;
 use super::staging::{DiskStaged, DiskWriter, TempFile};
 use super::usage::{Counters, Totals};
 
-/// [`Store::open_write`](crate::store::Store::open_write): checks `path`, opens the old file of an append, creates the temp file.
+/// [`Store::open_write`](crate::store::Store::open_write): checks `path`, opens the old file of
+/// an append, creates the temp file.
 pub(super) fn open_write_now(
     root: &Dir,
     staging: &Arc<Session>,

@@ -20,8 +20,9 @@ use super::errors::{error, io_error, join_error, truncated};
 use super::sandbox::{OpenDir, open_dir, open_listed_in, open_regular, rel_path, split_parent};
 use super::staging::SMALL_FILE;
 
-/// [`Store::start_open_read`](crate::store::Store::start_open_read) of `rel`: opens it, and reads a small file whole while at it, so that
-/// its one chunk needs no other trip to a blocking thread. A blocking call.
+/// [`Store::start_open_read`](crate::store::Store::start_open_read) of `rel`: opens it, and
+/// reads a small file whole while at it, so that its one chunk needs no other trip to a blocking
+/// thread. A blocking call.
 pub(super) fn open_read_blocking(
     root: &Dir,
     path: &VPath,
@@ -54,10 +55,11 @@ pub(super) fn open_read_blocking(
     })
 }
 
-/// [`Store::start_read_files`](crate::store::Store::start_read_files): reads each of `paths` whole if it holds at most `limit` bytes,
-/// each opened as a file its caller listed ([`open_listed_in`]). A file's parent directory stays
-/// open for the next file if it is in the same one (a batch mostly reads one directory), which
-/// saves opening and closing it for each file. A blocking call.
+/// [`Store::start_read_files`](crate::store::Store::start_read_files): reads each of `paths`
+/// whole if it holds at most `limit` bytes, each opened as a file its caller listed
+/// ([`open_listed_in`]). A file's parent directory stays open for the next file if it is in the
+/// same one (a batch mostly reads one directory), which saves opening and closing it for each
+/// file. A blocking call.
 pub(super) fn read_files_blocking(
     root: &Dir,
     paths: &[VPath],

@@ -23,10 +23,11 @@ fn skippable(err: &io::Error) -> bool {
 
 /// The entries of directory `rel`.
 ///
-/// A symlink is reported as [`EntryKind::Symlink`](crate::store::EntryKind::Symlink), whatever it points at, so that no walk built
-/// on listings follows one (a path *through* a link that stays inside still resolves: `stat`,
-/// `cd` and `cat` follow it). Entries that vanish during the listing are left out. The staging directory is hidden when the listed directory is
-/// the root, whichever path reached it.
+/// A symlink is reported as [`EntryKind::Symlink`](crate::store::EntryKind::Symlink), whatever
+/// it points at, so that no walk built on listings follows one (a path *through* a link that
+/// stays inside still resolves: `stat`, `cd` and `cat` follow it). Entries that vanish during
+/// the listing are left out. The staging directory is hidden when the listed directory is the
+/// root, whichever path reached it.
 pub(super) fn list(root: &Dir, rel: &Path, root_id: (u64, u64)) -> io::Result<Vec<DirEntry>> {
     let dir = root.open_dir(rel)?;
     let at_root = rel == Path::new(".") || file_id(&dir.dir_metadata()?) == root_id;
