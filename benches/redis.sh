@@ -43,8 +43,9 @@ for tool in redis-server redis-cli redis-benchmark; do
 done
 shm=$(mktemp -d /dev/shm/mavfs-redis.XXXXXX)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# The large workload holds 1 GiB at a time; the limit keeps a runaway run off the shared machine.
 redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$shm" \
-  --logfile redis.log --daemonize no >/dev/null 2>&1 &
+  --maxmemory 3gb --maxmemory-policy noeviction --logfile redis.log --daemonize no >/dev/null 2>&1 &
 redis_pid=$!
 trap 'kill $redis_pid 2>/dev/null; wait $redis_pid 2>/dev/null; rm -rf "$shm"' EXIT
 until [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ]; do sleep 0.05; done

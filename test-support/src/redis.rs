@@ -83,6 +83,10 @@ fn free_port(bus: bool) -> u16 {
     }
 }
 
+/// The `maxmemory` every test server gets unless its test says otherwise: far above what any test
+/// stores, and a bound on what a runaway test can take from the shared machine.
+pub const DEFAULT_MAXMEMORY: &str = "512mb";
+
 /// One `redis-server` process on 127.0.0.1.
 pub struct RedisServer {
     port: u16,
@@ -93,7 +97,8 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// A server with default settings, or `None` (after saying so) without Redis.
+    /// A server with the test defaults ([`DEFAULT_MAXMEMORY`], `noeviction`), or `None` (after
+    /// saying so) without Redis.
     pub fn start(what: &str) -> Option<RedisServer> {
         Self::start_with(what, &[])
     }
@@ -140,6 +145,12 @@ impl RedisServer {
             "redis.log",
             "--daemonize",
             "no",
+            // Memory is shared with every other test: no server grows without bound. The
+            // caller's arguments come after and win (`--maxmemory 0` lifts the limit).
+            "--maxmemory",
+            DEFAULT_MAXMEMORY,
+            "--maxmemory-policy",
+            "noeviction",
         ]
         .iter()
         .map(|s| s.to_string())

@@ -336,7 +336,8 @@ async fn usage_reports_maxmemory_and_used_memory() {
     assert_eq!(usage.available, Some((64 << 20) - used));
 
     // Without maxmemory there is no capacity, nor anything available of it; used still shows.
-    let Some(unlimited) = RedisServer::start("usage without maxmemory") else {
+    let Some(unlimited) = RedisServer::start_with("usage without maxmemory", &["--maxmemory", "0"])
+    else {
         return;
     };
     let usage = mount(&unlimited, "usage").await.usage().await.unwrap();
