@@ -216,7 +216,10 @@ impl VPath {
     /// result exceeds [`MAX_PATH_BYTES`].
     pub fn join(&self, name: &str) -> Result<VPath> {
         validate_name(name).map_err(|e| e.with_path(self))?;
-        let mut out = self.clone();
+        // Built at its final size: a transfer joins a path for every file it moves, and a clone
+        // grown by a push cost a reallocation each.
+        let mut out = VPath(String::with_capacity(self.0.len() + 1 + name.len()));
+        out.0.push_str(&self.0);
         out.push_unchecked(name);
         if out.0.len() > MAX_PATH_BYTES {
             return Err(PathError::new(ErrorKind::NameTooLong, "path").with_path(self));
@@ -236,14 +239,17 @@ impl VPath {
 
     /// The parent, or `None` for `/`.
     pub fn parent(&self) -> Option<VPath> {
+        self.parent_str().map(|parent| VPath(parent.to_string()))
+    }
+
+    /// The parent as a string, borrowed from this path (no allocation), or `None` for `/`.
+    pub fn parent_str(&self) -> Option<&str> {
         if self.is_root() {
             return None;
         }
-        let cut = self.0.rfind('/').unwrap_or(0);
-        Some(if cut == 0 {
-            VPath::root()
-        } else {
-            VPath(self.0[..cut].to_string())
+        Some(match self.0.rfind('/').unwrap_or(0) {
+            0 => "/",
+            cut => &self.0[..cut],
         })
     }
 
@@ -295,7 +301,11 @@ impl VPath {
         if prefix.is_root() {
             return self.clone();
         }
-        VPath(format!("{}{}", prefix.0, self.0))
+        // Not `format!`, which costs several times as much: a transfer rebases every file's path.
+        let mut out = String::with_capacity(prefix.0.len() + self.0.len());
+        out.push_str(&prefix.0);
+        out.push_str(&self.0);
+        VPath(out)
     }
 }
 

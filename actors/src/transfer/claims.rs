@@ -45,7 +45,10 @@ impl Destinations {
     /// naming the first path another running job writes, "job %N is writing there".
     pub fn claim(self: &Arc<Self>, job: u64, plan: &Plan) -> Result<Claim> {
         let mut writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
-        let mut paths = Vec::new();
+        // Sized once: a table grown claim by claim rehashes every claim it holds at each doubling.
+        let files = plan.totals().0 as usize;
+        writing.reserve(files);
+        let mut paths = Vec::with_capacity(files);
         let mut claim_all = || {
             for path in plan.destinations() {
                 let path = path?;
