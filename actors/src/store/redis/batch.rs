@@ -88,12 +88,16 @@ async fn read_part(shared: &Arc<Shared>, paths: &[VPath], limit: u64) -> Vec<Res
         out.push(answer);
         found.push(to_read);
     }
-    // In this process, a replace or remove now waits for these reads before deleting.
-    let _pins: Vec<Option<Pin>> = found
+    // In this process, a replace or remove now waits for these reads before deleting: a pin for
+    // each data id read, however many files of the batch share it (a pack holds hundreds).
+    let mut data_ids: Vec<&str> = found
         .iter()
         .flatten()
-        .map(|(file, _)| shared.pin(&file.data))
+        .map(|(file, _)| file.data.as_str())
         .collect();
+    data_ids.sort_unstable();
+    data_ids.dedup();
+    let _pins: Vec<Option<Pin>> = data_ids.into_iter().map(|data| shared.pin(data)).collect();
 
     // Packed files by runs of their packs, one `GETRANGE` each; the others chunk by chunk.
     let (runs, alone) = runs(&found);
@@ -137,22 +141,25 @@ const WHOLE_DIR_SHARE: usize = 4;
 /// removed has no entries left.
 async fn entries(shared: &Shared, paths: &[VPath]) -> Result<Vec<Result<Entry>>> {
     const OP: &str = "read";
-    // The parent directories in order of first appearance, each with its paths' indexes.
-    let mut parents: Vec<(String, Vec<usize>)> = Vec::new();
-    let mut at: HashMap<String, usize> = HashMap::new();
+    // The parent directories in order of first appearance, each with its paths' indexes. A
+    // batch's paths come a directory at a time, so most share the previous path's parent.
+    let mut parents: Vec<(&str, Vec<usize>)> = Vec::new();
+    let mut at: HashMap<&str, usize> = HashMap::new();
     for (i, path) in paths.iter().enumerate() {
-        let parent = path
-            .parent()
-            .unwrap_or_else(VPath::root)
-            .as_str()
-            .to_string();
-        let slot = *at.entry(parent.clone()).or_insert_with(|| {
-            parents.push((parent, Vec::new()));
-            parents.len() - 1
-        });
+        let parent = path.parent_str().unwrap_or("/");
+        let slot = match parents.last() {
+            Some((last, _)) if *last == parent => parents.len() - 1,
+            _ => *at.entry(parent).or_insert_with(|| {
+                parents.push((parent, Vec::new()));
+                parents.len() - 1
+            }),
+        };
         parents[slot].1.push(i);
     }
-    let args = parents.iter().map(|(parent, _)| parent.clone()).collect();
+    let args = parents
+        .iter()
+        .map(|(parent, _)| parent.to_string())
+        .collect();
     let reply = shared.run(OP, &SCRIPTS.dirs, args).await?;
     let dirs = triples(&reply, parents.len()).ok_or_else(|| shared.origin.bad_reply(OP, "dirs"))?;
     let lookups = parents

@@ -153,18 +153,86 @@ pub(crate) enum Entry {
 impl Entry {
     /// Parses a stored entry; `None` when it does not follow the grammar.
     pub(crate) fn parse(value: &str) -> Option<Entry> {
+        Some(match Fields::parse(value)? {
+            Fields::Dir { id, mtime } => Entry::Dir {
+                id: id.to_string(),
+                mtime,
+            },
+            Fields::File {
+                size,
+                mtime,
+                chunk_size,
+                data,
+                place,
+                offset,
+            } => Entry::File {
+                size,
+                mtime,
+                chunk_size,
+                data: data.to_string(),
+                place: place.to_string(),
+                offset,
+            },
+        })
+    }
+
+    /// What a listing shows of a stored entry, checked against the grammar as [`Entry::parse`]
+    /// does, without making the strings a listing drops.
+    pub(crate) fn parse_meta(value: &str) -> Option<Meta> {
+        let (kind, size, mtime) = match Fields::parse(value)? {
+            Fields::Dir { mtime, .. } => (EntryKind::Dir, 0, mtime),
+            Fields::File { size, mtime, .. } => (EntryKind::File, size, mtime),
+        };
+        Some(meta(kind, size, mtime))
+    }
+
+    pub(crate) fn meta(&self) -> Meta {
+        let (kind, size, mtime) = match self {
+            Entry::Dir { mtime, .. } => (EntryKind::Dir, 0, *mtime),
+            Entry::File { size, mtime, .. } => (EntryKind::File, *size, *mtime),
+        };
+        meta(kind, size, mtime)
+    }
+}
+
+fn meta(kind: EntryKind, size: u64, mtime: u64) -> Meta {
+    Meta {
+        kind,
+        size,
+        modified: SystemTime::UNIX_EPOCH + Duration::from_millis(mtime),
+    }
+}
+
+/// An [`Entry`] as its stored value holds it: the grammar, in one place.
+enum Fields<'a> {
+    Dir {
+        id: &'a str,
+        mtime: u64,
+    },
+    File {
+        size: u64,
+        mtime: u64,
+        chunk_size: u64,
+        data: &'a str,
+        place: &'a str,
+        offset: Option<u64>,
+    },
+}
+
+impl<'a> Fields<'a> {
+    fn parse(value: &'a str) -> Option<Fields<'a>> {
         let mut parts = value.split('/');
-        let entry = match parts.next()? {
-            "d" => Entry::Dir {
-                id: digits(parts.next()?)?.to_string(),
+        let fields = match parts.next()? {
+            "d" => Fields::Dir {
+                id: digits(parts.next()?)?,
                 mtime: parts.next()?.parse().ok()?,
             },
-            "f" => Entry::File {
+            "f" => Fields::File {
                 size: parts.next()?.parse().ok()?,
                 mtime: parts.next()?.parse().ok()?,
                 chunk_size: parts.next()?.parse().ok()?,
-                data: parts.next()?.to_string(),
-                place: parts.next()?.to_string(),
+                data: parts.next()?,
+                place: parts.next()?,
                 offset: None,
             },
             "p" => {
@@ -175,12 +243,12 @@ impl Entry {
                 if pack.is_empty() {
                     return None;
                 }
-                Entry::File {
+                Fields::File {
                     size,
                     mtime,
                     chunk_size: size.max(1),
-                    data: pack.to_string(),
-                    place: pack.to_string(),
+                    data: pack,
+                    place: pack,
                     offset: Some(offset),
                 }
             }
@@ -189,27 +257,15 @@ impl Entry {
         if parts.next().is_some() {
             return None;
         }
-        if let Entry::File {
+        if let Fields::File {
             size, chunk_size, ..
-        } = &entry
+        } = &fields
             && *size > 0
             && *chunk_size == 0
         {
             return None;
         }
-        Some(entry)
-    }
-
-    pub(crate) fn meta(&self) -> Meta {
-        let (kind, size, mtime) = match self {
-            Entry::Dir { mtime, .. } => (EntryKind::Dir, 0, *mtime),
-            Entry::File { size, mtime, .. } => (EntryKind::File, *size, *mtime),
-        };
-        Meta {
-            kind,
-            size,
-            modified: SystemTime::UNIX_EPOCH + Duration::from_millis(mtime),
-        }
+        Some(fields)
     }
 }
 
@@ -313,6 +369,15 @@ mod tests {
             "p/1/2/3/a/a",
         ] {
             assert_eq!(Entry::parse(bad), None, "{bad}");
+            assert_eq!(Entry::parse_meta(bad), None, "a listing refuses {bad} too");
+        }
+        for good in [
+            "d/12/1700000000000",
+            "f/5/9/1048576/ab.1/ab.1",
+            "p/4096/9/8192/ab.1",
+        ] {
+            let entry = Entry::parse(good).expect("a valid entry");
+            assert_eq!(Entry::parse_meta(good), Some(entry.meta()), "{good}");
         }
     }
 

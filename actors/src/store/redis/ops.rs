@@ -560,7 +560,7 @@ impl RedisStore {
 
     /// Entry `name` of directory `dir` (of `path`), listed as `value`.
     fn listed_entry(&self, path: &VPath, dir: &str, name: &str, value: &str) -> Result<DirEntry> {
-        let entry = Entry::parse(value).ok_or_else(|| {
+        let meta = Entry::parse_meta(value).ok_or_else(|| {
             self.shared
                 .origin
                 .script_error(
@@ -572,7 +572,7 @@ impl RedisStore {
         })?;
         Ok(DirEntry {
             name: name.to_string(),
-            meta: entry.meta(),
+            meta,
         })
     }
 }
