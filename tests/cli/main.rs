@@ -1,6 +1,7 @@
 //! The integration tests of the `mavfs` binary: one test binary, linked once, with one module per
 //! area. Every test runs the real binary through [`harness`].
 //!
+//! - [`allocator`]: jemalloc applies the binary's own settings.
 //! - [`architecture`]: the import graph between the shell's modules has no cycles.
 //! - [`audit`]: fault-audit cases needing a full disk, a cut connection or two processes.
 //! - [`config`]: config files, their lookup order and mounts, Redis mounts.
@@ -22,6 +23,7 @@
 
 mod harness;
 
+mod allocator;
 mod architecture;
 mod audit;
 mod config;
