@@ -10,7 +10,9 @@
 #   out of Redis: push /vram/W /mem/W (to memory), push /vram/W /src/W.out (to disk)
 #                 vs  redis-benchmark GET at the same size, and the bound the page faults
 #                 alone put on a push into memory (touching as many fresh pages as the
-#                 workload's bytes fill, measured in the same run)
+#                 workload's bytes fill, measured in the same run), and for a push into the
+#                 disk mount the time a C loop takes to create, write and rename as many files
+#                 of the same size on the same tmpfs, one at a time (if `cc` is installed)
 # (large: 1 MiB values, -P 4; small: 4 KiB values, -P 16). redis-benchmark overwrites one key, so
 # Redis never allocates; the "SET -r 1024" row spreads the same SETs over 1024 keys, and the "new
 # keys" row stores as many values as the workload has chunks, each under a key of its own, which
@@ -95,6 +97,52 @@ m[::mmap.PAGESIZE] = b"\1" * len(range(0, n, mmap.PAGESIZE))
 print(f"{time.perf_counter() - t:.4f}")
 PY
 }
+# Seconds a C loop takes to commit $2 files of $3 bytes each into directory $1 as a push into a
+# disk mount must, one at a time: create a temp file, write it, close it, rename it into one of
+# 100 directories. What the file system alone costs; empty when there is no C compiler.
+commit_loop_seconds() {
+  local probe="$shm/commit-probe"
+  if [ ! -x "$probe" ]; then
+    command -v cc >/dev/null || return 0
+    cat > "$probe.c" <<'C'
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  const char *root = argv[1];
+  int files = atoi(argv[2]), size = atoi(argv[3]);
+  char *buf = malloc(size > 0 ? size : 1), tmp[4096], dst[4096];
+  memset(buf, 'x', size > 0 ? size : 1);
+  for (int d = 0; d < 100; d++) {
+    snprintf(dst, sizeof dst, "%s/dir%d", root, d);
+    mkdir(dst, 0755);
+  }
+  struct timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  for (int i = 0; i < files; i++) {
+    snprintf(tmp, sizeof tmp, "%s/.tmp%d", root, i);
+    snprintf(dst, sizeof dst, "%s/dir%d/f%d", root, i % 100, i);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0 || write(fd, buf, size) != size || close(fd) || rename(tmp, dst)) {
+      perror("commit probe");
+      return 1;
+    }
+  }
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  printf("%.4f\n", (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9);
+  return 0;
+}
+C
+    cc -O2 -o "$probe" "$probe.c" || return 0
+  fi
+  rm -rf "$1"; mkdir -p "$1"
+  "$probe" "$1" "$2" "$3"
+  rm -rf "$1"
+}
 best_min() { printf '%s\n' "$@" | sort -g | head -n1; }
 best_max() { printf '%s\n' "$@" | sort -g | tail -n1; }
 
@@ -147,6 +195,7 @@ for w in "${workloads[@]}"; do
     *) echo "unknown workload $w" >&2; exit 2 ;;
   esac
   from_disk=(); from_mem=(); to_mem=(); to_disk=(); sets=(); gets=(); rsets=(); nsets=(); pages=()
+  commits=()
   for _ in $(seq 1 "$runs"); do
     redis-cli -p "$port" flushall >/dev/null
     rm -rf "${shm:?}/data/$w.out"
@@ -164,6 +213,8 @@ for w in "${workloads[@]}"; do
     read -r set_rps _ < <(bench_rps $size $pipe $chunks -r 1000000000)
     nsets+=("$set_rps")
     pages+=("$(fresh_pages_seconds "$bytes")")
+    commit_s=$(commit_loop_seconds "$shm/data/$w.probe" "$files" $((bytes / files)))
+    [ -z "$commit_s" ] || commits+=("$commit_s")
   done
   set_rps=$(best_max "${sets[@]}"); get_rps=$(best_max "${gets[@]}"); rset_rps=$(best_max "${rsets[@]}")
   nset_rps=$(best_max "${nsets[@]}"); pages_s=$(best_min "${pages[@]}")
@@ -205,5 +256,15 @@ for w in "${workloads[@]}"; do
   bound=$(mavfs_rate "$pages_s")
   row "out of Redis" "bound: fresh pages alone (memory)" "$bound $unit" \
     "$(ratio "$bound" "$get_rate")  (touching $((bytes >> 20)) MiB of fresh pages: $(echo "$pages_s * 1000 / 1" | bc) ms)"
+  # A push into a disk mount commits each file by a rename of its own temp file: what the same
+  # system calls cost in a C loop on one thread, run on the same tmpfs.
+  if [ ${#commits[@]} -gt 0 ]; then
+    commit_s=$(best_min "${commits[@]}")
+    bound=$(mavfs_rate "$commit_s")
+    row "out of Redis" "bound: C create+write+rename (disk)" "$bound $unit" \
+      "$(ratio "$bound" "$get_rate")  ($files files in $(echo "$commit_s * 1000 / 1" | bc) ms)"
+  else
+    row "out of Redis" "bound: C create+write+rename (disk)" "-" "(no C compiler: not measured)"
+  fi
   rm -rf "${shm:?}/data/$w"
 done
