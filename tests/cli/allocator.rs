@@ -2,12 +2,13 @@
 //! them under the symbol name its build prefixes, and a rename there would otherwise leave them
 //! silently unread.
 
-use std::process::Command;
+use crate::harness::Mavfs;
 
 #[test]
 fn jemalloc_reads_the_binarys_slab_sizes() {
     // `confirm_conf` makes jemalloc print every setting it applies, and from where.
-    let out = Command::new(env!("CARGO_BIN_EXE_mavfs"))
+    let out = Mavfs::new()
+        .command()
         .arg("--version")
         .env("_RJEM_MALLOC_CONF", "confirm_conf:true")
         .output()
