@@ -73,13 +73,18 @@ async fn read_part(shared: &Arc<Shared>, paths: &[VPath], limit: u64) -> Vec<Res
     for (path, entry) in paths.iter().zip(entries) {
         let (answer, to_read) = match entry {
             Err(e) => (Some(Err(e.with_path(path))), None),
-            Ok(entry) => match (FileData::of(&entry), entry) {
-                (Some(file), Entry::File { mtime, .. }) if file.size <= limit => {
+            Ok(entry) => match FileData::from_entry(entry) {
+                Some((file, mtime)) if file.size == 0 => {
+                    // Nothing to fetch (an empty file has no data): answered here.
+                    let version = Version::redis(0, mtime, &file.data);
+                    (Some(Ok(WholeRead::Data(Bytes::new(), version))), None)
+                }
+                Some((file, mtime)) if file.size <= limit => {
                     let version = Version::redis(file.size, mtime, &file.data);
                     (None, Some((file, version)))
                 }
-                (Some(file), _) => (Some(Ok(WholeRead::TooLarge(file.size))), None),
-                (None, _) => {
+                Some((file, _)) => (Some(Ok(WholeRead::TooLarge(file.size))), None),
+                None => {
                     let e = Error::new(ErrorKind::IsADirectory, OP).with_path(path);
                     (Some(Err(e)), None)
                 }
@@ -90,11 +95,14 @@ async fn read_part(shared: &Arc<Shared>, paths: &[VPath], limit: u64) -> Vec<Res
     }
     // In this process, a replace or remove now waits for these reads before deleting: a pin for
     // each data id read, however many files of the batch share it (a pack holds hundreds).
-    let mut data_ids: Vec<&str> = found
-        .iter()
-        .flatten()
-        .map(|(file, _)| file.data.as_str())
-        .collect();
+    // A pack's files come together, so most repeat the id before them: skipping those first
+    // leaves a few ids to sort rather than one per file.
+    let mut data_ids: Vec<&str> = Vec::new();
+    for (file, _) in found.iter().flatten() {
+        if data_ids.last() != Some(&file.data.as_str()) {
+            data_ids.push(&file.data);
+        }
+    }
     data_ids.sort_unstable();
     data_ids.dedup();
     let _pins: Vec<Option<Pin>> = data_ids.into_iter().map(|data| shared.pin(data)).collect();

@@ -60,6 +60,31 @@ impl FileData {
         }
     }
 
+    /// Where `entry`'s data lives, and its modification time (ms); `None` for a directory.
+    /// [`FileData::of`] for an entry no longer needed.
+    pub(crate) fn from_entry(entry: Entry) -> Option<(FileData, u64)> {
+        match entry {
+            Entry::Dir { .. } => None,
+            Entry::File {
+                size,
+                mtime,
+                chunk_size,
+                data,
+                place,
+                offset,
+            } => Some((
+                FileData {
+                    size,
+                    chunk_size,
+                    data,
+                    place,
+                    offset,
+                },
+                mtime,
+            )),
+        }
+    }
+
     /// Bytes in chunk `index`.
     pub(crate) fn chunk_len(&self, index: u64) -> u64 {
         (self.size - index * self.chunk_size).min(self.chunk_size)
