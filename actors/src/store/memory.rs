@@ -154,8 +154,26 @@ impl DirNode {
 
     /// [`DirNode::descend`], for changing what it finds.
     fn descend_mut(&mut self, op: &'static str, path: &VPath) -> Result<&mut DirNode> {
+        self.walk_mut(op, path.components(), path)
+    }
+
+    /// The directory that holds `path` (not the root), for changing it, without building the
+    /// parent's path. Errors name `path`: `NotFound`, `NotADirectory`.
+    fn parent_mut(&mut self, op: &'static str, path: &VPath) -> Result<&mut DirNode> {
+        let mut names = path.components();
+        names.next_back();
+        self.walk_mut(op, names, path)
+    }
+
+    /// The directory at `names` below this one; errors name `path`.
+    fn walk_mut<'n>(
+        &mut self,
+        op: &'static str,
+        names: impl Iterator<Item = &'n str>,
+        path: &VPath,
+    ) -> Result<&mut DirNode> {
         let mut dir = self;
-        for name in path.components() {
+        for name in names {
             match dir.entries.get_mut(name) {
                 Some(Node::Dir(d)) => dir = d,
                 Some(Node::File(_)) => {
@@ -278,16 +296,16 @@ impl MemoryStore {
 
     /// Writes `data` as the file at `path`, replacing any file there: what `open_write`
     /// ([`WriteMode::Replace`]), one `write` and `start_commit` do, with their errors, in one
-    /// step and one walk to the file's directory.
-    fn write_whole(&mut self, path: &VPath, data: Bytes) -> Result<()> {
+    /// step and one walk to the file's directory; the file and its directory modified at `now`.
+    fn write_whole(&mut self, path: &VPath, data: Bytes, now: SystemTime) -> Result<()> {
         const OP: &str = "write";
-        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        let Some(name) = path.file_name() else {
             return Err(Error::new(ErrorKind::IsADirectory, OP).with_path(path));
         };
         let generation = self.next_generation();
         let dir = self
             .root
-            .descend_mut(OP, &parent)
+            .parent_mut(OP, path)
             .map_err(|e| on_the_way(e, OP, path))?;
         // One search of the directory, not three: a batch writes thousands of files into one.
         let slot = dir.entries.entry(name.to_string());
@@ -303,7 +321,6 @@ impl MemoryStore {
         self.ledger
             .reserve(data.len() as u64)
             .map_err(|e| e.with_path(path))?;
-        let now = SystemTime::now();
         // An empty slice of a larger buffer must not keep that buffer.
         let data = if data.is_empty() { Bytes::new() } else { data };
         let file = Node::File(FileNode {
@@ -695,10 +712,11 @@ impl Store for MemoryStore {
 
     async fn start_write_files(&mut self, files: Vec<WholeFile>) -> Result<BatchFuture<()>> {
         // Each file commits here, in the actor, as `start_commit` commits one: a batch is
-        // handed out done.
+        // handed out done, its files all modified at the same time.
+        let now = SystemTime::now();
         let done: Vec<Result<()>> = files
             .into_iter()
-            .map(|WholeFile { path, data }| self.write_whole(&path, data))
+            .map(|WholeFile { path, data }| self.write_whole(&path, data, now))
             .collect();
         Ok(futures::future::ready(done).boxed())
     }
