@@ -43,25 +43,12 @@ impl FileData {
     pub(crate) fn of(entry: &Entry) -> Option<FileData> {
         match entry {
             Entry::Dir { .. } => None,
-            Entry::File {
-                size,
-                chunk_size,
-                data,
-                place,
-                offset,
-                ..
-            } => Some(FileData {
-                size: *size,
-                chunk_size: *chunk_size,
-                data: data.clone(),
-                place: place.clone(),
-                offset: *offset,
-            }),
+            file => Self::from_entry(file.clone()).map(|(data, _)| data),
         }
     }
 
-    /// Where `entry`'s data lives, and its modification time (ms); `None` for a directory.
-    /// [`FileData::of`] for an entry no longer needed.
+    /// Where `entry`'s data lives, and its modification time (ms); `None` for a directory. Takes
+    /// the entry, so that a batched read moves its strings rather than cloning them.
     pub(crate) fn from_entry(entry: Entry) -> Option<(FileData, u64)> {
         match entry {
             Entry::Dir { .. } => None,
