@@ -83,7 +83,10 @@ fn main() -> ExitCode {
 /// Redis server for them and wakes the other workers across cores. On 2 cores, 1 worker rather
 /// than 2 pushed 20,000 files of 4 KiB out of Redis into a memory mount 12% faster (six
 /// alternating runs) and large files out of Redis no slower; `benches/compare.sh` within noise.
-/// `TOKIO_WORKER_THREADS` overrides it.
+/// Measured again a wave later: that push alone took 11% less time with 2 (ten alternating
+/// runs), but in `benches/redis.sh` the pull of the same files from a tmpfs disk mount into
+/// Redis fell from 0.55x to 0.46x of `redis-benchmark`'s new-key SETs and the push gained
+/// nothing, so one it stays. `TOKIO_WORKER_THREADS` overrides it.
 fn embedded_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
