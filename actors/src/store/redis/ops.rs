@@ -217,13 +217,13 @@ impl Store for RedisStore {
         // outside it. The open is handed out ready.
         const OP: &str = "read";
         let entry = self.entry(OP, path).await?;
-        let (Entry::File { mtime, .. }, Some(file)) = (&entry, FileData::of(&entry)) else {
+        let Some((file, mtime)) = FileData::from_entry(entry) else {
             return Err(Error::new(ErrorKind::IsADirectory, OP).with_path(path));
         };
         let pin = self.shared.pin(&file.data);
         let reader = FileReader {
             size: file.size,
-            version: Version::redis(file.size, *mtime, &file.data),
+            version: Version::redis(file.size, mtime, &file.data),
             chunks: reader::chunks(self.shared.clone(), path.clone(), file, pin),
         };
         Ok(futures::future::ready(Ok(reader)).boxed())
